@@ -1,0 +1,1 @@
+"""Core of the data catalog indexer: settings, domain models, ports and adapters."""

@@ -1,0 +1,353 @@
+"""The store on PostgreSQL through asyncpg. All of the store's SQL lives in this module."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any
+
+import asyncpg
+
+from catalog.cipher import Sealed
+from catalog.errors import NotFoundError, TransientError
+from catalog.messages import CRAWL_REQUESTED, CrawlRequested, encode
+from catalog.models import Batch, Crawl, CrawlState, Database, Engine, Target
+from catalog.store import BatchPlan, OutboxMessage, Publish
+
+log = logging.getLogger(__name__)
+
+_MIGRATION_LOCK = 7_461_002  # pg_advisory_xact_lock key: one migrator at a time
+_CRAWL_COLUMNS = (
+    "id, database_id, generation, state, requested_at, started_at, finished_at, batches_total,"
+    " batches_done, tables, columns, error_class, error_message"
+)
+_DATABASE_COLUMNS = "id, name, engine, host, port, dbname, username, created_at, live_generation"
+
+# Errors that mean "the store is not there right now", as opposed to a bug in a query.
+_UNAVAILABLE = (
+    OSError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.AdminShutdownError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.InterfaceError,
+    TimeoutError,
+)
+
+
+def _database(row: asyncpg.Record) -> Database:
+    return Database(
+        id=row["id"],
+        name=row["name"],
+        target=Target(
+            engine=Engine(row["engine"]),
+            host=row["host"],
+            port=row["port"],
+            dbname=row["dbname"],
+            user=row["username"],
+        ),
+        created_at=row["created_at"],
+        live_generation=row["live_generation"],
+    )
+
+
+def _crawl(row: asyncpg.Record) -> Crawl:
+    return Crawl(**{**dict(row), "state": CrawlState(row["state"])})
+
+
+def _migrations() -> list[tuple[int, str]]:
+    files = resources.files("catalog") / "migrations"
+    found = []
+    for entry in files.iterdir():
+        if entry.name.endswith(".sql"):
+            found.append((int(entry.name.split("_", 1)[0]), entry.read_text()))
+    return sorted(found)
+
+
+class PgStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @classmethod
+    async def connect(cls, url: str, *, min_size: int = 1, max_size: int = 10) -> PgStore:
+        try:
+            pool = await asyncpg.create_pool(
+                url, min_size=min_size, max_size=max_size, command_timeout=30, timeout=10
+            )
+        except _UNAVAILABLE as exc:
+            raise TransientError("the store is unreachable") from exc
+        store = cls(pool)
+        await store.migrate()
+        return store
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    async def migrate(self) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            applied = {
+                r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")
+            }
+            for version, sql in _migrations():
+                if version not in applied:
+                    log.info("applying store migration %03d", version)
+                    await conn.execute(sql)
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (version) VALUES ($1)", version
+                    )
+
+    async def _fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
+        try:
+            return await self._pool.fetchrow(query, *args)
+        except _UNAVAILABLE as exc:
+            raise TransientError("the store is unreachable") from exc
+
+    async def _fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        try:
+            return await self._pool.fetch(query, *args)
+        except _UNAVAILABLE as exc:
+            raise TransientError("the store is unreachable") from exc
+
+    async def ping(self) -> None:
+        await self._fetchrow("SELECT 1")
+
+    # Tokens
+
+    async def add_token(self, token_hash: bytes, name: str, role: str) -> None:
+        await self._fetchrow(
+            "INSERT INTO api_tokens (token_hash, name, role) VALUES ($1, $2, $3)"
+            " ON CONFLICT (token_hash) DO UPDATE SET role = EXCLUDED.role",
+            token_hash,
+            name,
+            role,
+        )
+
+    async def token_role(self, token_hash: bytes) -> str | None:
+        row = await self._fetchrow("SELECT role FROM api_tokens WHERE token_hash = $1", token_hash)
+        return None if row is None else row["role"]
+
+    # Databases
+
+    async def add_database(self, database: Database, password: Sealed, crawl_id: str) -> Crawl:
+        t = database.target
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                await conn.execute(
+                    "INSERT INTO databases (id, name, engine, host, port, dbname, username,"
+                    " password_key_id, password_ciphertext, created_at)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    database.id,
+                    database.name,
+                    str(t.engine),
+                    t.host,
+                    t.port,
+                    t.dbname,
+                    t.user,
+                    password.key_id,
+                    password.blob,
+                    database.created_at,
+                )
+                return await self._queue_crawl(conn, database.id, crawl_id, generation=1)
+        except _UNAVAILABLE as exc:
+            raise TransientError("the store is unreachable") from exc
+
+    async def _queue_crawl(
+        self, conn: asyncpg.Connection, database_id: str, crawl_id: str, generation: int
+    ) -> Crawl:
+        row = await conn.fetchrow(
+            "INSERT INTO crawls (id, database_id, generation, state) VALUES ($1, $2, $3, 'queued')"
+            f" RETURNING {_CRAWL_COLUMNS}",
+            crawl_id,
+            database_id,
+            generation,
+        )
+        await conn.execute(
+            "INSERT INTO outbox (subject, payload) VALUES ($1, $2::jsonb)",
+            CRAWL_REQUESTED,
+            encode(CrawlRequested(crawl_id, database_id)).decode(),
+        )
+        return _crawl(row)
+
+    async def get_database(self, database_id: str) -> Database:
+        row = await self._fetchrow(
+            f"SELECT {_DATABASE_COLUMNS} FROM databases WHERE id = $1", database_id
+        )
+        if row is None:
+            raise NotFoundError(f"no database with id {database_id!r}")
+        return _database(row)
+
+    async def list_databases(self, after: str | None, limit: int) -> list[Database]:
+        rows = await self._fetch(
+            f"SELECT {_DATABASE_COLUMNS} FROM databases WHERE $1::text IS NULL OR id > $1"
+            " ORDER BY id LIMIT $2",
+            after,
+            limit,
+        )
+        return [_database(r) for r in rows]
+
+    async def sealed_password(self, database_id: str) -> Sealed:
+        row = await self._fetchrow(
+            "SELECT password_key_id, password_ciphertext FROM databases WHERE id = $1",
+            database_id,
+        )
+        if row is None:
+            raise NotFoundError(f"no database with id {database_id!r}")
+        return Sealed(row["password_key_id"], bytes(row["password_ciphertext"]))
+
+    async def live_scopes(self, database_ids: Sequence[str] | None) -> list[str]:
+        rows = await self._fetch(
+            "SELECT id || ':' || live_generation AS scope FROM databases"
+            " WHERE live_generation IS NOT NULL AND ($1::text[] IS NULL OR id = ANY($1))",
+            None if database_ids is None else list(database_ids),
+        )
+        return [r["scope"] for r in rows]
+
+    # Crawls
+
+    async def request_crawl(self, database_id: str, crawl_id: str) -> Crawl:
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                # The row lock serialises concurrent requests for one database.
+                locked = await conn.fetchrow(
+                    "SELECT id FROM databases WHERE id = $1 FOR UPDATE", database_id
+                )
+                if locked is None:
+                    raise NotFoundError(f"no database with id {database_id!r}")
+                active = await conn.fetchrow(
+                    f"SELECT {_CRAWL_COLUMNS} FROM crawls WHERE database_id = $1"
+                    " AND state IN ('queued', 'running') ORDER BY generation DESC LIMIT 1",
+                    database_id,
+                )
+                if active is not None:
+                    return _crawl(active)
+                generation = await conn.fetchval(
+                    "SELECT coalesce(max(generation), 0) + 1 FROM crawls WHERE database_id = $1",
+                    database_id,
+                )
+                return await self._queue_crawl(conn, database_id, crawl_id, generation)
+        except _UNAVAILABLE as exc:
+            raise TransientError("the store is unreachable") from exc
+
+    async def get_crawl(self, crawl_id: str) -> Crawl:
+        row = await self._fetchrow(f"SELECT {_CRAWL_COLUMNS} FROM crawls WHERE id = $1", crawl_id)
+        if row is None:
+            raise NotFoundError(f"no crawl with id {crawl_id!r}")
+        return _crawl(row)
+
+    async def latest_crawl(self, database_id: str) -> Crawl | None:
+        row = await self._fetchrow(
+            f"SELECT {_CRAWL_COLUMNS} FROM crawls WHERE database_id = $1"
+            " ORDER BY generation DESC LIMIT 1",
+            database_id,
+        )
+        return None if row is None else _crawl(row)
+
+    async def start_crawl(self, crawl_id: str, plan: Sequence[BatchPlan]) -> Crawl:
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                row = await conn.fetchrow(
+                    f"SELECT {_CRAWL_COLUMNS} FROM crawls WHERE id = $1 FOR UPDATE", crawl_id
+                )
+                if row is None:
+                    raise NotFoundError(f"no crawl with id {crawl_id!r}")
+                if row["state"] != CrawlState.QUEUED:
+                    return _crawl(row)
+                await conn.copy_records_to_table(
+                    "crawl_batches",
+                    records=[
+                        (crawl_id, number, batch.first_ordinal, list(batch.refs))
+                        for number, batch in enumerate(plan)
+                    ],
+                    columns=["crawl_id", "number", "first_ordinal", "refs"],
+                )
+                row = await conn.fetchrow(
+                    "UPDATE crawls SET state = 'running', started_at = now(), batches_total = $2"
+                    f" WHERE id = $1 RETURNING {_CRAWL_COLUMNS}",
+                    crawl_id,
+                    len(plan),
+                )
+                return _crawl(row)
+        except _UNAVAILABLE as exc:
+            raise TransientError("the store is unreachable") from exc
+
+    async def get_batch(self, crawl_id: str, number: int) -> Batch:
+        row = await self._fetchrow(
+            "SELECT first_ordinal, refs FROM crawl_batches WHERE crawl_id = $1 AND number = $2",
+            crawl_id,
+            number,
+        )
+        if row is None:
+            raise NotFoundError(f"crawl {crawl_id} has no batch {number}")
+        return Batch(crawl_id, number, row["first_ordinal"], tuple(row["refs"]))
+
+    async def complete_batch(self, crawl_id: str, number: int, tables: int, columns: int) -> Crawl:
+        row = await self._fetchrow(
+            "WITH done AS ("
+            "  UPDATE crawl_batches SET done = true"
+            "  WHERE crawl_id = $1 AND number = $2 AND NOT done RETURNING crawl_id)"
+            " UPDATE crawls SET batches_done = batches_done + 1,"
+            "  tables = tables + $3, columns = columns + $4"
+            " WHERE id IN (SELECT crawl_id FROM done)"
+            f" RETURNING {_CRAWL_COLUMNS}",
+            crawl_id,
+            number,
+            tables,
+            columns,
+        )
+        return _crawl(row) if row is not None else await self.get_crawl(crawl_id)
+
+    async def complete_crawl(self, crawl_id: str) -> Crawl:
+        row = await self._fetchrow(
+            "WITH finished AS ("
+            "  UPDATE crawls SET state = 'complete', finished_at = coalesce(finished_at, now())"
+            f"  WHERE id = $1 RETURNING {_CRAWL_COLUMNS}),"
+            " live AS ("
+            "  UPDATE databases d SET live_generation = f.generation FROM finished f"
+            "  WHERE d.id = f.database_id"
+            "  AND (d.live_generation IS NULL OR d.live_generation < f.generation))"
+            " SELECT * FROM finished",
+            crawl_id,
+        )
+        if row is None:
+            raise NotFoundError(f"no crawl with id {crawl_id!r}")
+        return _crawl(row)
+
+    async def fail_crawl(self, crawl_id: str, error_class: str, message: str) -> Crawl:
+        row = await self._fetchrow(
+            "UPDATE crawls SET state = 'failed', finished_at = now(), error_class = $2,"
+            " error_message = $3 WHERE id = $1 AND state <> 'complete'"
+            f" RETURNING {_CRAWL_COLUMNS}",
+            crawl_id,
+            error_class,
+            message,
+        )
+        return _crawl(row) if row is not None else await self.get_crawl(crawl_id)
+
+    # Outbox
+
+    async def relay_outbox(self, publish: Publish, limit: int) -> int:
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                rows = await conn.fetch(
+                    "SELECT id, subject, payload FROM outbox WHERE sent_at IS NULL"
+                    " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                    limit,
+                )
+                for row in rows:
+                    message = OutboxMessage(row["id"], row["subject"], json.loads(row["payload"]))
+                    await publish(message)
+                if rows:
+                    await conn.execute(
+                        "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])",
+                        [r["id"] for r in rows],
+                    )
+                return len(rows)
+        except _UNAVAILABLE as exc:
+            raise TransientError("the store is unreachable") from exc

@@ -1,0 +1,95 @@
+"""The composition root: opens every engine in order, and closes them in reverse."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from catalog.adapters.pg_store import PgStore
+from catalog.cipher import SecretCipher, generate_key
+from catalog.embedded import embedded_nats, embedded_postgres
+from catalog.search import SearchIndex
+from catalog.settings import Settings
+from catalog.store import Store
+from catalog.tokens import new_token, token_hash
+
+log = logging.getLogger(__name__)
+
+ADMIN_TOKEN_FILE = "admin-token"
+SECRET_KEY_FILE = "secret-keys"
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    store: Store
+    index: SearchIndex
+    cipher: SecretCipher
+    nats_url: str | None
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Create a file only its owner can read, failing if it already exists."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text + "\n")
+
+
+def secret_keys(settings: Settings) -> tuple[str, ...]:
+    """CATALOG_SECRET_KEYS, or else a key file in the data folder, created on first start."""
+    if settings.secret_keys:
+        return settings.secret_keys
+    path = settings.data_dir / SECRET_KEY_FILE
+    if not path.exists():
+        _write_private(path, generate_key())
+        log.info("generated a secret key in %s", path)
+    return tuple(k.strip() for k in path.read_text().split(",") if k.strip())
+
+
+async def ensure_admin_token(settings: Settings, store: Store) -> Path | None:
+    """Make sure the admin token is known to the store; returns the file that holds it, if any."""
+    if settings.admin_token:
+        await store.add_token(token_hash(settings.admin_token), "admin", "admin")
+        return None
+    path = settings.data_dir / ADMIN_TOKEN_FILE
+    if not path.exists():
+        _write_private(path, new_token())
+        log.info("generated an admin token in %s", path)
+    await store.add_token(token_hash(path.read_text().strip()), "admin", "admin")
+    return path
+
+
+def open_index(settings: Settings) -> SearchIndex:
+    if settings.opensearch_url:
+        from catalog.adapters.opensearch_index import OpenSearchIndex
+
+        return OpenSearchIndex(settings.opensearch_url, settings.opensearch_index)
+    from catalog.adapters.tantivy_index import TantivyIndex
+
+    return TantivyIndex(settings.data_dir / "index")
+
+
+@contextlib.asynccontextmanager
+async def open_services(settings: Settings, *, with_events: bool) -> AsyncIterator[Services]:
+    """Open the store, the index and (if asked) the events engine; embedded ones where unset."""
+    async with contextlib.AsyncExitStack() as stack:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        cipher = SecretCipher.from_keys(secret_keys(settings))
+        database_url = settings.database_url or await stack.enter_async_context(
+            embedded_postgres(settings.data_dir)
+        )
+        store = await PgStore.connect(database_url)
+        stack.push_async_callback(store.close)
+        index = open_index(settings)
+        await index.open()
+        stack.push_async_callback(index.close)
+        nats_url = settings.nats_url
+        if with_events and nats_url is None:
+            nats_url = await stack.enter_async_context(embedded_nats(settings.data_dir))
+        await ensure_admin_token(settings, store)
+        yield Services(settings, store, index, cipher, nats_url)

@@ -1,0 +1,69 @@
+"""The `catalog` command. `catalog up` runs everything in one process on embedded defaults."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from catalog.bootstrap import ADMIN_TOKEN_FILE, open_services
+from catalog.errors import CatalogError
+from catalog.logs import configure_logging
+from catalog.settings import Settings
+from catalog.signals import stop_on_signals
+
+log = logging.getLogger("catalog")
+
+
+async def up(settings: Settings) -> None:
+    # The outermost entry point composes both services; nothing inside imports upward.
+    from gateway.server import serve_gateway
+    from indexer.runtime import run_indexer
+
+    stop = stop_on_signals()
+    async with open_services(settings, with_events=True) as services:
+        token_note = (
+            "the admin token is CATALOG_ADMIN_TOKEN"
+            if settings.admin_token
+            else f"the admin token is in {settings.data_dir / ADMIN_TOKEN_FILE}"
+        )
+        print(
+            f"catalog up: http://{settings.host}:{settings.port} ({token_note}); Ctrl-C stops",
+            flush=True,
+        )
+        async with asyncio.TaskGroup() as group:
+            group.create_task(serve_gateway(services, stop))
+            group.create_task(run_indexer(services, stop))
+    print("catalog stopped", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="catalog", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("up", help="run gateway, outbox relay and indexer workers in one process")
+    args = parser.parse_args(argv)
+    failed = False
+    try:
+        settings = Settings.from_env()
+        configure_logging(settings.log_level)
+        if args.command == "up":
+            asyncio.run(up(settings))
+    except* CatalogError as group:
+        # Errors we raise on purpose get one clear line; anything else keeps its traceback.
+        for exc in _leaves(group):
+            print(f"catalog: {exc}", file=sys.stderr)
+        failed = True
+    return 1 if failed else 0
+
+
+def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
+    return [
+        leaf
+        for exc in group.exceptions
+        for leaf in (_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    ]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""One error hierarchy for the whole catalog.
+
+The gateway maps these to HTTP status codes in one place (gateway/errors.py); the worker maps
+them to ack / nak / term in one place (indexer/worker.py). Messages never carry secrets.
+"""
+
+
+class CatalogError(Exception):
+    """Base of every error the catalog raises on purpose."""
+
+    title = "Catalog error"
+
+
+class NotFoundError(CatalogError):
+    title = "Not found"
+
+
+class ConflictError(CatalogError):
+    title = "Conflict"
+
+
+class InvalidInputError(CatalogError):
+    title = "Invalid input"
+
+
+class AuthenticationError(CatalogError):
+    title = "Unauthorized"
+
+
+class CredentialError(CatalogError):
+    """A stored secret cannot be decrypted (unknown key, tampered or moved ciphertext)."""
+
+    title = "Credential error"
+
+
+class TransientError(CatalogError):
+    """Worth retrying later: an engine is down or overloaded."""
+
+    title = "Service unavailable"
+
+
+class PermanentError(CatalogError):
+    """Retrying cannot help: a malformed message, a missing row."""
+
+    title = "Permanent failure"
+
+
+class CrawlFailure(CatalogError):
+    """A target database could not be crawled; `error_class` says why, for the crawl status."""
+
+    title = "Crawl failed"
+
+    def __init__(self, error_class: str, message: str) -> None:
+        super().__init__(message)
+        self.error_class = error_class

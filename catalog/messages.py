@@ -1,0 +1,64 @@
+"""Message definitions and subjects. Messages carry ids only, never credentials."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from catalog.errors import PermanentError
+
+CRAWL_REQUESTED = "catalog.crawl.requested"
+CRAWL_BATCH = "catalog.crawl.batch"
+CRAWL_SUBJECTS = (CRAWL_REQUESTED, CRAWL_BATCH)
+
+
+@dataclass(frozen=True)
+class CrawlRequested:
+    """A database should be crawled: plan the crawl into batches."""
+
+    crawl_id: str
+    database_id: str
+
+
+@dataclass(frozen=True)
+class CrawlBatchRequested:
+    """One planned batch of a crawl should be read and indexed."""
+
+    crawl_id: str
+    database_id: str
+    number: int
+
+    @property
+    def message_id(self) -> str:
+        return f"{self.crawl_id}:batch:{self.number}"
+
+
+Message = CrawlRequested | CrawlBatchRequested
+_BY_SUBJECT: dict[str, type[CrawlRequested] | type[CrawlBatchRequested]] = {
+    CRAWL_REQUESTED: CrawlRequested,
+    CRAWL_BATCH: CrawlBatchRequested,
+}
+
+
+def encode(message: Message) -> bytes:
+    return json.dumps(asdict(message)).encode()
+
+
+def decode(subject: str, data: bytes) -> Message:
+    """Parse a message; anything malformed is a PermanentError (retrying cannot fix it)."""
+    kind = _BY_SUBJECT.get(subject)
+    if kind is None:
+        raise PermanentError(f"unknown subject {subject!r}")
+    try:
+        fields: Any = json.loads(data)
+        message = kind(**fields)
+    except (ValueError, TypeError) as exc:
+        raise PermanentError(f"malformed {subject} message: {exc}") from None
+    if not all(isinstance(v, str) and v for k, v in fields.items() if k != "number"):
+        raise PermanentError(f"malformed {subject} message: ids must be non-empty strings")
+    if isinstance(message, CrawlBatchRequested) and (
+        not isinstance(message.number, int) or message.number < 0
+    ):
+        raise PermanentError(f"malformed {subject} message: number must be a whole number >= 0")
+    return message

@@ -1,0 +1,125 @@
+"""Domain models. No driver types: adapters translate to and from these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class Engine(StrEnum):
+    POSTGRESQL = "postgresql"
+
+
+class CrawlState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETE = "complete"
+    FAILED = "failed"
+
+
+class TableType(StrEnum):
+    TABLE = "table"
+    VIEW = "view"
+    MATERIALIZED_VIEW = "materialized_view"
+    PARTITIONED_TABLE = "partitioned_table"
+    FOREIGN_TABLE = "foreign_table"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a registered database lives. The password travels beside it, never inside it."""
+
+    engine: Engine
+    host: str
+    port: int
+    dbname: str
+    user: str
+
+
+@dataclass(frozen=True)
+class NewDatabase:
+    name: str
+    target: Target
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Database:
+    id: str
+    name: str
+    target: Target
+    created_at: datetime
+    # The generation that readers see: the last crawl that completed. None before the first.
+    live_generation: int | None
+
+
+@dataclass(frozen=True)
+class Crawl:
+    id: str
+    database_id: str
+    generation: int
+    state: CrawlState
+    requested_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    batches_total: int | None = None
+    batches_done: int = 0
+    tables: int = 0
+    columns: int = 0
+    error_class: str | None = None
+    error_message: str | None = None
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    position: int
+    data_type: str
+    nullable: bool
+    default: str | None = None
+    comment: str | None = None
+    primary_key: bool = False
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    name: str
+    columns: tuple[str, ...]
+    ref_schema: str
+    ref_table: str
+    ref_columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    columns: tuple[str, ...]
+    unique: bool
+    primary: bool
+    definition: str
+
+
+@dataclass(frozen=True)
+class Table:
+    schema: str
+    name: str
+    type: TableType
+    columns: tuple[Column, ...] = ()
+    comment: str | None = None
+    row_estimate: int | None = None
+    size_bytes: int | None = None
+    primary_key: tuple[str, ...] = ()
+    foreign_keys: tuple[ForeignKey, ...] = ()
+    indexes: tuple[Index, ...] = ()
+    partition_of: str | None = None
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A slice of a crawl plan: the target's own references to the relations it covers."""
+
+    crawl_id: str
+    number: int
+    first_ordinal: int
+    refs: tuple[int, ...]

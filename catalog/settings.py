@@ -1,0 +1,72 @@
+"""One frozen settings object, read from CATALOG_* variables by each entry point."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from catalog.errors import InvalidInputError
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path(".catalog-data")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Unset URLs mean "embedded": the program starts PostgreSQL / NATS itself, and uses tantivy.
+    database_url: str | None = field(default=None, repr=False)
+    nats_url: str | None = None
+    opensearch_url: str | None = field(default=None, repr=False)
+    opensearch_index: str = "catalog"
+    secret_keys: tuple[str, ...] = field(default=(), repr=False)
+    admin_token: str | None = field(default=None, repr=False)
+    workers: int = 2
+    batch_size: int = 500
+    connect_timeout: float = 10.0
+    statement_timeout: float = 120.0
+    ack_wait: float = 60.0
+    max_deliver: int = 8
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+
+        def get(name: str) -> str | None:
+            value = env.get(f"CATALOG_{name}", "").strip()
+            return value or None
+
+        def number(name: str, default: float, kind: type[int] | type[float]) -> float:
+            raw = get(name)
+            if raw is None:
+                return default
+            try:
+                value = kind(raw)
+            except ValueError:
+                raise InvalidInputError(f"CATALOG_{name} must be a number, got {raw!r}") from None
+            if value <= 0:
+                raise InvalidInputError(f"CATALOG_{name} must be positive, got {raw!r}")
+            return value
+
+        keys = tuple(k.strip() for k in (get("SECRET_KEYS") or "").split(",") if k.strip())
+        base = cls()
+        return cls(
+            data_dir=Path(get("DATA_DIR") or base.data_dir),
+            host=get("HOST") or base.host,
+            port=int(number("PORT", base.port, int)),
+            database_url=get("DATABASE_URL"),
+            nats_url=get("NATS_URL"),
+            opensearch_url=get("OPENSEARCH_URL"),
+            opensearch_index=get("OPENSEARCH_INDEX") or base.opensearch_index,
+            secret_keys=keys,
+            admin_token=get("ADMIN_TOKEN"),
+            workers=int(number("WORKERS", base.workers, int)),
+            batch_size=int(number("BATCH_SIZE", base.batch_size, int)),
+            connect_timeout=number("CONNECT_TIMEOUT", base.connect_timeout, float),
+            statement_timeout=number("STATEMENT_TIMEOUT", base.statement_timeout, float),
+            ack_wait=number("ACK_WAIT", base.ack_wait, float),
+            max_deliver=int(number("MAX_DELIVER", base.max_deliver, int)),
+            log_level=(get("LOG_LEVEL") or base.log_level).upper(),
+        )

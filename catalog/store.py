@@ -1,0 +1,70 @@
+"""The store port: databases, crawls, tokens and the outbox, all in one transactional store."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from catalog.cipher import Sealed
+from catalog.models import Batch, Crawl, Database
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    id: int
+    subject: str
+    payload: dict[str, Any]
+
+    @property
+    def message_id(self) -> str:
+        """Deduplication id for the broker: a message relayed twice is stored once."""
+        return f"outbox-{self.id}"
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    first_ordinal: int
+    refs: tuple[int, ...]
+
+
+Publish = Callable[[OutboxMessage], Awaitable[None]]
+
+
+class Store(Protocol):
+    async def ping(self) -> None: ...
+
+    # Tokens
+    async def add_token(self, token_hash: bytes, name: str, role: str) -> None: ...
+    async def token_role(self, token_hash: bytes) -> str | None: ...
+
+    # Databases
+    async def add_database(self, database: Database, password: Sealed, crawl_id: str) -> Crawl:
+        """Insert the database, its first crawl and the crawl request, in one transaction."""
+
+    async def get_database(self, database_id: str) -> Database: ...
+    async def list_databases(self, after: str | None, limit: int) -> list[Database]: ...
+    async def sealed_password(self, database_id: str) -> Sealed: ...
+    async def live_scopes(self, database_ids: Sequence[str] | None) -> list[str]: ...
+
+    # Crawls
+    async def request_crawl(self, database_id: str, crawl_id: str) -> Crawl:
+        """Queue a crawl, or return the one already queued or running (requests coalesce)."""
+
+    async def get_crawl(self, crawl_id: str) -> Crawl: ...
+    async def latest_crawl(self, database_id: str) -> Crawl | None: ...
+    async def start_crawl(self, crawl_id: str, plan: Sequence[BatchPlan]) -> Crawl:
+        """Record the plan and move a queued crawl to running; keep an existing plan as it is."""
+
+    async def get_batch(self, crawl_id: str, number: int) -> Batch: ...
+    async def complete_batch(self, crawl_id: str, number: int, tables: int, columns: int) -> Crawl:
+        """Mark a batch done once (a second call changes nothing) and return the crawl."""
+
+    async def complete_crawl(self, crawl_id: str) -> Crawl:
+        """Mark the crawl complete and make its generation the one readers see."""
+
+    async def fail_crawl(self, crawl_id: str, error_class: str, message: str) -> Crawl: ...
+
+    # Outbox
+    async def relay_outbox(self, publish: Publish, limit: int) -> int:
+        """Publish unsent messages in order and mark them sent; returns how many were sent."""

@@ -1,0 +1,1 @@
+"""The HTTP gateway: registration, crawl status, schema browsing and search."""

@@ -1,0 +1,21 @@
+"""`python -m gateway`: the HTTP gateway alone (the indexer runs elsewhere)."""
+
+import asyncio
+
+from catalog.bootstrap import open_services
+from catalog.logs import configure_logging
+from catalog.settings import Settings
+from catalog.signals import stop_on_signals
+from gateway.server import serve_gateway
+
+
+async def main() -> None:
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    stop = stop_on_signals()
+    async with open_services(settings, with_events=False) as services:
+        await serve_gateway(services, stop)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

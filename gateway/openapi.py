@@ -1,0 +1,234 @@
+"""The OpenAPI 3.1 document, built from the same pydantic models the routes use."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from gateway import schemas
+
+_REF = "#/components/schemas/{model}"
+_PROBLEM = {"application/problem+json": {"schema": {"$ref": _REF.format(model="Problem")}}}
+
+
+def _ref(model: type[BaseModel]) -> dict[str, Any]:
+    return {"$ref": _REF.format(model=model.__name__)}
+
+
+def _json(model: type[BaseModel] | dict[str, Any], description: str) -> dict[str, Any]:
+    schema = model if isinstance(model, dict) else _ref(model)
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _problems(*statuses: int) -> dict[str, Any]:
+    text = {
+        400: "Bad input",
+        401: "Missing or invalid bearer token",
+        404: "Not found",
+        409: "Conflict",
+        422: "Body does not match the schema",
+        503: "A backing service is unavailable; retry after the Retry-After delay",
+    }
+    return {str(s): {"description": text[s], "content": _PROBLEM} for s in statuses}
+
+
+def _param(
+    name: str, where: str, schema: dict[str, Any], description: str, required: bool = False
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": where,
+        "required": required or where == "path",
+        "schema": schema,
+        "description": description,
+    }
+
+
+_DATABASE_ID = _param("database_id", "path", {"type": "string"}, "The database's id")
+_LIMIT = _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 500}, "Page size")
+_CURSOR = _param("cursor", "query", {"type": "string"}, "next_cursor of the previous page")
+_TABLE_PAGE = {
+    "type": "object",
+    "required": ["items", "next_cursor"],
+    "properties": {
+        "items": {"type": "array", "items": _ref(schemas.TableOut)},
+        "next_cursor": {"type": ["string", "null"]},
+    },
+}
+
+
+def _operation(
+    summary: str,
+    responses: dict[str, Any],
+    *,
+    params: list[dict[str, Any]] = (),
+    body: type[BaseModel] | None = None,
+    public: bool = False,
+) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "responses": responses}
+    if params:
+        op["parameters"] = list(params)
+    if body is not None:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": _ref(body)}},
+        }
+    if public:
+        op["security"] = []
+    else:
+        op["responses"] = {**responses, **_problems(401)}
+    return op
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    models = [
+        schemas.CredentialsIn,
+        schemas.DatabaseIn,
+        schemas.CredentialsOut,
+        schemas.DatabaseOut,
+        schemas.DatabaseList,
+        schemas.TableOut,
+        schemas.SearchResults,
+        schemas.SeedSchema,
+        schemas.Problem,
+        schemas.Health,
+    ]
+    _, definitions = models_json_schema(
+        [(m, "validation" if m.__name__.endswith("In") else "serialization") for m in models],
+        ref_template=_REF,
+    )
+    paths = {
+        "/healthz": {
+            "get": _operation("Liveness", {"200": _json(schemas.Health, "Alive")}, public=True)
+        },
+        "/readyz": {
+            "get": _operation(
+                "Readiness of the store and the index",
+                {"200": _json(schemas.Health, "Ready"), "503": _json(schemas.Health, "Not ready")},
+                public=True,
+            )
+        },
+        "/credentials": {
+            "post": _operation(
+                "Register a PostgreSQL database (the seed's route)",
+                {
+                    "200": _json(schemas.CredentialsOut, "Registered; the first crawl is queued"),
+                    **_problems(400, 422, 503),
+                },
+                body=schemas.CredentialsIn,
+            )
+        },
+        "/v1/databases": {
+            "post": _operation(
+                "Register a database and queue its first crawl",
+                {"201": _json(schemas.DatabaseOut, "Registered"), **_problems(400, 422, 503)},
+                body=schemas.DatabaseIn,
+            ),
+            "get": _operation(
+                "List registered databases",
+                {"200": _json(schemas.DatabaseList, "A page of databases"), **_problems(400, 503)},
+                params=[_LIMIT, _CURSOR],
+            ),
+        },
+        "/v1/databases/{database_id}": {
+            "get": _operation(
+                "A database (never its password) and its latest crawl",
+                {"200": _json(schemas.DatabaseOut, "The database"), **_problems(404, 503)},
+                params=[_DATABASE_ID],
+            )
+        },
+        "/v1/databases/{database_id}/crawls": {
+            "post": _operation(
+                "Queue a re-crawl (coalesces with one already queued or running)",
+                {"202": _json(schemas.DatabaseOut, "Queued"), **_problems(404, 503)},
+                params=[_DATABASE_ID],
+            )
+        },
+        "/v1/databases/{database_id}/tables": {
+            "get": _operation(
+                "Page through the tables of the last complete crawl, with their columns",
+                {"200": _json(_TABLE_PAGE, "A page of tables"), **_problems(400, 404, 409, 503)},
+                params=[_DATABASE_ID, _LIMIT, _CURSOR],
+            )
+        },
+        "/v1/search": {
+            "get": _operation(
+                "Ranked, typo-tolerant search over tables and columns",
+                {
+                    "200": _json(schemas.SearchResults, "Hits, best first"),
+                    **_problems(400, 404, 503),
+                },
+                params=[
+                    _param(
+                        "q",
+                        "query",
+                        {"type": "string", "minLength": 1, "maxLength": 200},
+                        "What to look for",
+                        required=True,
+                    ),
+                    _param(
+                        "database_id",
+                        "query",
+                        {"type": "string"},
+                        "Only this database (repeatable)",
+                    ),
+                    _param(
+                        "kind",
+                        "query",
+                        {"type": "string", "enum": ["table", "column", "any"]},
+                        "Only tables or only columns",
+                    ),
+                    _param(
+                        "limit",
+                        "query",
+                        {"type": "integer", "minimum": 1, "maximum": 100},
+                        "How many hits",
+                    ),
+                ],
+            )
+        },
+        "/search/{database_id}/{table_name}": {
+            "get": _operation(
+                "Tables matching a name, in the seed's shape",
+                {"200": _json(schemas.SeedSchema, "Matching tables"), **_problems(404, 503)},
+                params=[
+                    _DATABASE_ID,
+                    _param(
+                        "table_name",
+                        "path",
+                        {"type": "string"},
+                        "A table name; typos are tolerated",
+                    ),
+                ],
+            )
+        },
+        "/{database_id}": {
+            "get": _operation(
+                "The whole schema in the seed's shape, streamed",
+                {"200": _json(schemas.SeedSchema, "The schema"), **_problems(404, 503)},
+                params=[_DATABASE_ID],
+            )
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Data catalog indexer", "version": "1.0.0"},
+        "paths": paths,
+        "components": {
+            "schemas": definitions["$defs"],
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+    }
+
+
+REDOC_PAGE = """<!DOCTYPE html>
+<html><head><title>Data catalog indexer API</title><meta charset="utf-8"/></head>
+<body><redoc spec-url="/openapi.json"></redoc>
+<script src="https://cdn.redoc.ly/redoc/latest/bundles/redoc.standalone.js"></script>
+</body></html>
+"""

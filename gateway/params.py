@@ -1,0 +1,40 @@
+"""Parsing of bodies and query parameters into clear 400/422 problems."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from catalog.errors import InvalidInputError
+
+Model = TypeVar("Model", bound=BaseModel)
+MAX_BODY_BYTES = 64 * 1024
+
+
+async def read_body(request: web.Request, model: type[Model]) -> Model:
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise InvalidInputError(f"the body is larger than {MAX_BODY_BYTES} bytes")
+    raw = await request.read()
+    try:
+        data: Any = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInputError("the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise InvalidInputError("the body must be a JSON object")
+    return model.model_validate(data)
+
+
+def int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInputError(f"'{name}' must be a whole number") from None
+    if not low <= value <= high:
+        raise InvalidInputError(f"'{name}' must be between {low} and {high}")
+    return value

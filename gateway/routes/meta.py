@@ -1,0 +1,41 @@
+"""Health, readiness and the API's own documentation."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from catalog.errors import TransientError
+from gateway.keys import INDEX, STORE
+from gateway.openapi import REDOC_PAGE, openapi_document
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+@routes.get("/readyz")
+async def readyz(request: web.Request) -> web.Response:
+    checks: dict[str, str] = {}
+    for name, probe in (("store", request.app[STORE].ping), ("index", request.app[INDEX].ping)):
+        try:
+            await probe()
+            checks[name] = "ok"
+        except TransientError:
+            checks[name] = "unavailable"
+    ready = all(v == "ok" for v in checks.values())
+    return web.json_response(
+        {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
+    )
+
+
+@routes.get("/openapi.json")
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document())
+
+
+@routes.get("/redoc")
+async def redoc(request: web.Request) -> web.Response:
+    return web.Response(text=REDOC_PAGE, content_type="text/html")

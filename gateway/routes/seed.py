@@ -1,0 +1,72 @@
+"""The seed's read routes, in the seed's shapes, answered from the index."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from catalog.browse import table_pages
+from catalog.documents import Document, DocumentKind, generation_scope
+from catalog.search import SearchQuery
+from gateway.keys import INDEX, STORE
+
+routes = web.RouteTableDef()
+
+SEED_SEARCH_LIMIT = 10
+
+
+def _seed_columns(doc: Document) -> list[dict[str, Any]]:
+    return [{"column_name": c["name"], "data_type": c["data_type"]} for c in doc.payload["columns"]]
+
+
+@routes.get("/search/{database_id}/{table_name}")
+async def seed_search(request: web.Request) -> web.Response:
+    """Tables whose names match `table_name` (exact first, typos tolerated), with columns."""
+    store = request.app[STORE]
+    database = await store.get_database(request.match_info["database_id"])
+    tables: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    if database.live_generation is not None:
+        query = SearchQuery(
+            request.match_info["table_name"],
+            (generation_scope(database.id, database.live_generation),),
+            DocumentKind.TABLE,
+            SEED_SEARCH_LIMIT,
+        )
+        for hit in await request.app[INDEX].search(query):
+            tables.setdefault(hit.document.schema, {})[hit.document.table] = _seed_columns(
+                hit.document
+            )
+    return web.json_response({"database_name": database.target.dbname, "tables": tables})
+
+
+@routes.get("/{database_id}")
+async def seed_schema(request: web.Request) -> web.StreamResponse:
+    """The whole schema, streamed a page at a time so memory stays flat for huge catalogs."""
+    store = request.app[STORE]
+    database = await store.get_database(request.match_info["database_id"])
+    response = web.StreamResponse(headers={"Content-Type": "application/json; charset=utf-8"})
+    await response.prepare(request)
+    await response.write(
+        b'{"database_name":%s,"tables":{' % json.dumps(database.target.dbname).encode()
+    )
+    if database.live_generation is not None:
+        scope = generation_scope(database.id, database.live_generation)
+        current_schema: str | None = None
+        async for page in table_pages(request.app[INDEX], scope):
+            chunk: list[str] = []
+            for doc in page:
+                if doc.schema != current_schema:
+                    opener = "" if current_schema is None else "},"
+                    chunk.append(f"{opener}{json.dumps(doc.schema)}:{{")
+                    current_schema = doc.schema
+                else:
+                    chunk.append(",")
+                chunk.append(f"{json.dumps(doc.table)}:{json.dumps(_seed_columns(doc))}")
+            await response.write("".join(chunk).encode())
+        if current_schema is not None:
+            await response.write(b"}")
+    await response.write(b"}}")
+    await response.write_eof()
+    return response

@@ -1,0 +1,27 @@
+"""Serving the gateway app until told to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+
+from catalog.bootstrap import Services
+from gateway.app import create_app
+
+log = logging.getLogger(__name__)
+
+
+async def serve_gateway(services: Services, stop: asyncio.Event) -> None:
+    settings = services.settings
+    app = create_app(settings, services.store, services.index, services.cipher)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=10)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.host, settings.port)
+        await site.start()
+        log.info("gateway listening on http://%s:%s", settings.host, settings.port)
+        await stop.wait()
+    finally:
+        await runner.cleanup()

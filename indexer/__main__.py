@@ -1,0 +1,21 @@
+"""`python -m indexer`: the outbox relay and crawl workers alone (scale it out freely)."""
+
+import asyncio
+
+from catalog.bootstrap import open_services
+from catalog.logs import configure_logging
+from catalog.settings import Settings
+from catalog.signals import stop_on_signals
+from indexer.runtime import run_indexer
+
+
+async def main() -> None:
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    stop = stop_on_signals()
+    async with open_services(settings, with_events=True) as services:
+        await run_indexer(services, stop)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,146 @@
+"""Message handlers: plan a crawl into batches, index each batch, finish the crawl.
+
+Every handler is idempotent: a message handled twice leaves the same store and index.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from catalog.cipher import SecretCipher
+from catalog.documents import documents_for_table
+from catalog.errors import CrawlFailure, CredentialError, NotFoundError, PermanentError
+from catalog.messages import CRAWL_BATCH, CrawlBatchRequested, CrawlRequested, Message, encode
+from catalog.models import Crawl, CrawlState, Database
+from catalog.search import SearchIndex
+from catalog.store import BatchPlan, Store
+from indexer.ports import CrawlerFactory, Publisher
+
+log = logging.getLogger(__name__)
+
+
+def plan_batches(refs: list[int], batch_size: int) -> list[BatchPlan]:
+    return [
+        BatchPlan(first_ordinal=start, refs=tuple(refs[start : start + batch_size]))
+        for start in range(0, len(refs), batch_size)
+    ]
+
+
+class CrawlHandlers:
+    def __init__(
+        self,
+        store: Store,
+        index: SearchIndex,
+        cipher: SecretCipher,
+        open_crawler: CrawlerFactory,
+        publisher: Publisher,
+        batch_size: int,
+    ) -> None:
+        self._store = store
+        self._index = index
+        self._cipher = cipher
+        self._open_crawler = open_crawler
+        self._publisher = publisher
+        self._batch_size = batch_size
+
+    async def handle(self, message: Message) -> None:
+        if isinstance(message, CrawlRequested):
+            await self.plan(message)
+        else:
+            await self.index_batch(message)
+
+    async def _crawl(self, crawl_id: str) -> Crawl:
+        try:
+            return await self._store.get_crawl(crawl_id)
+        except NotFoundError as exc:
+            raise PermanentError(f"crawl {crawl_id} does not exist") from exc
+
+    async def _password(self, database: Database) -> str:
+        return self._cipher.decrypt(await self._store.sealed_password(database.id), database.id)
+
+    async def plan(self, message: CrawlRequested) -> None:
+        crawl = await self._crawl(message.crawl_id)
+        if crawl.state in (CrawlState.COMPLETE, CrawlState.FAILED):
+            log.info("crawl %s is already %s; nothing to plan", crawl.id, crawl.state)
+            return
+        if crawl.state is CrawlState.QUEUED:
+            try:
+                crawl = await self._plan(crawl)
+            except (CrawlFailure, CredentialError) as exc:
+                await self._fail(crawl, exc)
+                return
+        if crawl.batches_total == 0:
+            await self._finish(crawl)
+            return
+        # Published again on redelivery: the ids deduplicate, and batches are idempotent anyway.
+        for number in range(crawl.batches_total or 0):
+            batch = CrawlBatchRequested(crawl.id, crawl.database_id, number)
+            await self._publisher.publish(CRAWL_BATCH, encode(batch), batch.message_id)
+        log.info("crawl %s planned: %s batches", crawl.id, crawl.batches_total)
+
+    async def _plan(self, crawl: Crawl) -> Crawl:
+        database = await self._store.get_database(crawl.database_id)
+        password = await self._password(database)
+        async with self._open_crawler(database.target, password) as crawler:
+            refs = [ref async for ref in crawler.list_relations()]
+        return await self._store.start_crawl(crawl.id, plan_batches(refs, self._batch_size))
+
+    async def index_batch(self, message: CrawlBatchRequested) -> None:
+        crawl = await self._crawl(message.crawl_id)
+        if crawl.state is CrawlState.FAILED:
+            log.info("crawl %s failed; skipping batch %s", crawl.id, message.number)
+            return
+        if crawl.state is CrawlState.COMPLETE:
+            await self._finish(crawl)  # the finish may not have reached the index last time
+            return
+        started = time.perf_counter()
+        batch = await self._store.get_batch(crawl.id, message.number)
+        database = await self._store.get_database(crawl.database_id)
+        try:
+            password = await self._password(database)
+            async with self._open_crawler(database.target, password) as crawler:
+                tables = await crawler.read_batch(batch.refs)
+        except (CrawlFailure, CredentialError) as exc:
+            await self._fail(crawl, exc)
+            return
+        documents = [
+            doc
+            for offset, table in enumerate(tables)
+            for doc in documents_for_table(
+                crawl.database_id, crawl.generation, batch.first_ordinal + offset, table
+            )
+        ]
+        await self._index.upsert(documents)
+        columns = len(documents) - len(tables)
+        crawl = await self._store.complete_batch(crawl.id, batch.number, len(tables), columns)
+        log.info(
+            "crawl %s batch %s indexed: %s tables, %s columns in %.2f s (%s/%s batches done)",
+            crawl.id,
+            batch.number,
+            len(tables),
+            columns,
+            time.perf_counter() - started,
+            crawl.batches_done,
+            crawl.batches_total,
+        )
+        if crawl.batches_done == crawl.batches_total:
+            await self._finish(crawl)
+
+    async def _finish(self, crawl: Crawl) -> None:
+        # Readers switch to the new generation first; only then do the old documents go.
+        crawl = await self._store.complete_crawl(crawl.id)
+        await self._index.delete_generations_before(crawl.database_id, crawl.generation)
+        log.info(
+            "crawl %s complete: database %s generation %s, %s tables, %s columns",
+            crawl.id,
+            crawl.database_id,
+            crawl.generation,
+            crawl.tables,
+            crawl.columns,
+        )
+
+    async def _fail(self, crawl: Crawl, exc: CrawlFailure | CredentialError) -> None:
+        error_class = exc.error_class if isinstance(exc, CrawlFailure) else "credential"
+        await self._store.fail_crawl(crawl.id, error_class, str(exc))
+        log.warning("crawl %s failed (%s): %s", crawl.id, error_class, exc)

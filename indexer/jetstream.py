@@ -1,0 +1,100 @@
+"""NATS JetStream wiring: the connection, the crawl stream and its durable consumer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
+
+from catalog.errors import TransientError
+from catalog.messages import CRAWL_SUBJECTS
+from catalog.settings import Settings
+
+log = logging.getLogger(__name__)
+
+STREAM = "CATALOG_CRAWL"
+CONSUMER = "indexer"
+# Redeliveries after an ack timeout (a worker died) wait ack_wait, then twice, then four times
+# as long. JetStream needs max_deliver > len(backoff).
+BACKOFF_STEPS = 3
+# A crawl request republished by the outbox relay within this window is stored once.
+DUPLICATE_WINDOW = 600.0
+
+# Errors that mean "NATS is not answering now": retry later.
+UNAVAILABLE = (
+    nats.errors.Error,
+    nats.js.errors.Error,
+    OSError,
+    TimeoutError,
+)
+
+
+def stream_config() -> StreamConfig:
+    return StreamConfig(
+        name=STREAM,
+        subjects=list(CRAWL_SUBJECTS),
+        # Work queue: a message is gone once a worker acks it.
+        retention=RetentionPolicy.WORK_QUEUE,
+        storage=StorageType.FILE,
+        duplicate_window=DUPLICATE_WINDOW,
+    )
+
+
+def consumer_config(settings: Settings) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=CONSUMER,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=settings.ack_wait,
+        max_deliver=max(settings.max_deliver, BACKOFF_STEPS + 1),
+        backoff=[settings.ack_wait * 2**step for step in range(BACKOFF_STEPS)],
+        max_ack_pending=1000,
+        filter_subjects=list(CRAWL_SUBJECTS),
+    )
+
+
+async def connect(url: str, name: str, *, retry_for: float | None = None) -> Client:
+    """Connect, retrying while the server is not up yet (for at most `retry_for` seconds)."""
+    deadline = None if retry_for is None else asyncio.get_running_loop().time() + retry_for
+    delay = 0.2
+    while True:
+        try:
+            return await nats.connect(
+                url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=1, connect_timeout=5
+            )
+        except UNAVAILABLE as exc:
+            if deadline is not None and asyncio.get_running_loop().time() > deadline:
+                raise TransientError("NATS is unreachable") from exc
+            log.warning("NATS is not reachable yet; retrying in %.1f s", delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+async def ensure_stream(js: JetStreamContext, settings: Settings) -> None:
+    """Create or update the stream and the durable consumer to the configuration here."""
+    try:
+        await js.add_stream(stream_config())
+    except nats.js.errors.BadRequestError:
+        await js.update_stream(stream_config())
+    await js.add_consumer(STREAM, consumer_config(settings))
+
+
+class JetStreamPublisher:
+    """Publishes with a deduplication id, so a retried publish is stored once."""
+
+    def __init__(self, js: JetStreamContext, timeout: float = 5.0) -> None:
+        self._js = js
+        self._timeout = timeout
+
+    async def publish(self, subject: str, data: bytes, message_id: str) -> None:
+        try:
+            await self._js.publish(
+                subject, data, timeout=self._timeout, headers={"Nats-Msg-Id": message_id}
+            )
+        except UNAVAILABLE as exc:
+            raise TransientError("NATS did not accept the message") from exc

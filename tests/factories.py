@@ -1,0 +1,28 @@
+"""Small builders of domain objects for tests."""
+
+from __future__ import annotations
+
+from catalog.models import Column, Engine, NewDatabase, Table, TableType, Target
+
+PASSWORD = "s3cr3t-Pa55word-!@#"
+
+
+def table(schema: str, name: str, *columns: str, kind: TableType = TableType.TABLE) -> Table:
+    return Table(
+        schema=schema,
+        name=name,
+        type=kind,
+        columns=tuple(
+            Column(name=c, position=i + 1, data_type="integer", nullable=i > 0, primary_key=i == 0)
+            for i, c in enumerate(columns)
+        ),
+        primary_key=columns[:1],
+    )
+
+
+def new_database(password: str = PASSWORD, name: str = "shop") -> NewDatabase:
+    return NewDatabase(
+        name=name,
+        target=Target(Engine.POSTGRESQL, "127.0.0.1", 5432, "shop", "reader"),
+        password=password,
+    )

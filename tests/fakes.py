@@ -1,0 +1,253 @@
+"""Fakes of our own ports, with their state in the open for tests to assert on."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+
+from catalog.cipher import Sealed
+from catalog.documents import Document, DocumentKind
+from catalog.errors import CrawlFailure, NotFoundError, TransientError
+from catalog.identifiers import identifier_parts
+from catalog.messages import CRAWL_REQUESTED, CrawlRequested
+from catalog.models import Batch, Crawl, CrawlState, Database, Table, Target
+from catalog.search import SearchHit, SearchQuery
+from catalog.store import BatchPlan, OutboxMessage, Publish
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class InMemoryStore:
+    def __init__(self) -> None:
+        self.tokens: dict[bytes, str] = {}
+        self.databases: dict[str, Database] = {}
+        self.passwords: dict[str, Sealed] = {}
+        self.crawls: dict[str, Crawl] = {}
+        self.batches: dict[tuple[str, int], tuple[Batch, bool]] = {}
+        self.outbox: list[tuple[OutboxMessage, bool]] = []
+
+    async def ping(self) -> None:
+        return None
+
+    async def add_token(self, token_hash: bytes, name: str, role: str) -> None:
+        self.tokens[token_hash] = role
+
+    async def token_role(self, token_hash: bytes) -> str | None:
+        return self.tokens.get(token_hash)
+
+    async def add_database(self, database: Database, password: Sealed, crawl_id: str) -> Crawl:
+        self.databases[database.id] = database
+        self.passwords[database.id] = password
+        return self._queue(database.id, crawl_id, 1)
+
+    def _queue(self, database_id: str, crawl_id: str, generation: int) -> Crawl:
+        crawl = Crawl(crawl_id, database_id, generation, CrawlState.QUEUED, _now())
+        self.crawls[crawl_id] = crawl
+        payload = dataclasses.asdict(CrawlRequested(crawl_id, database_id))
+        self.outbox.append((OutboxMessage(len(self.outbox) + 1, CRAWL_REQUESTED, payload), False))
+        return crawl
+
+    async def get_database(self, database_id: str) -> Database:
+        if database_id not in self.databases:
+            raise NotFoundError(f"no database with id {database_id!r}")
+        return self.databases[database_id]
+
+    async def list_databases(self, after: str | None, limit: int) -> list[Database]:
+        ids = sorted(i for i in self.databases if after is None or i > after)
+        return [self.databases[i] for i in ids[:limit]]
+
+    async def sealed_password(self, database_id: str) -> Sealed:
+        await self.get_database(database_id)
+        return self.passwords[database_id]
+
+    async def live_scopes(self, database_ids: Sequence[str] | None) -> list[str]:
+        return [
+            f"{db.id}:{db.live_generation}"
+            for db in self.databases.values()
+            if db.live_generation is not None and (database_ids is None or db.id in database_ids)
+        ]
+
+    async def request_crawl(self, database_id: str, crawl_id: str) -> Crawl:
+        await self.get_database(database_id)
+        mine = [c for c in self.crawls.values() if c.database_id == database_id]
+        for crawl in mine:
+            if crawl.state in (CrawlState.QUEUED, CrawlState.RUNNING):
+                return crawl
+        return self._queue(database_id, crawl_id, max(c.generation for c in mine) + 1)
+
+    async def get_crawl(self, crawl_id: str) -> Crawl:
+        if crawl_id not in self.crawls:
+            raise NotFoundError(f"no crawl with id {crawl_id!r}")
+        return self.crawls[crawl_id]
+
+    async def latest_crawl(self, database_id: str) -> Crawl | None:
+        mine = [c for c in self.crawls.values() if c.database_id == database_id]
+        return max(mine, key=lambda c: c.generation, default=None)
+
+    def _update(self, crawl: Crawl, **changes: object) -> Crawl:
+        crawl = dataclasses.replace(crawl, **changes)
+        self.crawls[crawl.id] = crawl
+        return crawl
+
+    async def start_crawl(self, crawl_id: str, plan: Sequence[BatchPlan]) -> Crawl:
+        crawl = await self.get_crawl(crawl_id)
+        if crawl.state is not CrawlState.QUEUED:
+            return crawl
+        for number, batch in enumerate(plan):
+            self.batches[(crawl_id, number)] = (
+                Batch(crawl_id, number, batch.first_ordinal, batch.refs),
+                False,
+            )
+        return self._update(
+            crawl, state=CrawlState.RUNNING, started_at=_now(), batches_total=len(plan)
+        )
+
+    async def get_batch(self, crawl_id: str, number: int) -> Batch:
+        if (crawl_id, number) not in self.batches:
+            raise NotFoundError(f"crawl {crawl_id} has no batch {number}")
+        return self.batches[(crawl_id, number)][0]
+
+    async def complete_batch(self, crawl_id: str, number: int, tables: int, columns: int) -> Crawl:
+        batch, done = self.batches[(crawl_id, number)]
+        crawl = await self.get_crawl(crawl_id)
+        if done:
+            return crawl
+        self.batches[(crawl_id, number)] = (batch, True)
+        return self._update(
+            crawl,
+            batches_done=crawl.batches_done + 1,
+            tables=crawl.tables + tables,
+            columns=crawl.columns + columns,
+        )
+
+    async def complete_crawl(self, crawl_id: str) -> Crawl:
+        crawl = await self.get_crawl(crawl_id)
+        crawl = self._update(
+            crawl, state=CrawlState.COMPLETE, finished_at=crawl.finished_at or _now()
+        )
+        db = self.databases[crawl.database_id]
+        if db.live_generation is None or db.live_generation < crawl.generation:
+            self.databases[db.id] = dataclasses.replace(db, live_generation=crawl.generation)
+        return crawl
+
+    async def fail_crawl(self, crawl_id: str, error_class: str, message: str) -> Crawl:
+        crawl = await self.get_crawl(crawl_id)
+        if crawl.state is CrawlState.COMPLETE:
+            return crawl
+        return self._update(
+            crawl,
+            state=CrawlState.FAILED,
+            finished_at=_now(),
+            error_class=error_class,
+            error_message=message,
+        )
+
+    async def relay_outbox(self, publish: Publish, limit: int) -> int:
+        pending = [(i, m) for i, (m, sent) in enumerate(self.outbox) if not sent][:limit]
+        for _, message in pending:
+            await publish(message)
+        for i, message in pending:
+            self.outbox[i] = (message, True)
+        return len(pending)
+
+
+class InMemorySearchIndex:
+    """Exact-part matching only: enough to test the handlers and routes, not relevance."""
+
+    def __init__(self) -> None:
+        self.documents: dict[str, Document] = {}
+        self.upserts = 0
+
+    async def open(self) -> None:
+        return None
+
+    async def ping(self) -> None:
+        return None
+
+    async def upsert(self, documents: Sequence[Document]) -> None:
+        self.upserts += 1
+        for doc in documents:
+            self.documents[doc.id] = doc
+
+    async def delete_generations_before(self, database_id: str, generation: int) -> None:
+        self.documents = {
+            i: d
+            for i, d in self.documents.items()
+            if d.database_id != database_id or d.generation >= generation
+        }
+
+    async def delete_database(self, database_id: str) -> None:
+        self.documents = {i: d for i, d in self.documents.items() if d.database_id != database_id}
+
+    async def search(self, query: SearchQuery) -> list[SearchHit]:
+        wanted = set(identifier_parts(query.text))
+        hits = [
+            SearchHit(doc, float(len(wanted & set(doc.name_terms))))
+            for doc in self.documents.values()
+            if doc.scope in query.scopes
+            and (query.kind is None or doc.kind is query.kind)
+            and wanted & set(doc.name_terms)
+        ]
+        hits.sort(key=lambda h: (-h.score, h.document.ordinal, h.document.name))
+        return hits[: query.limit]
+
+    async def tables_page(
+        self, scope: str, after_ordinal: int | None, limit: int
+    ) -> list[Document]:
+        tables = sorted(
+            (
+                d
+                for d in self.documents.values()
+                if d.scope == scope
+                and d.kind is DocumentKind.TABLE
+                and (after_ordinal is None or d.ordinal > after_ordinal)
+            ),
+            key=lambda d: d.ordinal,
+        )
+        return tables[:limit]
+
+    async def close(self) -> None:
+        return None
+
+
+class FakeCrawler:
+    """A target database as a dict of ref → Table; a failure can be set to raise."""
+
+    def __init__(self, tables: dict[int, Table]) -> None:
+        self.tables = tables
+        self.failure: CrawlFailure | None = None
+        self.passwords_seen: list[str] = []
+        self.batches_read: list[tuple[int, ...]] = []
+
+    def factory(self):  # -> CrawlerFactory
+        @contextlib.asynccontextmanager
+        async def open_crawler(target: Target, password: str) -> AsyncIterator[FakeCrawler]:
+            self.passwords_seen.append(password)
+            if self.failure is not None:
+                raise self.failure
+            yield self
+
+        return open_crawler
+
+    async def list_relations(self) -> AsyncIterator[int]:
+        for ref in sorted(self.tables, key=lambda r: (self.tables[r].schema, self.tables[r].name)):
+            yield ref
+
+    async def read_batch(self, refs: Sequence[int]) -> list[Table]:
+        self.batches_read.append(tuple(refs))
+        return [self.tables[r] for r in refs if r in self.tables]
+
+
+class RecordingPublisher:
+    def __init__(self) -> None:
+        self.published: list[tuple[str, bytes, str]] = []
+        self.failing = False
+
+    async def publish(self, subject: str, data: bytes, message_id: str) -> None:
+        if self.failing:
+            raise TransientError("NATS did not accept the message")
+        self.published.append((subject, data, message_id))

@@ -1,0 +1,155 @@
+"""Core helpers: identifiers, cipher, scrubbing, messages, settings, documents."""
+
+from __future__ import annotations
+
+import pytest
+
+from catalog.cipher import SecretCipher, generate_key
+from catalog.documents import DocumentKind, document_id, documents_for_table
+from catalog.errors import CredentialError, InvalidInputError, PermanentError
+from catalog.identifiers import identifier_parts, identifier_terms
+from catalog.messages import (
+    CRAWL_BATCH,
+    CRAWL_REQUESTED,
+    CrawlBatchRequested,
+    CrawlRequested,
+    decode,
+    encode,
+)
+from catalog.models import NewDatabase
+from catalog.redact import scrub
+from catalog.settings import Settings
+from tests.factories import PASSWORD, new_database, table
+
+
+@pytest.mark.parametrize(
+    ("name", "parts"),
+    [
+        ("customer_orders", ["customer", "orders"]),
+        ("SalesRegion", ["sales", "region"]),
+        ("salesRegion", ["sales", "region"]),
+        ("HTTPServerLog", ["http", "server", "log"]),
+        ("orders_2019", ["orders", "2019"]),
+        ("orders2019", ["orders", "2019"]),
+        ("public.Orders", ["public", "orders"]),
+        ("my table", ["my", "table"]),
+        ("ÉtéCommandes", ["été", "commandes"]),
+        ("größe", ["größe"]),
+        ('a"quote', ["a", "quote"]),
+    ],
+)
+def test_identifier_parts(name, parts):
+    assert identifier_parts(name) == parts
+
+
+def test_identifier_terms_keep_the_whole_name_for_exact_matches():
+    assert identifier_terms("customer_orders") == ["customer", "orders", "customer_orders"]
+    assert identifier_terms("orders") == ["orders"]
+
+
+def test_cipher_round_trips_and_binds_to_the_row():
+    cipher = SecretCipher.from_keys([generate_key()])
+    sealed = cipher.encrypt(PASSWORD, bound_to="db_1")
+    assert PASSWORD.encode() not in sealed.blob
+    assert cipher.decrypt(sealed, bound_to="db_1") == PASSWORD
+    with pytest.raises(CredentialError):
+        cipher.decrypt(sealed, bound_to="db_2")
+
+
+def test_cipher_first_key_encrypts_and_all_keys_decrypt():
+    old, new = generate_key(), generate_key()
+    sealed_by_old = SecretCipher.from_keys([old]).encrypt("pw", "db")
+    rotated = SecretCipher.from_keys([new, old])
+    assert rotated.decrypt(sealed_by_old, "db") == "pw"
+    assert rotated.encrypt("pw", "db").key_id == SecretCipher.key_id(rotated.keys[0])
+    with pytest.raises(CredentialError, match="no configured secret key"):
+        SecretCipher.from_keys([new]).decrypt(sealed_by_old, "db")
+
+
+@pytest.mark.parametrize("bad", ["not base64!!", "c2hvcnQ="])
+def test_cipher_rejects_malformed_keys(bad):
+    with pytest.raises(InvalidInputError):
+        SecretCipher.from_keys([bad])
+
+
+def test_cipher_repr_shows_no_key_material():
+    key = generate_key()
+    assert key not in repr(SecretCipher.from_keys([key]))
+
+
+def test_scrub_removes_known_secrets_and_dsn_passwords():
+    text = f"failed: postgresql://bob:{PASSWORD}@db:5432/x password={PASSWORD} nats://u:p@h"
+    cleaned = scrub(text, [PASSWORD])
+    assert PASSWORD not in cleaned
+    assert ":p@" not in cleaned
+    assert "postgresql://bob:***@db:5432/x" in cleaned
+
+
+def test_messages_round_trip():
+    batch = CrawlBatchRequested("crawl_1", "db_1", 3)
+    assert decode(CRAWL_BATCH, encode(batch)) == batch
+    request = CrawlRequested("crawl_1", "db_1")
+    assert decode(CRAWL_REQUESTED, encode(request)) == request
+
+
+@pytest.mark.parametrize(
+    ("subject", "data"),
+    [
+        (CRAWL_REQUESTED, b"not json"),
+        (CRAWL_REQUESTED, b'{"crawl_id": "c"}'),
+        (CRAWL_REQUESTED, b'{"crawl_id": "", "database_id": "d"}'),
+        (CRAWL_REQUESTED, b'["c", "d"]'),
+        (CRAWL_BATCH, b'{"crawl_id": "c", "database_id": "d", "number": -1}'),
+        (CRAWL_BATCH, b'{"crawl_id": "c", "database_id": "d", "number": "1"}'),
+        ("catalog.other", b"{}"),
+    ],
+)
+def test_malformed_messages_are_permanent(subject, data):
+    with pytest.raises(PermanentError):
+        decode(subject, data)
+
+
+def test_settings_from_env_reads_catalog_variables_and_masks_secrets():
+    settings = Settings.from_env(
+        {
+            "CATALOG_PORT": "9000",
+            "CATALOG_DATABASE_URL": "postgresql://u:hunter2@h/db",
+            "CATALOG_SECRET_KEYS": "k1, k2",
+            "CATALOG_ADMIN_TOKEN": "tok-hunter2",
+            "CATALOG_WORKERS": "4",
+        }
+    )
+    assert (settings.port, settings.workers, settings.secret_keys) == (9000, 4, ("k1", "k2"))
+    assert "hunter2" not in repr(settings)
+    assert "k1" not in repr(settings)
+
+
+def test_settings_defaults_are_embedded():
+    settings = Settings.from_env({})
+    assert settings.database_url is None
+    assert settings.nats_url is None
+    assert settings.opensearch_url is None
+    assert (settings.host, settings.port) == ("127.0.0.1", 8000)
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-3"])
+def test_settings_reject_bad_numbers(value):
+    with pytest.raises(InvalidInputError, match="CATALOG_PORT"):
+        Settings.from_env({"CATALOG_PORT": value})
+
+
+def test_new_database_repr_hides_the_password():
+    assert PASSWORD not in repr(new_database())
+    assert isinstance(new_database(), NewDatabase)
+
+
+def test_documents_have_deterministic_ids_and_no_secrets():
+    docs = documents_for_table("db_1", 2, 7, table("public", "orders", "id", "total"))
+    again = documents_for_table("db_1", 3, 9, table("public", "orders", "id", "total"))
+    assert [d.id for d in docs] == [d.id for d in again]
+    assert [d.kind for d in docs] == [DocumentKind.TABLE, DocumentKind.COLUMN, DocumentKind.COLUMN]
+    assert docs[0].id == document_id("db_1", "public", "orders")
+    assert document_id("db", "a/b", "c") != document_id("db", "a", "b/c")
+    assert docs[1].scope == "db_1:2"
+    assert docs[1].ordinal == 7
+    assert docs[0].payload["columns"][1]["name"] == "total"

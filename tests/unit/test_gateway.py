@@ -1,0 +1,228 @@
+"""The gateway over fakes of the store and the index: auth, validation, shapes, problems."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from catalog.cipher import SecretCipher, generate_key
+from catalog.documents import documents_for_table
+from catalog.settings import Settings
+from catalog.tokens import token_hash
+from gateway.app import create_app
+from tests.factories import PASSWORD, table
+from tests.fakes import InMemorySearchIndex, InMemoryStore
+
+TOKEN = "cat_test-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+BODY = {"dbname": "shop", "user": "reader", "password": PASSWORD, "host": "127.0.0.1", "port": 5432}
+
+
+@pytest.fixture
+async def gateway(aiohttp_client):
+    store, index = InMemoryStore(), InMemorySearchIndex()
+    await store.add_token(token_hash(TOKEN), "admin", "admin")
+    app = create_app(Settings(), store, index, SecretCipher.from_keys([generate_key()]))
+    client = await aiohttp_client(app)
+    return client, store, index
+
+
+async def complete_crawl(store, index, database_id: str, *tables) -> None:
+    crawl = await store.latest_crawl(database_id)
+    for ordinal, t in enumerate(tables):
+        await index.upsert(documents_for_table(database_id, crawl.generation, ordinal, t))
+    await store.complete_crawl(crawl.id)
+
+
+def assert_problem(response, body, status):
+    assert response.status == status
+    assert response.content_type == "application/problem+json"
+    assert body["status"] == status
+    assert body["title"]
+    assert body["type"].startswith("https://")
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/openapi.json", "/redoc"])
+async def test_public_routes_need_no_token(gateway, path):
+    client, *_ = gateway
+    response = await client.get(path)
+    assert response.status == 200
+
+
+@pytest.mark.parametrize(
+    "headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic abc"}]
+)
+async def test_missing_or_wrong_token_is_401_problem(gateway, headers):
+    client, *_ = gateway
+    response = await client.get("/v1/databases", headers=headers)
+    assert_problem(response, await response.json(), 401)
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+async def test_seed_registration_keeps_the_seed_shape(gateway):
+    client, store, _ = gateway
+    response = await client.post("/credentials", json=BODY, headers=AUTH)
+    body = await response.json()
+    assert response.status == 200
+    assert body["message"] == "Credentials added successfully"
+    assert body["id"] in store.databases
+    assert PASSWORD not in await response.text()
+    # Encrypted at rest, not hashed: the sealed blob decrypts back for the crawler.
+    assert PASSWORD.encode() not in store.passwords[body["id"]].blob
+
+
+async def test_v1_registration_answers_201_with_the_resource_and_no_password(gateway):
+    client, store, _ = gateway
+    response = await client.post("/v1/databases", json={**BODY, "name": "Shop"}, headers=AUTH)
+    body = await response.json()
+    assert response.status == 201
+    assert response.headers["Location"] == f"/v1/databases/{body['id']}"
+    assert body["name"] == "Shop"
+    assert body["engine"] == "postgresql"
+    assert body["crawl"]["state"] == "queued"
+    assert body["crawl"]["generation"] == 1
+    assert "password" not in body
+    assert PASSWORD not in await response.text()
+    assert len(store.outbox) == 1
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({k: v for k, v in BODY.items() if k != "host"}, "host"),
+        ({**BODY, "port": 70000}, "port"),
+        ({**BODY, "port": "x"}, "port"),
+        ({**BODY, "host": "bad host/"}, "host"),
+        ({**BODY, "engine": "oracle"}, "engine"),
+        ({**BODY, "extra": 1}, "extra"),
+    ],
+)
+async def test_invalid_bodies_are_422_problems_that_never_echo_the_password(
+    gateway, payload, field
+):
+    client, store, _ = gateway
+    response = await client.post("/v1/databases", json=payload, headers=AUTH)
+    body = await response.json()
+    assert_problem(response, body, 422)
+    assert any(e["field"] == field for e in body["errors"])
+    assert PASSWORD not in await response.text()
+    assert store.databases == {}
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"[1,2]", "ü".encode("latin-1")])
+async def test_malformed_json_is_400_problem(gateway, raw):
+    client, *_ = gateway
+    response = await client.post(
+        "/v1/databases", data=raw, headers={**AUTH, "Content-Type": "application/json"}
+    )
+    assert_problem(response, await response.json(), 400)
+
+
+async def test_oversized_body_is_a_problem_not_a_500(gateway):
+    client, *_ = gateway
+    response = await client.post("/v1/databases", data=b"x" * 200_000, headers=AUTH)
+    assert response.status in (400, 413)
+    assert response.content_type == "application/problem+json"
+
+
+async def test_unknown_database_is_404_problem(gateway):
+    client, *_ = gateway
+    for path in ("/v1/databases/nope", "/nope", "/search/nope/orders", "/v1/databases/nope/tables"):
+        response = await client.get(path, headers=AUTH)
+        assert_problem(response, await response.json(), 404)
+
+
+async def test_unknown_route_and_method_are_problems(gateway):
+    client, *_ = gateway
+    response = await client.get("/v1/nothing/here/at/all", headers=AUTH)
+    assert_problem(response, await response.json(), 404)
+    response = await client.delete("/v1/search", headers=AUTH)
+    assert_problem(response, await response.json(), 405)
+
+
+async def test_status_shows_the_crawl_and_recrawl_coalesces(gateway):
+    client, _store, _ = gateway
+    created = await (await client.post("/v1/databases", json=BODY, headers=AUTH)).json()
+    response = await client.post(f"/v1/databases/{created['id']}/crawls", headers=AUTH)
+    body = await response.json()
+    assert response.status == 202
+    assert body["crawl"]["id"] == created["crawl"]["id"]  # still queued: same crawl
+    status = await (await client.get(f"/v1/databases/{created['id']}", headers=AUTH)).json()
+    assert status["crawl"]["state"] == "queued"
+    assert status["live_generation"] is None
+
+
+async def test_tables_pages_with_cursors_and_the_seed_routes(gateway):
+    client, store, index = gateway
+    created = await (await client.post("/v1/databases", json=BODY, headers=AUTH)).json()
+    tables = [table("public", f"t{i:02d}", "id", "name") for i in range(5)]
+    tables.append(table("sales", "orders", "id", "total"))
+    await complete_crawl(store, index, created["id"], *tables)
+
+    names, cursor = [], None
+    while True:
+        query = "?limit=2" + (f"&cursor={cursor}" if cursor else "")
+        page = await (
+            await client.get(f"/v1/databases/{created['id']}/tables{query}", headers=AUTH)
+        ).json()
+        names += [(t["schema"], t["name"]) for t in page["items"]]
+        assert all(len(t["columns"]) == 2 for t in page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert names == [(t.schema, t.name) for t in tables]
+
+    seed = await (await client.get(f"/{created['id']}", headers=AUTH)).json()
+    assert seed["database_name"] == "shop"
+    assert list(seed["tables"]) == ["public", "sales"]
+    assert seed["tables"]["sales"]["orders"] == [
+        {"column_name": "id", "data_type": "integer"},
+        {"column_name": "total", "data_type": "integer"},
+    ]
+    found = await (await client.get(f"/search/{created['id']}/orders", headers=AUTH)).json()
+    assert found == {
+        "database_name": "shop",
+        "tables": {"sales": {"orders": seed["tables"]["sales"]["orders"]}},
+    }
+
+
+async def test_bad_cursor_and_limit_are_400(gateway):
+    client, *_ = gateway
+    created = await (await client.post("/v1/databases", json=BODY, headers=AUTH)).json()
+    for query in ("?cursor=garbage", "?limit=0", "?limit=abc", "?limit=100000"):
+        response = await client.get(f"/v1/databases/{created['id']}/tables{query}", headers=AUTH)
+        assert_problem(response, await response.json(), 400)
+
+
+async def test_search_route_filters_kind_and_validates(gateway):
+    client, store, index = gateway
+    created = await (await client.post("/v1/databases", json=BODY, headers=AUTH)).json()
+    await complete_crawl(
+        store, index, created["id"], table("public", "orders", "id", "order_total")
+    )
+    body = await (await client.get("/v1/search?q=orders&kind=table", headers=AUTH)).json()
+    assert [(h["kind"], h["table"]) for h in body["hits"]] == [("table", "orders")]
+    body = await (
+        await client.get(f"/v1/search?q=order_total&database_id={created['id']}", headers=AUTH)
+    ).json()
+    assert [(h["kind"], h["column"]) for h in body["hits"]] == [("column", "order_total")]
+    for query in ("", "?q=", "?q=x&kind=schema", "?q=" + "x" * 201):
+        response = await client.get(f"/v1/search{query}", headers=AUTH)
+        assert_problem(response, await response.json(), 400)
+    response = await client.get("/v1/search?q=x&database_id=nope", headers=AUTH)
+    assert_problem(response, await response.json(), 404)
+
+
+async def test_openapi_lists_every_route(gateway):
+    client, *_ = gateway
+    document = await (await client.get("/openapi.json")).json()
+    assert document["openapi"].startswith("3.")
+    routes = {(method.upper(), path) for path, ops in document["paths"].items() for method in ops}
+    registered = {
+        (r.method, r.resource.canonical)
+        for r in client.app.router.routes()
+        if r.method != "HEAD" and r.resource.canonical not in ("/openapi.json", "/redoc")
+    }
+    assert routes == registered
+    json.dumps(document)  # serialisable as a whole

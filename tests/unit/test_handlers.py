@@ -1,0 +1,164 @@
+"""The crawl handlers against fakes of every port: planning, batches, finishing, failures."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from catalog import services
+from catalog.cipher import SecretCipher, generate_key
+from catalog.documents import DocumentKind
+from catalog.errors import CrawlFailure, PermanentError
+from catalog.messages import CRAWL_BATCH, CrawlBatchRequested, CrawlRequested
+from catalog.models import CrawlState
+from indexer.handlers import CrawlHandlers, plan_batches
+from tests.factories import PASSWORD, new_database, table
+from tests.fakes import FakeCrawler, InMemorySearchIndex, InMemoryStore, RecordingPublisher
+
+
+@pytest.fixture
+def world():
+    store, index, publisher = InMemoryStore(), InMemorySearchIndex(), RecordingPublisher()
+    crawler = FakeCrawler(
+        {
+            10: table("public", "orders", "id", "customer_id", "total"),
+            11: table("public", "customers", "id", "name"),
+            12: table("sales", "regions", "id"),
+            13: table("public", "audit_log", "id", "at"),
+            14: table("sales", "targets", "id", "region_id"),
+        }
+    )
+    cipher = SecretCipher.from_keys([generate_key()])
+    handlers = CrawlHandlers(store, index, cipher, crawler.factory(), publisher, batch_size=2)
+    return store, index, publisher, crawler, cipher, handlers
+
+
+async def run_crawl(world, crawl_id: str, database_id: str) -> None:
+    _store, _, publisher, _, _, handlers = world
+    publisher.published.clear()
+    await handlers.handle(CrawlRequested(crawl_id, database_id))
+    for subject, data, _ in list(publisher.published):
+        assert subject == CRAWL_BATCH
+        await handlers.handle(CrawlBatchRequested(**json.loads(data)))
+
+
+async def test_plan_batches_keeps_order_and_ordinals():
+    plan = plan_batches([5, 6, 7, 8, 9], 2)
+    assert [(b.first_ordinal, b.refs) for b in plan] == [(0, (5, 6)), (2, (7, 8)), (4, (9,))]
+
+
+async def test_a_crawl_indexes_every_table_and_column_and_completes(world):
+    store, index, publisher, crawler, cipher, _ = world
+    database, crawl = await services.register_database(store, cipher, new_database())
+    await run_crawl(world, crawl.id, database.id)
+
+    crawl = await store.get_crawl(crawl.id)
+    assert crawl.state is CrawlState.COMPLETE
+    assert (crawl.batches_total, crawl.batches_done) == (3, 3)
+    assert (crawl.tables, crawl.columns) == (5, 10)
+    assert (await store.get_database(database.id)).live_generation == 1
+    kinds = sorted(d.kind for d in index.documents.values())
+    assert kinds.count(DocumentKind.TABLE) == 5
+    assert kinds.count(DocumentKind.COLUMN) == 10
+    # The crawler got the real password, decrypted; the messages carried ids only.
+    assert crawler.passwords_seen
+    assert set(crawler.passwords_seen) == {PASSWORD}
+    assert all(PASSWORD.encode() not in data for _, data, _ in publisher.published)
+
+
+async def test_batches_are_read_in_bulk_never_one_table_at_a_time(world):
+    store, _, _, crawler, cipher, _ = world
+    database, crawl = await services.register_database(store, cipher, new_database())
+    await run_crawl(world, crawl.id, database.id)
+    assert sorted(len(b) for b in crawler.batches_read) == [1, 2, 2]
+
+
+async def test_handling_every_message_twice_gives_the_same_index_and_counts(world):
+    store, index, _publisher, _, cipher, handlers = world
+    database, crawl = await services.register_database(store, cipher, new_database())
+    await run_crawl(world, crawl.id, database.id)
+    before = dict(index.documents)
+    counts = await store.get_crawl(crawl.id)
+    await handlers.handle(CrawlRequested(crawl.id, database.id))
+    for number in range(3):
+        await handlers.handle(CrawlBatchRequested(crawl.id, database.id, number))
+    assert index.documents == before
+    after = await store.get_crawl(crawl.id)
+    assert (after.tables, after.columns, after.batches_done) == (
+        counts.tables,
+        counts.columns,
+        counts.batches_done,
+    )
+
+
+async def test_a_recrawl_removes_dropped_tables_only_when_it_completes(world):
+    store, index, _, crawler, cipher, handlers = world
+    database, crawl = await services.register_database(store, cipher, new_database())
+    await run_crawl(world, crawl.id, database.id)
+    del crawler.tables[13]  # audit_log is dropped
+    second = await services.request_crawl(store, database.id)
+    assert second.generation == 2
+    await handlers.handle(CrawlRequested(second.id, database.id))
+    # Planned but no batch done yet: the first generation is still whole and live.
+    assert (await store.get_database(database.id)).live_generation == 1
+    assert any(d.table == "audit_log" for d in index.documents.values())
+    await run_crawl(world, second.id, database.id)
+    assert (await store.get_database(database.id)).live_generation == 2
+    assert not any(d.table == "audit_log" for d in index.documents.values())
+    assert {d.generation for d in index.documents.values()} == {2}
+
+
+async def test_a_failed_crawl_records_its_class_and_deletes_nothing(world):
+    store, index, _, crawler, cipher, handlers = world
+    database, crawl = await services.register_database(store, cipher, new_database())
+    await run_crawl(world, crawl.id, database.id)
+    before = dict(index.documents)
+    crawler.failure = CrawlFailure("unreachable", "could not connect to 127.0.0.1:5432")
+    second = await services.request_crawl(store, database.id)
+    await handlers.handle(CrawlRequested(second.id, database.id))
+    failed = await store.get_crawl(second.id)
+    assert failed.state is CrawlState.FAILED
+    assert failed.error_class == "unreachable"
+    assert index.documents == before
+    assert (await store.get_database(database.id)).live_generation == 1
+
+
+async def test_a_batch_failure_fails_the_crawl_and_later_batches_do_nothing(world):
+    store, index, _publisher, crawler, cipher, handlers = world
+    database, crawl = await services.register_database(store, cipher, new_database())
+    await handlers.handle(CrawlRequested(crawl.id, database.id))
+    crawler.failure = CrawlFailure("timeout", "statement timeout")
+    await handlers.handle(CrawlBatchRequested(crawl.id, database.id, 0))
+    crawler.failure = None
+    await handlers.handle(CrawlBatchRequested(crawl.id, database.id, 1))
+    crawl = await store.get_crawl(crawl.id)
+    assert (crawl.state, crawl.error_class, crawl.batches_done) == (CrawlState.FAILED, "timeout", 0)
+    assert index.documents == {}
+
+
+async def test_a_database_with_no_tables_completes_at_once(world):
+    store, _index, publisher, crawler, cipher, handlers = world
+    crawler.tables.clear()
+    database, crawl = await services.register_database(store, cipher, new_database())
+    await handlers.handle(CrawlRequested(crawl.id, database.id))
+    assert (await store.get_crawl(crawl.id)).state is CrawlState.COMPLETE
+    assert publisher.published == []
+
+
+async def test_a_message_for_an_unknown_crawl_is_permanent(world):
+    *_, handlers = world
+    with pytest.raises(PermanentError):
+        await handlers.handle(CrawlRequested("crawl_missing", "db_missing"))
+
+
+async def test_a_password_that_no_longer_decrypts_fails_the_crawl_as_credential(world):
+    store, _, _, crawler, cipher, handlers = world
+    database, crawl = await services.register_database(store, cipher, new_database())
+    # Another database's ciphertext copied onto this row must not decrypt.
+    other, _ = await services.register_database(store, cipher, new_database("other-password"))
+    store.passwords[database.id] = store.passwords[other.id]
+    await handlers.handle(CrawlRequested(crawl.id, database.id))
+    failed = await store.get_crawl(crawl.id)
+    assert (failed.state, failed.error_class) == (CrawlState.FAILED, "credential")
+    assert crawler.passwords_seen == []
