@@ -1,14 +1,15 @@
 """Search documents: one per table and one per column, with deterministic ids.
 
-A document id depends only on (database, schema, table[, column]), so handling the same batch
-twice writes the same documents. The generation says which crawl wrote it.
+A document id depends only on (database, generation, schema, table[, column]): handling the same
+batch twice writes the same documents, and a new crawl never overwrites the documents readers
+are still being served from the previous complete one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
@@ -21,8 +22,10 @@ class DocumentKind(StrEnum):
     COLUMN = "column"
 
 
-def document_id(database_id: str, schema: str, table: str, column: str | None = None) -> str:
-    key = json.dumps([database_id, schema, table, column], ensure_ascii=False)
+def document_id(
+    database_id: str, generation: int, schema: str, table: str, column: str | None = None
+) -> str:
+    key = json.dumps([database_id, generation, schema, table, column], ensure_ascii=False)
     return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
 
 
@@ -74,7 +77,7 @@ def documents_for_table(
     """The table's document followed by one document per column."""
     docs = [
         Document(
-            id=document_id(database_id, table.schema, table.name),
+            id=document_id(database_id, generation, table.schema, table.name),
             kind=DocumentKind.TABLE,
             database_id=database_id,
             generation=generation,
@@ -90,7 +93,7 @@ def documents_for_table(
     for column in table.columns:
         docs.append(
             Document(
-                id=document_id(database_id, table.schema, table.name, column.name),
+                id=document_id(database_id, generation, table.schema, table.name, column.name),
                 kind=DocumentKind.COLUMN,
                 database_id=database_id,
                 generation=generation,
@@ -105,3 +108,13 @@ def documents_for_table(
             )
         )
     return docs
+
+
+def document_to_dict(document: Document) -> dict[str, Any]:
+    """Every field of a document, JSON-ready, for adapters that store the whole document."""
+    return asdict(document)
+
+
+def document_from_dict(values: dict[str, Any]) -> Document:
+    kept = {f.name: values[f.name] for f in fields(Document)}
+    return Document(**{**kept, "kind": DocumentKind(kept["kind"])})

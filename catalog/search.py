@@ -12,6 +12,21 @@ from typing import Protocol
 
 from catalog.documents import Document, DocumentKind
 
+# Ranking, the same in every adapter: an exact whole name beats all parts exact beats prefix
+# beats fuzzy. Each query part scores its best kind of match; the whole-name bonus comes once.
+# Whole numbers, so sums are exact in f32 and equal scores really are equal.
+EXACT_NAME_BOOST = 10.0
+EXACT_TERM_SCORE = 4.0
+PREFIX_SCORE = 2.0
+FUZZY_SCORE = 1.0
+
+
+def fuzzy_distance(part: str) -> int:
+    """Edits allowed for a query part: none for very short parts, more for longer ones."""
+    if len(part) <= 2:
+        return 0
+    return 1 if len(part) <= 5 else 2
+
 
 @dataclass(frozen=True)
 class SearchQuery:

@@ -58,21 +58,25 @@ def consumer_config(settings: Settings) -> ConsumerConfig:
     )
 
 
+async def _report(exc: Exception) -> None:
+    # The client retries by itself; a line per failed attempt is enough (no traceback, no URL).
+    log.warning("NATS connection problem: %s", type(exc).__name__)
+
+
 async def connect(url: str, name: str, *, retry_for: float | None = None) -> Client:
     """Connect, retrying while the server is not up yet (for at most `retry_for` seconds)."""
-    deadline = None if retry_for is None else asyncio.get_running_loop().time() + retry_for
-    delay = 0.2
-    while True:
-        try:
+    try:
+        async with asyncio.timeout(retry_for):
             return await nats.connect(
-                url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=1, connect_timeout=5
+                url,
+                name=name,
+                max_reconnect_attempts=-1,  # also keeps retrying the first connection
+                reconnect_time_wait=1,
+                connect_timeout=5,
+                error_cb=_report,
             )
-        except UNAVAILABLE as exc:
-            if deadline is not None and asyncio.get_running_loop().time() > deadline:
-                raise TransientError("NATS is unreachable") from exc
-            log.warning("NATS is not reachable yet; retrying in %.1f s", delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+    except TimeoutError as exc:
+        raise TransientError("NATS is unreachable") from exc
 
 
 async def ensure_stream(js: JetStreamContext, settings: Settings) -> None:

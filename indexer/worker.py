@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import nats.errors
 from nats.aio.msg import Msg
@@ -31,14 +31,16 @@ NAK_DELAYS = (1.0, 5.0, 15.0, 30.0, 60.0)
 Handler = Callable[[Message], Awaitable[None]]
 
 
-def nak_delay(attempt: int) -> float:
-    return NAK_DELAYS[min(attempt, len(NAK_DELAYS)) - 1]
-
-
 class Worker:
     def __init__(
-        self, js: JetStreamContext, handle: Handler, store: Store, settings: Settings
+        self,
+        js: JetStreamContext,
+        handle: Handler,
+        store: Store,
+        settings: Settings,
+        nak_delays: Sequence[float] = NAK_DELAYS,
     ) -> None:
+        self._nak_delays = nak_delays
         self._js = js
         self._handle = handle
         self._store = store
@@ -97,7 +99,7 @@ class Worker:
         if not isinstance(exc, TransientError):
             log.exception("unexpected error handling %s (crawl %s)", msg.subject, message.crawl_id)
         if attempt < self._settings.max_deliver:
-            delay = nak_delay(attempt)
+            delay = self._nak_delays[min(attempt, len(self._nak_delays)) - 1]
             log.warning(
                 "crawl %s: %s failed on attempt %s (%s); retrying in %.0f s",
                 message.crawl_id,

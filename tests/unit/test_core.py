@@ -145,11 +145,14 @@ def test_new_database_repr_hides_the_password():
 
 def test_documents_have_deterministic_ids_and_no_secrets():
     docs = documents_for_table("db_1", 2, 7, table("public", "orders", "id", "total"))
-    again = documents_for_table("db_1", 3, 9, table("public", "orders", "id", "total"))
+    again = documents_for_table("db_1", 2, 7, table("public", "orders", "id", "total"))
+    next_crawl = documents_for_table("db_1", 3, 7, table("public", "orders", "id", "total"))
     assert [d.id for d in docs] == [d.id for d in again]
+    # A new generation never overwrites what readers of the previous one are served.
+    assert not {d.id for d in docs} & {d.id for d in next_crawl}
     assert [d.kind for d in docs] == [DocumentKind.TABLE, DocumentKind.COLUMN, DocumentKind.COLUMN]
-    assert docs[0].id == document_id("db_1", "public", "orders")
-    assert document_id("db", "a/b", "c") != document_id("db", "a", "b/c")
+    assert docs[0].id == document_id("db_1", 2, "public", "orders")
+    assert document_id("db", 1, "a/b", "c") != document_id("db", 1, "a", "b/c")
     assert docs[1].scope == "db_1:2"
     assert docs[1].ordinal == 7
     assert docs[0].payload["columns"][1]["name"] == "total"

@@ -1,0 +1,1 @@
+"""Adapters that implement the catalog's ports on concrete engines."""

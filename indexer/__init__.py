@@ -1,0 +1,1 @@
+"""Indexer service: crawl workers, message handlers and crawlers per target engine."""

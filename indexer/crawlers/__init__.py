@@ -1,0 +1,1 @@
+"""One crawler per target engine; each yields domain models, never driver rows."""

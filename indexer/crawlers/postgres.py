@@ -1,0 +1,318 @@
+"""PostgreSQL crawler: streams the relation list, then reads the catalog in bulk per batch.
+
+Only pg_catalog is queried: information_schema costs 1.5-2.6x as much (see ARCHITECTURE.md).
+Every batch costs four queries whatever its size, never one round trip per table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterator, Sequence
+from types import TracebackType
+
+import asyncpg
+
+from catalog.errors import CrawlFailure
+from catalog.models import Column, ForeignKey, Index, Table, TableType, Target
+from catalog.redact import scrub
+
+_TABLE_TYPES = {
+    "r": TableType.TABLE,
+    "v": TableType.VIEW,
+    "m": TableType.MATERIALIZED_VIEW,
+    "p": TableType.PARTITIONED_TABLE,
+    "f": TableType.FOREIGN_TABLE,
+}
+
+# Rows fetched per round trip while streaming the relation list: flat memory, few round trips.
+_PREFETCH = 2_000
+
+# Extra time the client waits beyond statement_timeout, so the server's clean cancel
+# (QueryCanceledError) normally wins and the client timer only catches a silent server.
+_COMMAND_TIMEOUT_MARGIN = 5.0
+
+# `name` columns collate as "C", so this order is stable and matches Python's str order.
+_LIST_RELATIONS = """
+SELECT c.oid
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f')
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\\_toast%'
+  AND n.nspname NOT LIKE 'pg\\_temp%'
+ORDER BY n.nspname, c.relname
+"""
+
+# Views and foreign tables have no storage of their own; a partitioned table has none either,
+# so its size is the sum of its leaf partitions (pg_total_relation_size alone says 0).
+_RELATIONS = """
+SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS kind,
+       d.description AS comment,
+       CASE WHEN c.relkind <> 'v' AND c.reltuples >= 0 THEN c.reltuples::bigint END
+           AS row_estimate,
+       CASE c.relkind
+            WHEN 'p' THEN (SELECT coalesce(sum(pg_catalog.pg_total_relation_size(t.relid)), 0)
+                           FROM pg_catalog.pg_partition_tree(c.oid) t WHERE t.isleaf)::bigint
+            WHEN 'r' THEN pg_catalog.pg_total_relation_size(c.oid)
+            WHEN 'm' THEN pg_catalog.pg_total_relation_size(c.oid)
+       END AS size_bytes,
+       pn.nspname AS parent_schema, pc.relname AS parent_name
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_catalog.pg_description d
+       ON d.objoid = c.oid AND d.classoid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0
+LEFT JOIN pg_catalog.pg_inherits i ON c.relispartition AND i.inhrelid = c.oid
+LEFT JOIN pg_catalog.pg_class pc ON pc.oid = i.inhparent
+LEFT JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace
+WHERE c.oid = ANY($1::oid[])
+"""
+
+# A generated column's expression lives in pg_attrdef too, but it is not a default.
+_COLUMNS = """
+SELECT a.attrelid AS oid, a.attname AS name, a.attnum AS position,
+       pg_catalog.format_type(a.atttypid, a.atttypmod) AS data_type,
+       NOT a.attnotnull AS nullable,
+       CASE WHEN a.attgenerated = '' THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END
+           AS "default",
+       d.description AS comment
+FROM pg_catalog.pg_attribute a
+LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+LEFT JOIN pg_catalog.pg_description d
+       ON d.objoid = a.attrelid AND d.classoid = 'pg_catalog.pg_class'::regclass
+      AND d.objsubid = a.attnum
+WHERE a.attrelid = ANY($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attrelid, a.attnum
+"""
+
+# Unique constraints need no query of their own: each one is a unique index, read below.
+# A foreign key that references a partitioned table also gets one internal copy per referenced
+# partition on the same referencing table; those copies (their parent is on the same table)
+# are left out. Copies on partitions of a referencing partitioned table are real keys and stay.
+_CONSTRAINTS = """
+SELECT con.conrelid AS oid, con.conname AS name, con.contype::text AS kind,
+       ARRAY(SELECT a.attname
+             FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord)
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
+             ORDER BY k.ord) AS columns,
+       rn.nspname AS ref_schema, rc.relname AS ref_table,
+       ARRAY(SELECT a.attname
+             FROM unnest(con.confkey) WITH ORDINALITY AS k(attnum, ord)
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum
+             ORDER BY k.ord) AS ref_columns
+FROM pg_catalog.pg_constraint con
+LEFT JOIN pg_catalog.pg_class rc ON rc.oid = con.confrelid
+LEFT JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace
+WHERE con.conrelid = ANY($1::oid[]) AND con.contype IN ('p', 'f')
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint parent
+                  WHERE parent.oid = con.conparentid AND parent.conrelid = con.conrelid)
+ORDER BY con.conrelid, con.conname
+"""
+
+# Key columns only (not INCLUDE ones). A plain column is given by its raw name; an expression
+# by its text, which is what pg_get_indexdef(indexrelid, k, true) returns for it.
+_INDEXES = """
+SELECT x.indrelid AS oid, ic.relname AS name, x.indisunique AS "unique",
+       x.indisprimary AS "primary", pg_catalog.pg_get_indexdef(x.indexrelid) AS definition,
+       ARRAY(SELECT CASE WHEN x.indkey[k - 1] = 0
+                         THEN pg_catalog.pg_get_indexdef(x.indexrelid, k, true)
+                         ELSE (SELECT a.attname FROM pg_catalog.pg_attribute a
+                               WHERE a.attrelid = x.indrelid AND a.attnum = x.indkey[k - 1])
+                    END
+             FROM generate_series(1, x.indnkeyatts) AS k
+             ORDER BY k) AS columns
+FROM pg_catalog.pg_index x
+JOIN pg_catalog.pg_class ic ON ic.oid = x.indexrelid
+WHERE x.indrelid = ANY($1::oid[])
+ORDER BY x.indrelid, ic.relname
+"""
+
+
+# Refused, DNS failure, connection lost, server shut down or our backend terminated.
+_LOST = (OSError, asyncpg.PostgresConnectionError, asyncpg.OperatorInterventionError)
+_DRIVER = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
+
+
+def _error_class(exc: Exception) -> str | None:
+    """Classify a driver or network error for the crawl status; None if it is not one."""
+    # QueryCanceledError is an OperatorInterventionError and TimeoutError an OSError: test first.
+    if isinstance(exc, TimeoutError | asyncpg.QueryCanceledError):
+        return "timeout"
+    if isinstance(exc, asyncpg.InvalidAuthorizationSpecificationError):
+        return "auth_failed"
+    if isinstance(exc, asyncpg.InvalidCatalogNameError):
+        return "database_missing"
+    if isinstance(exc, asyncpg.InsufficientPrivilegeError):
+        return "permission"
+    if isinstance(exc, _LOST) or (
+        isinstance(exc, asyncpg.InterfaceError) and "connection is closed" in str(exc)
+    ):
+        return "unreachable"
+    if isinstance(exc, _DRIVER):
+        return "error"
+    return None
+
+
+class PostgresCrawler:
+    """One read-only connection to a target database; yields domain models only."""
+
+    def __init__(
+        self,
+        target: Target,
+        password: str,
+        *,
+        connect_timeout: float,
+        statement_timeout: float,
+        application_name: str = "catalog-indexer",
+    ) -> None:
+        self._target = target
+        self._password = password
+        self._connect_timeout = connect_timeout
+        self._statement_timeout = statement_timeout
+        self._application_name = application_name
+        self._connection: asyncpg.Connection | None = None
+
+    async def __aenter__(self) -> PostgresCrawler:
+        with self._translated():
+            self._connection = await asyncpg.connect(
+                host=self._target.host,
+                port=self._target.port,
+                user=self._target.user,
+                # Always a str: None would make asyncpg fall back to this host's PGPASSWORD or
+                # ~/.pgpass and offer a local secret to whatever server the target names.
+                password=self._password,
+                database=self._target.dbname,
+                timeout=self._connect_timeout,
+                command_timeout=self._statement_timeout + _COMMAND_TIMEOUT_MARGIN,
+                server_settings={
+                    "application_name": self._application_name,
+                    "default_transaction_read_only": "on",
+                    "statement_timeout": str(int(self._statement_timeout * 1000)),
+                    # The per-index subqueries look costly to the planner, whose JIT then spent
+                    # ~190 ms compiling per batch of 500 tables, for a query that runs in 40 ms.
+                    "jit": "off",
+                },
+            )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        # close() aborts the socket itself when the goodbye fails; that failure must not
+        # hide the crawl's own outcome.
+        with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            await connection.close(timeout=self._connect_timeout)
+
+    async def list_relations(self) -> AsyncIterator[int]:
+        """Oids of every relation to catalog, by schema then name, streamed from a cursor."""
+        connection = self._open()
+        with self._translated():
+            async with connection.transaction(readonly=True):
+                async for row in connection.cursor(_LIST_RELATIONS, prefetch=_PREFETCH):
+                    yield row["oid"]
+
+    async def read_batch(self, oids: Sequence[int]) -> list[Table]:
+        """Tables for `oids`, in that order; relations dropped since the plan are skipped."""
+        connection = self._open()
+        wanted = list(oids)
+        with self._translated():
+            # One snapshot for the four queries, so a batch never mixes two catalog states.
+            async with connection.transaction(isolation="repeatable_read", readonly=True):
+                relations = await connection.fetch(_RELATIONS, wanted)
+                columns = await connection.fetch(_COLUMNS, wanted)
+                constraints = await connection.fetch(_CONSTRAINTS, wanted)
+                indexes = await connection.fetch(_INDEXES, wanted)
+        by_oid = {row["oid"]: row for row in relations}
+        columns_of = _group(columns)
+        constraints_of = _group(constraints)
+        indexes_of = _group(indexes)
+        return [
+            _table(by_oid[oid], columns_of[oid], constraints_of[oid], indexes_of[oid])
+            for oid in wanted
+            if oid in by_oid
+        ]
+
+    def _open(self) -> asyncpg.Connection:
+        if self._connection is None:
+            raise RuntimeError("PostgresCrawler is used outside `async with`")
+        return self._connection
+
+    @contextlib.contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except Exception as exc:
+            error_class = _error_class(exc)
+            if error_class is None:
+                raise
+            text = str(exc)
+            message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+            raise CrawlFailure(error_class, scrub(message, [self._password])) from exc
+
+
+_Rows = list[asyncpg.Record]
+
+
+def _group(rows: _Rows) -> defaultdict[int, _Rows]:
+    grouped: defaultdict[int, _Rows] = defaultdict(list)
+    for row in rows:
+        grouped[row["oid"]].append(row)
+    return grouped
+
+
+def _table(relation: asyncpg.Record, columns: _Rows, constraints: _Rows, indexes: _Rows) -> Table:
+    primary_key: tuple[str, ...] = ()
+    foreign_keys = []
+    for con in constraints:
+        if con["kind"] == "p":
+            primary_key = tuple(con["columns"])
+        else:
+            foreign_keys.append(
+                ForeignKey(
+                    name=con["name"],
+                    columns=tuple(con["columns"]),
+                    ref_schema=con["ref_schema"],
+                    ref_table=con["ref_table"],
+                    ref_columns=tuple(con["ref_columns"]),
+                )
+            )
+    parent = relation["parent_name"]
+    return Table(
+        schema=relation["schema"],
+        name=relation["name"],
+        type=_TABLE_TYPES[relation["kind"]],
+        columns=tuple(
+            Column(
+                name=col["name"],
+                position=col["position"],
+                data_type=col["data_type"],
+                nullable=col["nullable"],
+                default=col["default"],
+                comment=col["comment"],
+                primary_key=col["name"] in primary_key,
+            )
+            for col in columns
+        ),
+        comment=relation["comment"],
+        row_estimate=relation["row_estimate"],
+        size_bytes=relation["size_bytes"],
+        primary_key=primary_key,
+        foreign_keys=tuple(foreign_keys),
+        indexes=tuple(
+            Index(
+                name=idx["name"],
+                columns=tuple(idx["columns"]),
+                unique=idx["unique"],
+                primary=idx["primary"],
+                definition=idx["definition"],
+            )
+            for idx in indexes
+        ),
+        partition_of=f"{relation['parent_schema']}.{parent}" if parent is not None else None,
+    )

@@ -1,0 +1,153 @@
+"""The relay and the worker against a real nats-server -js with a temporary store."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import pytest
+
+from catalog import services
+from catalog.cipher import SecretCipher, generate_key
+from catalog.embedded import embedded_nats, free_port
+from catalog.errors import TransientError
+from catalog.messages import CRAWL_BATCH, CRAWL_REQUESTED, CrawlBatchRequested, Message, encode
+from catalog.models import CrawlState
+from catalog.settings import Settings
+from indexer.jetstream import STREAM, JetStreamPublisher, connect, ensure_stream
+from indexer.relay import OutboxRelay
+from indexer.worker import Worker
+from tests.factories import PASSWORD, new_database
+
+# A short ack_wait keeps JetStream's backoff (ack_wait times 1, 2, 4) short for the tests.
+SETTINGS = Settings(workers=2, ack_wait=1, max_deliver=4)
+
+
+@pytest.fixture
+async def js(nats_url):
+    nc = await connect(nats_url, "test")
+    js = nc.jetstream()
+    await ensure_stream(js, SETTINGS)
+    yield js
+    await nc.close()
+
+
+async def stream_messages(js) -> int:
+    return (await js.stream_info(STREAM)).state.messages
+
+
+async def test_stream_setup_is_idempotent_and_publishes_deduplicate(js):
+    await ensure_stream(js, SETTINGS)
+    publisher = JetStreamPublisher(js)
+    batch = CrawlBatchRequested("crawl_1", "db_1", 0)
+    for _ in range(3):
+        await publisher.publish(CRAWL_BATCH, encode(batch), batch.message_id)
+    assert await stream_messages(js) == 1
+    consumer = await js.consumer_info(STREAM, "indexer")
+    assert consumer.config.max_deliver >= 4
+    assert consumer.config.ack_wait == 1
+    assert consumer.config.backoff
+
+
+async def test_relay_publishes_registrations_once_with_ids_only(js, store):
+    cipher = SecretCipher.from_keys([generate_key()])
+    _, crawl = await services.register_database(store, cipher, new_database())
+    relay = OutboxRelay(store, JetStreamPublisher(js))
+    assert await relay.relay_once() == 1
+    assert await relay.relay_once() == 0
+    msg = await js.get_msg(STREAM, 1)
+    assert msg.subject == CRAWL_REQUESTED
+    assert crawl.id.encode() in msg.data
+    assert PASSWORD.encode() not in msg.data
+    assert msg.headers["Nats-Msg-Id"].startswith("outbox-")
+
+
+async def test_registration_succeeds_while_nats_is_down_and_is_relayed_when_it_returns(
+    store, tmp_path
+):
+    cipher = SecretCipher.from_keys([generate_key()])
+    port = free_port()
+    url = f"nats://127.0.0.1:{port}"
+    with pytest.raises(TransientError):
+        await connect(url, "test", retry_for=0.3)
+    _database, crawl = await services.register_database(store, cipher, new_database())
+    assert (await store.get_crawl(crawl.id)).state is CrawlState.QUEUED
+
+    async with embedded_nats(tmp_path / "late-nats", port=port):
+        nc = await connect(url, "test", retry_for=5)
+        js = nc.jetstream()
+        await ensure_stream(js, SETTINGS)
+        stop = asyncio.Event()
+        relay_task = asyncio.create_task(OutboxRelay(store, JetStreamPublisher(js)).run(stop))
+        try:
+            async with asyncio.timeout(10):
+                while await stream_messages(js) < 1:
+                    await asyncio.sleep(0.05)
+        finally:
+            stop.set()
+            await relay_task
+        await nc.close()
+
+
+class ScriptedHandler:
+    """Raises the scripted errors in turn, then succeeds; records what it saw."""
+
+    def __init__(self, *errors: Exception) -> None:
+        self.errors = list(errors)
+        self.seen: list[Message] = []
+        self.done = asyncio.Event()
+
+    async def __call__(self, message: Message) -> None:
+        self.seen.append(message)
+        if self.errors:
+            raise self.errors.pop(0)
+        self.done.set()
+
+
+@contextlib.asynccontextmanager
+async def running_worker(js, store, handler):
+    stop = asyncio.Event()
+    worker = Worker(js, handler, store, SETTINGS, nak_delays=(0.05,))
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+
+
+async def test_worker_acks_after_success_and_retries_transient_errors(js, store):
+    handler = ScriptedHandler(TransientError("index down"), TransientError("index down"))
+    batch = CrawlBatchRequested("crawl_1", "db_1", 0)
+    await JetStreamPublisher(js).publish(CRAWL_BATCH, encode(batch), batch.message_id)
+    async with running_worker(js, store, handler):
+        await asyncio.wait_for(handler.done.wait(), 10)
+        async with asyncio.timeout(5):
+            while await stream_messages(js):  # work queue: acked messages leave the stream
+                await asyncio.sleep(0.05)
+    assert handler.seen == [batch, batch, batch]
+
+
+async def test_worker_terminates_malformed_messages(js, store):
+    handler = ScriptedHandler()
+    await js.publish(CRAWL_BATCH, b"{not json", headers={"Nats-Msg-Id": "bad-1"})
+    async with running_worker(js, store, handler):
+        async with asyncio.timeout(5):
+            while await stream_messages(js):
+                await asyncio.sleep(0.05)
+    assert handler.seen == []
+
+
+async def test_worker_gives_up_after_max_deliver_and_fails_the_crawl(js, store):
+    cipher = SecretCipher.from_keys([generate_key()])
+    database, crawl = await services.register_database(store, cipher, new_database())
+    handler = ScriptedHandler(*(TransientError("index down") for _ in range(10)))
+    batch = CrawlBatchRequested(crawl.id, database.id, 0)
+    await JetStreamPublisher(js).publish(CRAWL_BATCH, encode(batch), batch.message_id)
+    async with running_worker(js, store, handler):
+        async with asyncio.timeout(20):
+            while (await store.get_crawl(crawl.id)).state is not CrawlState.FAILED:
+                await asyncio.sleep(0.05)
+    failed = await store.get_crawl(crawl.id)
+    assert failed.error_class == "retries_exhausted"
+    assert len(handler.seen) == SETTINGS.max_deliver

@@ -1,0 +1,147 @@
+"""The store against a real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from catalog import services
+from catalog.adapters.pg_store import PgStore
+from catalog.cipher import SecretCipher, generate_key
+from catalog.errors import NotFoundError, TransientError
+from catalog.messages import CRAWL_REQUESTED
+from catalog.models import CrawlState
+from catalog.store import BatchPlan, OutboxMessage
+from catalog.tokens import token_hash
+from tests.factories import PASSWORD, new_database
+
+
+@pytest.fixture
+def cipher():
+    return SecretCipher.from_keys([generate_key()])
+
+
+async def test_migrations_are_idempotent(store, store_url):
+    await store.migrate()
+    again = await PgStore.connect(store_url)
+    await again.close()
+
+
+async def test_registration_writes_database_crawl_and_outbox_together(store, cipher):
+    database, crawl = await services.register_database(store, cipher, new_database())
+    assert await store.get_database(database.id) == database
+    assert crawl.state is CrawlState.QUEUED
+    assert crawl.generation == 1
+    assert await store.latest_crawl(database.id) == crawl
+    sealed = await store.sealed_password(database.id)
+    assert PASSWORD.encode() not in sealed.blob
+    assert cipher.decrypt(sealed, database.id) == PASSWORD
+
+    sent: list[OutboxMessage] = []
+
+    async def publish(message: OutboxMessage) -> None:
+        sent.append(message)
+
+    assert await store.relay_outbox(publish, 100) == 1
+    assert [(m.subject, m.payload) for m in sent] == [
+        (CRAWL_REQUESTED, {"crawl_id": crawl.id, "database_id": database.id})
+    ]
+    assert await store.relay_outbox(publish, 100) == 0  # marked sent
+
+
+async def test_a_failed_publish_leaves_the_outbox_row_for_later(store, cipher):
+    await services.register_database(store, cipher, new_database())
+
+    async def failing(message: OutboxMessage) -> None:
+        raise TransientError("NATS did not accept the message")
+
+    with pytest.raises(TransientError):
+        await store.relay_outbox(failing, 100)
+    sent: list[OutboxMessage] = []
+
+    async def publish(message: OutboxMessage) -> None:
+        sent.append(message)
+
+    assert await store.relay_outbox(publish, 100) == 1
+    assert len(sent) == 1
+
+
+async def test_crawl_lifecycle_and_live_generation(store, cipher):
+    database, crawl = await services.register_database(store, cipher, new_database())
+    plan = [BatchPlan(0, (11, 12)), BatchPlan(2, (13,))]
+    running = await store.start_crawl(crawl.id, plan)
+    assert (running.state, running.batches_total) == (CrawlState.RUNNING, 2)
+    # A second plan (redelivery) keeps the first.
+    assert (await store.start_crawl(crawl.id, [BatchPlan(0, (99,))])).batches_total == 2
+    batch = await store.get_batch(crawl.id, 1)
+    assert (batch.first_ordinal, batch.refs) == (2, (13,))
+    with pytest.raises(NotFoundError):
+        await store.get_batch(crawl.id, 5)
+
+    after_one = await store.complete_batch(crawl.id, 0, 2, 20)
+    again = await store.complete_batch(crawl.id, 0, 2, 20)
+    assert (
+        (again.batches_done, again.tables, again.columns)
+        == (1, 2, 20)
+        == (
+            after_one.batches_done,
+            after_one.tables,
+            after_one.columns,
+        )
+    )
+    await store.complete_batch(crawl.id, 1, 1, 5)
+    assert await store.live_scopes([database.id]) == []
+    done = await store.complete_crawl(crawl.id)
+    assert done.state is CrawlState.COMPLETE
+    assert done.finished_at is not None
+    assert await store.live_scopes([database.id]) == [f"{database.id}:1"]
+    assert await store.live_scopes(None) == [f"{database.id}:1"]
+    # A failure after completion changes nothing.
+    assert (await store.fail_crawl(crawl.id, "timeout", "late")).state is CrawlState.COMPLETE
+
+
+async def test_recrawl_requests_coalesce_even_when_concurrent(store, cipher):
+    database, first = await services.register_database(store, cipher, new_database())
+    assert (await services.request_crawl(store, database.id)).id == first.id
+    await store.start_crawl(first.id, [])
+    await store.complete_crawl(first.id)
+    crawls = await asyncio.gather(*(services.request_crawl(store, database.id) for _ in range(5)))
+    assert len({c.id for c in crawls}) == 1
+    assert crawls[0].generation == 2
+
+
+async def test_failing_a_crawl_records_the_error(store, cipher):
+    database, crawl = await services.register_database(store, cipher, new_database())
+    failed = await store.fail_crawl(crawl.id, "auth_failed", "password authentication failed")
+    assert (failed.state, failed.error_class) == (CrawlState.FAILED, "auth_failed")
+    assert (await store.get_database(database.id)).live_generation is None
+
+
+async def test_tokens_are_found_by_hash(store):
+    await store.add_token(token_hash("cat_x"), "admin", "admin")
+    assert await store.token_role(token_hash("cat_x")) == "admin"
+    assert await store.token_role(token_hash("cat_y")) is None
+
+
+async def test_unknown_ids_are_not_found(store):
+    with pytest.raises(NotFoundError):
+        await store.get_database("db_nope")
+    with pytest.raises(NotFoundError):
+        await store.get_crawl("crawl_nope")
+    with pytest.raises(NotFoundError):
+        await store.request_crawl("db_nope", "crawl_x")
+
+
+async def test_list_databases_pages_by_id(store, cipher):
+    ids = [
+        (await services.register_database(store, cipher, new_database()))[0].id for _ in range(3)
+    ]
+    first = await store.list_databases(None, 2)
+    rest = await store.list_databases(first[-1].id, 2)
+    assert [d.id for d in first + rest] == sorted(ids)
+
+
+async def test_an_unreachable_store_is_transient():
+    with pytest.raises(TransientError):
+        await PgStore.connect("postgresql://postgres@127.0.0.1:1/none")

@@ -1,0 +1,739 @@
+"""PostgresCrawler against the real PostgreSQL at 127.0.0.1:5432, in a database of its own.
+
+pg_hba on this machine says `host all all 127.0.0.1/32 trust`: the server never asks for a
+password, so a wrong one for an existing role connects. auth_failed is therefore produced with
+a role that does not exist, which the server refuses as an invalid authorization (SQLSTATE 28000),
+the parent class of invalid password (28P01); both map to auth_failed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import asyncpg
+import pytest
+import pytest_asyncio
+
+from catalog.errors import CrawlFailure
+from catalog.models import Column, Engine, ForeignKey, Index, Table, TableType, Target
+from indexer.crawlers.postgres import PostgresCrawler
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+HOST = "127.0.0.1"
+PORT = 5432
+# Distinctive, so a leak into an error message cannot be a coincidence.
+PASSWORD = "pw-Zq8!leak-canary"
+
+SCHEMA = """
+CREATE SCHEMA sales;
+CREATE SCHEMA "Ops Data";
+CREATE SCHEMA données;
+
+CREATE TABLE données."größe" (
+    "Id" integer PRIMARY KEY,
+    "label""quoted" text UNIQUE,
+    größe smallint NOT NULL DEFAULT 1
+);
+COMMENT ON TABLE données."größe" IS 'Größen, grandeurs';
+COMMENT ON COLUMN données."größe".größe IS 'in cm';
+
+CREATE TABLE sales.customers (
+    id bigserial PRIMARY KEY,
+    email text NOT NULL,
+    name varchar(200) NOT NULL DEFAULT '',
+    "a column" numeric(10, 2),
+    size_id integer REFERENCES données."größe" ("Id"),
+    CONSTRAINT customers_email_key UNIQUE (email)
+);
+COMMENT ON TABLE sales.customers IS 'People who buy';
+COMMENT ON COLUMN sales.customers.email IS 'Login e-mail';
+CREATE INDEX customers_lower_email_name ON sales.customers (lower(email), name);
+CREATE INDEX customers_name ON sales.customers (name) INCLUDE ("a column");
+
+CREATE TABLE sales.orders (
+    customer_id bigint NOT NULL REFERENCES sales.customers (id),
+    order_no integer NOT NULL,
+    total numeric(12, 2) DEFAULT 0,
+    PRIMARY KEY (customer_id, order_no)
+);
+
+CREATE TABLE sales.order_lines (
+    order_no integer NOT NULL,
+    customer_id bigint NOT NULL,
+    line smallint NOT NULL,
+    quantity integer NOT NULL DEFAULT 1 CHECK (quantity > 0),
+    PRIMARY KEY (customer_id, order_no, line),
+    CONSTRAINT order_lines_order_fk FOREIGN KEY (order_no, customer_id)
+        REFERENCES sales.orders (order_no, customer_id)
+);
+
+CREATE TABLE "Ops Data"."CamelCase" (
+    "Id" integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    "MixedCase" text,
+    doubled integer GENERATED ALWAYS AS ("Id" * 2) STORED
+);
+
+CREATE TABLE "Ops Data"."my table" ("a column" integer, gone text, "it's" text);
+ALTER TABLE "Ops Data"."my table" DROP COLUMN gone;
+COMMENT ON COLUMN "Ops Data"."my table"."a column" IS 'spaced';
+
+CREATE VIEW sales.customer_emails AS SELECT id, email FROM sales.customers;
+COMMENT ON VIEW sales.customer_emails IS 'Just the addresses';
+
+CREATE TABLE sales.events (
+    id integer NOT NULL,
+    happened date NOT NULL,
+    payload jsonb,
+    customer_id bigint REFERENCES sales.customers (id),
+    PRIMARY KEY (id, happened)
+) PARTITION BY RANGE (happened);
+CREATE TABLE sales.events_2025 PARTITION OF sales.events
+    FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+CREATE TABLE sales.events_2026 PARTITION OF sales.events
+    FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+
+CREATE TABLE sales.event_notes (
+    event_id integer NOT NULL,
+    happened date NOT NULL,
+    note text,
+    CONSTRAINT event_notes_event_fk FOREIGN KEY (event_id, happened)
+        REFERENCES sales.events (id, happened)
+);
+
+INSERT INTO données."größe" VALUES (1, 'S', 10), (2, 'M', 20), (3, 'L', 30);
+INSERT INTO sales.customers (email, name, size_id) VALUES ('a@x.org', 'A', 1), ('b@x.org', 'B', 2);
+INSERT INTO sales.orders VALUES (1, 1, 10.5), (2, 1, 3);
+INSERT INTO sales.order_lines VALUES (1, 1, 1, 2);
+INSERT INTO sales.events VALUES (1, '2025-06-01', '{}'), (2, '2026-06-01', NULL);
+
+CREATE MATERIALIZED VIEW sales.order_totals AS
+    SELECT customer_id, sum(total) AS total FROM sales.orders GROUP BY customer_id;
+CREATE UNIQUE INDEX order_totals_customer ON sales.order_totals (customer_id);
+
+ANALYZE;
+-- Created after ANALYZE: never analyzed, so no row estimate.
+CREATE TABLE public.plain (x integer);
+"""
+
+# file_fdw ships with PostgreSQL's contrib; where it is missing, the foreign table is left out.
+FOREIGN_TABLE = """
+CREATE EXTENSION file_fdw;
+CREATE SERVER files FOREIGN DATA WRAPPER file_fdw;
+CREATE FOREIGN TABLE "Ops Data".imports (line text) SERVER files OPTIONS (filename '/dev/null');
+"""
+
+
+@dataclass(frozen=True)
+class Scratch:
+    dbname: str
+    has_foreign_table: bool
+
+
+async def admin(dbname: str = "postgres") -> asyncpg.Connection:
+    return await asyncpg.connect(host=HOST, port=PORT, user="postgres", database=dbname)
+
+
+def target(dbname: str, *, user: str = "postgres", port: int = PORT) -> Target:
+    return Target(engine=Engine.POSTGRESQL, host=HOST, port=port, dbname=dbname, user=user)
+
+
+def crawler(
+    dbname: str,
+    *,
+    user: str = "postgres",
+    port: int = PORT,
+    connect_timeout: float = 5.0,
+    statement_timeout: float = 10.0,
+    application_name: str = "catalog-indexer-test",
+) -> PostgresCrawler:
+    return PostgresCrawler(
+        target(dbname, user=user, port=port),
+        PASSWORD,
+        connect_timeout=connect_timeout,
+        statement_timeout=statement_timeout,
+        application_name=application_name,
+    )
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def scratch() -> AsyncIterator[Scratch]:
+    dbname = f"crawl_{uuid.uuid4().hex}"
+    server = await admin()
+    try:
+        await server.execute(f'CREATE DATABASE "{dbname}"')
+        db = await admin(dbname)
+        try:
+            await db.execute(SCHEMA)
+            try:
+                await db.execute(FOREIGN_TABLE)
+                has_foreign_table = True
+            except asyncpg.PostgresError:
+                has_foreign_table = False
+        finally:
+            await db.close()
+        yield Scratch(dbname, has_foreign_table)
+    finally:
+        await server.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+        await server.close()
+
+
+async def relation_names(dbname: str, oids: list[int]) -> list[tuple[str, str]]:
+    db = await admin(dbname)
+    try:
+        rows = await db.fetch(
+            """SELECT n.nspname, c.relname FROM unnest($1::oid[]) WITH ORDINALITY u(oid, ord)
+               JOIN pg_class c ON c.oid = u.oid JOIN pg_namespace n ON n.oid = c.relnamespace
+               ORDER BY u.ord""",
+            oids,
+        )
+    finally:
+        await db.close()
+    return [(r["nspname"], r["relname"]) for r in rows]
+
+
+async def all_oids(dbname: str) -> list[int]:
+    async with crawler(dbname) as c:
+        return [oid async for oid in c.list_relations()]
+
+
+def col(name: str, position: int, data_type: str, nullable: bool = True, **kw: object) -> Column:
+    return Column(name=name, position=position, data_type=data_type, nullable=nullable, **kw)
+
+
+async def expected_tables(dbname: str, has_foreign_table: bool) -> list[Table]:
+    """Every relation of SCHEMA, in list order; sizes come from the server, independently."""
+    db = await admin(dbname)
+    try:
+        size = {
+            r["relname"]: r["size"]
+            for r in await db.fetch(
+                """SELECT c.relname, pg_total_relation_size(c.oid) AS size
+                   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                   WHERE n.nspname IN ('sales', 'Ops Data', 'données', 'public')"""
+            )
+        }
+    finally:
+        await db.close()
+    assert size["customers"] > 0
+    events_columns = (
+        col("id", 1, "integer", False, primary_key=True),
+        col("happened", 2, "date", False, primary_key=True),
+        col("payload", 3, "jsonb"),
+        col("customer_id", 4, "bigint"),
+    )
+    # A key declared on the partitioned table is cloned onto each partition, same name.
+    events_keys = (
+        ForeignKey("events_customer_id_fkey", ("customer_id",), "sales", "customers", ("id",)),
+    )
+
+    def partition(name: str, rows: int) -> Table:
+        return Table(
+            schema="sales",
+            name=name,
+            type=TableType.TABLE,
+            columns=events_columns,
+            row_estimate=rows,
+            size_bytes=size[name],
+            primary_key=("id", "happened"),
+            foreign_keys=events_keys,
+            indexes=(
+                Index(
+                    f"{name}_pkey",
+                    ("id", "happened"),
+                    unique=True,
+                    primary=True,
+                    definition=f"CREATE UNIQUE INDEX {name}_pkey ON sales.{name} "
+                    "USING btree (id, happened)",
+                ),
+            ),
+            partition_of="sales.events",
+        )
+
+    tables = [
+        Table(
+            schema="Ops Data",
+            name="CamelCase",
+            type=TableType.TABLE,
+            columns=(
+                col("Id", 1, "integer", False, primary_key=True),
+                col("MixedCase", 2, "text"),
+                col("doubled", 3, "integer"),
+            ),
+            row_estimate=0,
+            size_bytes=size["CamelCase"],
+            primary_key=("Id",),
+            indexes=(
+                Index(
+                    "CamelCase_pkey",
+                    ("Id",),
+                    unique=True,
+                    primary=True,
+                    definition='CREATE UNIQUE INDEX "CamelCase_pkey" ON "Ops Data"."CamelCase" '
+                    'USING btree ("Id")',
+                ),
+            ),
+        ),
+        Table(
+            schema="Ops Data",
+            name="imports",
+            type=TableType.FOREIGN_TABLE,
+            columns=(col("line", 1, "text"),),
+        ),
+        Table(
+            schema="Ops Data",
+            name="my table",
+            type=TableType.TABLE,
+            columns=(col("a column", 1, "integer", comment="spaced"), col("it's", 3, "text")),
+            row_estimate=0,
+            size_bytes=size["my table"],
+        ),
+        Table(
+            schema="données",
+            name="größe",
+            type=TableType.TABLE,
+            columns=(
+                col("Id", 1, "integer", False, primary_key=True),
+                col('label"quoted', 2, "text"),
+                col("größe", 3, "smallint", False, default="1", comment="in cm"),
+            ),
+            comment="Größen, grandeurs",
+            row_estimate=3,
+            size_bytes=size["größe"],
+            primary_key=("Id",),
+            indexes=(
+                Index(
+                    'größe_label"quoted_key',
+                    ('label"quoted',),
+                    unique=True,
+                    primary=False,
+                    definition='CREATE UNIQUE INDEX "größe_label""quoted_key" '
+                    'ON "données"."größe" USING btree ("label""quoted")',
+                ),
+                Index(
+                    "größe_pkey",
+                    ("Id",),
+                    unique=True,
+                    primary=True,
+                    definition='CREATE UNIQUE INDEX "größe_pkey" ON "données"."größe" '
+                    'USING btree ("Id")',
+                ),
+            ),
+        ),
+        Table(
+            schema="public",
+            name="plain",
+            type=TableType.TABLE,
+            columns=(col("x", 1, "integer"),),
+            size_bytes=size["plain"],
+        ),
+        Table(
+            schema="sales",
+            name="customer_emails",
+            type=TableType.VIEW,
+            columns=(col("id", 1, "bigint"), col("email", 2, "text")),
+            comment="Just the addresses",
+        ),
+        Table(
+            schema="sales",
+            name="customers",
+            type=TableType.TABLE,
+            columns=(
+                col(
+                    "id",
+                    1,
+                    "bigint",
+                    False,
+                    default="nextval('sales.customers_id_seq'::regclass)",
+                    primary_key=True,
+                ),
+                col("email", 2, "text", False, comment="Login e-mail"),
+                col("name", 3, "character varying(200)", False, default="''::character varying"),
+                col("a column", 4, "numeric(10,2)"),
+                col("size_id", 5, "integer"),
+            ),
+            comment="People who buy",
+            row_estimate=2,
+            size_bytes=size["customers"],
+            primary_key=("id",),
+            foreign_keys=(
+                ForeignKey("customers_size_id_fkey", ("size_id",), "données", "größe", ("Id",)),
+            ),
+            indexes=(
+                Index(
+                    "customers_email_key",
+                    ("email",),
+                    unique=True,
+                    primary=False,
+                    definition="CREATE UNIQUE INDEX customers_email_key ON sales.customers "
+                    "USING btree (email)",
+                ),
+                Index(
+                    "customers_lower_email_name",
+                    ("lower(email)", "name"),
+                    unique=False,
+                    primary=False,
+                    definition="CREATE INDEX customers_lower_email_name ON sales.customers "
+                    "USING btree (lower(email), name)",
+                ),
+                Index(
+                    "customers_name",
+                    ("name",),
+                    unique=False,
+                    primary=False,
+                    definition="CREATE INDEX customers_name ON sales.customers "
+                    'USING btree (name) INCLUDE ("a column")',
+                ),
+                Index(
+                    "customers_pkey",
+                    ("id",),
+                    unique=True,
+                    primary=True,
+                    definition="CREATE UNIQUE INDEX customers_pkey ON sales.customers "
+                    "USING btree (id)",
+                ),
+            ),
+        ),
+        Table(
+            schema="sales",
+            name="event_notes",
+            type=TableType.TABLE,
+            columns=(
+                col("event_id", 1, "integer", False),
+                col("happened", 2, "date", False),
+                col("note", 3, "text"),
+            ),
+            row_estimate=0,
+            size_bytes=size["event_notes"],
+            # One key, not one per partition of the referenced table.
+            foreign_keys=(
+                ForeignKey(
+                    "event_notes_event_fk",
+                    ("event_id", "happened"),
+                    "sales",
+                    "events",
+                    ("id", "happened"),
+                ),
+            ),
+        ),
+        Table(
+            schema="sales",
+            name="events",
+            type=TableType.PARTITIONED_TABLE,
+            columns=events_columns,
+            row_estimate=2,
+            size_bytes=size["events_2025"] + size["events_2026"],
+            primary_key=("id", "happened"),
+            foreign_keys=events_keys,
+            indexes=(
+                Index(
+                    "events_pkey",
+                    ("id", "happened"),
+                    unique=True,
+                    primary=True,
+                    definition="CREATE UNIQUE INDEX events_pkey ON ONLY sales.events "
+                    "USING btree (id, happened)",
+                ),
+            ),
+        ),
+        partition("events_2025", 1),
+        partition("events_2026", 1),
+        Table(
+            schema="sales",
+            name="order_lines",
+            type=TableType.TABLE,
+            columns=(
+                col("order_no", 1, "integer", False, primary_key=True),
+                col("customer_id", 2, "bigint", False, primary_key=True),
+                col("line", 3, "smallint", False, primary_key=True),
+                col("quantity", 4, "integer", False, default="1"),
+            ),
+            row_estimate=1,
+            size_bytes=size["order_lines"],
+            primary_key=("customer_id", "order_no", "line"),
+            foreign_keys=(
+                ForeignKey(
+                    "order_lines_order_fk",
+                    ("order_no", "customer_id"),
+                    "sales",
+                    "orders",
+                    ("order_no", "customer_id"),
+                ),
+            ),
+            indexes=(
+                Index(
+                    "order_lines_pkey",
+                    ("customer_id", "order_no", "line"),
+                    unique=True,
+                    primary=True,
+                    definition="CREATE UNIQUE INDEX order_lines_pkey ON sales.order_lines "
+                    "USING btree (customer_id, order_no, line)",
+                ),
+            ),
+        ),
+        Table(
+            schema="sales",
+            name="order_totals",
+            type=TableType.MATERIALIZED_VIEW,
+            columns=(col("customer_id", 1, "bigint"), col("total", 2, "numeric")),
+            row_estimate=2,
+            size_bytes=size["order_totals"],
+            indexes=(
+                Index(
+                    "order_totals_customer",
+                    ("customer_id",),
+                    unique=True,
+                    primary=False,
+                    definition="CREATE UNIQUE INDEX order_totals_customer ON sales.order_totals "
+                    "USING btree (customer_id)",
+                ),
+            ),
+        ),
+        Table(
+            schema="sales",
+            name="orders",
+            type=TableType.TABLE,
+            columns=(
+                col("customer_id", 1, "bigint", False, primary_key=True),
+                col("order_no", 2, "integer", False, primary_key=True),
+                col("total", 3, "numeric(12,2)", default="0"),
+            ),
+            row_estimate=2,
+            size_bytes=size["orders"],
+            primary_key=("customer_id", "order_no"),
+            foreign_keys=(
+                ForeignKey(
+                    "orders_customer_id_fkey", ("customer_id",), "sales", "customers", ("id",)
+                ),
+            ),
+            indexes=(
+                Index(
+                    "orders_pkey",
+                    ("customer_id", "order_no"),
+                    unique=True,
+                    primary=True,
+                    definition="CREATE UNIQUE INDEX orders_pkey ON sales.orders "
+                    "USING btree (customer_id, order_no)",
+                ),
+            ),
+        ),
+    ]
+    return [t for t in tables if has_foreign_table or t.type is not TableType.FOREIGN_TABLE]
+
+
+async def test_list_relations_streams_every_relation_in_schema_then_name_order(
+    scratch: Scratch,
+) -> None:
+    db = await admin(scratch.dbname)
+    try:
+        # Another session's temporary table lives in pg_temp_N and must not be listed.
+        await db.execute("CREATE TEMPORARY TABLE scratch_temp (x text)")
+        oids = await all_oids(scratch.dbname)
+    finally:
+        await db.close()
+
+    names = await relation_names(scratch.dbname, oids)
+    expected = [
+        ("Ops Data", "CamelCase"),
+        ("Ops Data", "imports"),
+        ("Ops Data", "my table"),
+        ("données", "größe"),
+        ("public", "plain"),
+        ("sales", "customer_emails"),
+        ("sales", "customers"),
+        ("sales", "event_notes"),
+        ("sales", "events"),
+        ("sales", "events_2025"),
+        ("sales", "events_2026"),
+        ("sales", "order_lines"),
+        ("sales", "order_totals"),
+        ("sales", "orders"),
+    ]
+    if not scratch.has_foreign_table:
+        expected.remove(("Ops Data", "imports"))
+    assert names == expected
+    assert len(oids) == len(names)  # every oid is a live relation of this database
+
+
+async def test_read_batch_returns_every_detail(scratch: Scratch) -> None:
+    async with crawler(scratch.dbname) as c:
+        oids = [oid async for oid in c.list_relations()]
+        tables = await c.read_batch(oids)
+
+    expected = await expected_tables(scratch.dbname, scratch.has_foreign_table)
+    assert [(t.schema, t.name) for t in tables] == [(t.schema, t.name) for t in expected]
+    for got, want in zip(tables, expected, strict=True):
+        assert got == want, f"{want.schema}.{want.name}"
+
+
+async def test_read_batch_follows_the_order_it_is_given(scratch: Scratch) -> None:
+    oids = await all_oids(scratch.dbname)
+    async with crawler(scratch.dbname) as c:
+        tables = await c.read_batch(oids[::-1])
+    assert [(t.schema, t.name) for t in tables] == (await relation_names(scratch.dbname, oids))[
+        ::-1
+    ]
+
+
+@pytest.mark.parametrize("cuts", [(1,), (3, 4), (2, 7, 8, 11), tuple(range(1, 20))])
+async def test_batches_split_anywhere_give_the_same_tables(
+    scratch: Scratch, cuts: tuple[int, ...]
+) -> None:
+    oids = await all_oids(scratch.dbname)
+    bounds = [0, *[cut for cut in cuts if cut < len(oids)], len(oids)]
+    async with crawler(scratch.dbname) as c:
+        whole = await c.read_batch(oids)
+        pieces = [
+            table
+            for start, end in itertools.pairwise(bounds)
+            for table in await c.read_batch(oids[start:end])
+        ]
+    assert pieces == whole
+    assert len(whole) == len(oids)
+
+
+async def test_a_relation_dropped_after_the_plan_is_skipped(scratch: Scratch) -> None:
+    db = await admin(scratch.dbname)
+    try:
+        await db.execute("CREATE TABLE public.doomed (x integer)")
+        doomed = await db.fetchval("SELECT 'public.doomed'::regclass::oid")
+        oids = await all_oids(scratch.dbname)
+        assert doomed in oids
+        await db.execute("DROP TABLE public.doomed")
+    finally:
+        await db.close()
+
+    async with crawler(scratch.dbname) as c:
+        tables = await c.read_batch(oids)
+        nothing = await c.read_batch([doomed])
+    assert nothing == []
+    assert "doomed" not in [t.name for t in tables]
+    assert len(tables) == len(oids) - 1
+
+
+async def test_empty_batch_gives_no_tables(scratch: Scratch) -> None:
+    async with crawler(scratch.dbname) as c:
+        assert await c.read_batch([]) == []
+
+
+async def test_the_session_is_read_only_and_named(scratch: Scratch) -> None:
+    name = f"crawler-{uuid.uuid4().hex[:8]}"
+    async with crawler(scratch.dbname, application_name=name, statement_timeout=2.5) as c:
+        connection = c._connection  # internal: the test inspects the session it opened
+        assert connection is not None
+        assert await connection.fetchval("SHOW default_transaction_read_only") == "on"
+        assert await connection.fetchval("SHOW statement_timeout") == "2500ms"
+        with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
+            await connection.execute("CREATE TABLE public.written (x integer)")
+
+        server = await admin()
+        try:
+            seen = await server.fetch(
+                "SELECT datname FROM pg_stat_activity WHERE application_name = $1", name
+            )
+        finally:
+            await server.close()
+    assert [r["datname"] for r in seen] == [scratch.dbname]
+
+
+async def crawl_failure(c: PostgresCrawler) -> CrawlFailure:
+    """Open the crawler and read one batch; return the CrawlFailure it raised."""
+    with pytest.raises(CrawlFailure) as caught:
+        async with c:
+            await c.read_batch([oid async for oid in c.list_relations()])
+    failure = caught.value
+    assert PASSWORD not in str(failure)
+    assert all(PASSWORD not in str(arg) for arg in failure.args)
+    assert failure.__cause__ is not None
+    return failure
+
+
+async def test_unknown_role_is_auth_failed(scratch: Scratch) -> None:
+    failure = await crawl_failure(crawler(scratch.dbname, user=f"nobody_{uuid.uuid4().hex}"))
+    assert failure.error_class == "auth_failed"
+    assert isinstance(failure.__cause__, asyncpg.InvalidAuthorizationSpecificationError)
+
+
+async def test_missing_database_is_database_missing() -> None:
+    failure = await crawl_failure(crawler(f"crawl_missing_{uuid.uuid4().hex}"))
+    assert failure.error_class == "database_missing"
+
+
+async def test_closed_port_is_unreachable(scratch: Scratch) -> None:
+    # Bound but not listening: the kernel refuses connections to it while we hold it.
+    with socket.socket() as closed:
+        closed.bind((HOST, 0))
+        failure = await crawl_failure(crawler(scratch.dbname, port=closed.getsockname()[1]))
+    assert failure.error_class == "unreachable"
+
+
+async def test_server_that_never_answers_is_timeout(scratch: Scratch) -> None:
+    # The kernel completes the handshake into the backlog; nobody ever reads or answers.
+    with socket.create_server((HOST, 0)) as silent:
+        failure = await crawl_failure(
+            crawler(scratch.dbname, port=silent.getsockname()[1], connect_timeout=0.5)
+        )
+    assert failure.error_class == "timeout"
+
+
+async def test_statement_timeout_is_timeout(scratch: Scratch) -> None:
+    # An exclusive lock held elsewhere (think ALTER TABLE) blocks the size lookup until
+    # statement_timeout cancels it.
+    db = await admin(scratch.dbname)
+    try:
+        orders = await db.fetchval("SELECT 'sales.orders'::regclass::oid")
+        async with db.transaction():
+            await db.execute("LOCK TABLE sales.orders IN ACCESS EXCLUSIVE MODE")
+            with pytest.raises(CrawlFailure) as caught:
+                async with crawler(scratch.dbname, statement_timeout=0.3) as c:
+                    await c.read_batch([orders])
+    finally:
+        await db.close()
+    assert caught.value.error_class == "timeout"
+    assert isinstance(caught.value.__cause__, asyncpg.QueryCanceledError)
+    assert PASSWORD not in str(caught.value)
+
+
+async def test_database_without_connect_privilege_is_permission(scratch: Scratch) -> None:
+    role = f"crawl_role_{uuid.uuid4().hex}"
+    locked = f"crawl_locked_{uuid.uuid4().hex}"
+    server = await admin()
+    try:
+        await server.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{PASSWORD}'")
+        await server.execute(f"CREATE DATABASE {locked}")
+        await server.execute(f"REVOKE CONNECT ON DATABASE {locked} FROM PUBLIC")
+        failure = await crawl_failure(crawler(locked, user=role))
+    finally:
+        await server.execute(f"DROP DATABASE IF EXISTS {locked} WITH (FORCE)")
+        await server.execute(f"DROP ROLE IF EXISTS {role}")
+        await server.close()
+    assert failure.error_class == "permission"
+
+
+async def test_connection_lost_mid_crawl_is_unreachable(scratch: Scratch) -> None:
+    name = f"crawler-{uuid.uuid4().hex[:8]}"
+    async with crawler(scratch.dbname, application_name=name) as c:
+        oids = [oid async for oid in c.list_relations()]
+        server = await admin()
+        try:
+            terminated = await server.fetchval(
+                "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
+                "WHERE application_name = $1",
+                name,
+            )
+        finally:
+            await server.close()
+        assert terminated == 1
+        with pytest.raises(CrawlFailure) as caught:
+            await c.read_batch(oids)
+    assert caught.value.error_class == "unreachable"
+    assert PASSWORD not in str(caught.value)
+
+
+async def test_the_crawler_must_be_opened_first(scratch: Scratch) -> None:
+    with pytest.raises(RuntimeError, match="async with"):
+        await crawler(scratch.dbname).read_batch([1])

@@ -1,0 +1,364 @@
+"""One contract and relevance suite, run unchanged against both search adapters.
+
+tantivy runs in a temporary directory; OpenSearch runs against osmem-server (the `osmem_url`
+fixture gives each test a fresh clone) with a unique index name per test.
+
+Writes are published the way a crawl's finish step publishes them: `upsert`, then
+`delete_generations_before(database, generation)`, which makes the index current for readers
+(on OpenSearch it refreshes; a bare bulk write is not searchable until the next refresh).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+
+import pytest
+
+from catalog.adapters.opensearch_index import OpenSearchIndex
+from catalog.adapters.tantivy_index import TantivyIndex
+from catalog.documents import Document, DocumentKind, documents_for_table, generation_scope
+from catalog.errors import TransientError
+from catalog.models import Column, Table, TableType
+from catalog.search import SearchIndex, SearchQuery
+
+DB_A = "db-a"
+DB_B = "db-b"
+SCOPE_A1 = generation_scope(DB_A, 1)
+SCOPE_A2 = generation_scope(DB_A, 2)
+SCOPE_B1 = generation_scope(DB_B, 1)
+
+
+def _column(name: str, position: int, data_type: str = "integer") -> Column:
+    return Column(name=name, position=position, data_type=data_type, nullable=position > 1)
+
+
+def _table(name: str, *columns: str, comment: str | None = None) -> Table:
+    return Table(
+        schema="public",
+        name=name,
+        type=TableType.TABLE,
+        columns=tuple(_column(column, i + 1) for i, column in enumerate(columns)),
+        comment=comment,
+        primary_key=("id",) if "id" in columns else (),
+        row_estimate=1000,
+    )
+
+
+# Plan order is the list order; ordinals are spaced so paging must use ranges, not positions.
+SHOP_TABLES = [
+    _table("customer_orders", "id", "order_date", "total_amount", comment="One row per order"),
+    _table("customer_orders_archive", "id", "archived_at"),
+    _table("customers", "id", "full_name"),
+    _table("orders", "id"),
+    _table("orders_2019", "id"),
+    _table("SalesRegion", "id", "regionName"),
+    _table("shipments", "id", "carrier"),
+]
+
+
+def shop_documents(database_id: str, generation: int, tables: Sequence[Table]) -> list[Document]:
+    return [
+        document
+        for ordinal, table in enumerate(tables)
+        for document in documents_for_table(database_id, generation, ordinal * 10, table)
+    ]
+
+
+async def crawl(
+    index: SearchIndex, database_id: str, generation: int, tables: Sequence[Table]
+) -> list[Document]:
+    """Write one generation in two batches, then finish it; returns the documents written."""
+    documents = shop_documents(database_id, generation, tables)
+    half = len(documents) // 2
+    await index.upsert(documents[half:])  # batches may land in any order
+    await index.upsert(documents[:half])
+    await index.delete_generations_before(database_id, generation)
+    return documents
+
+
+def tables_of(documents: Sequence[Document]) -> list[Document]:
+    return [document for document in documents if document.kind is DocumentKind.TABLE]
+
+
+async def all_pages(index: SearchIndex, scope: str, limit: int) -> list[list[Document]]:
+    pages: list[list[Document]] = []
+    after: int | None = None
+    while page := await index.tables_page(scope, after, limit):
+        pages.append(page)
+        after = page[-1].ordinal
+    return pages
+
+
+async def names(index: SearchIndex, text: str, kind: DocumentKind | None = None) -> list[str]:
+    hits = await index.search(SearchQuery(text=text, scopes=(SCOPE_A1,), kind=kind))
+    return [hit.document.name for hit in hits]
+
+
+@pytest.fixture(params=["tantivy", "opensearch"])
+def index_factory(request: pytest.FixtureRequest, tmp_path) -> Callable[[], SearchIndex]:
+    """Builds adapters on the same storage, so a test can reopen what another instance wrote."""
+    if request.param == "tantivy":
+        return lambda: TantivyIndex(tmp_path / "search")
+    url = request.getfixturevalue("osmem_url")  # starts osmem only for the OpenSearch runs
+    name = f"catalog-test-{uuid.uuid4().hex}"
+    return lambda: OpenSearchIndex(url, name)
+
+
+@pytest.fixture
+async def search_index(index_factory: Callable[[], SearchIndex]) -> AsyncIterator[SearchIndex]:
+    index = index_factory()
+    await index.open()
+    yield index
+    await index.close()
+
+
+@pytest.fixture
+async def shop(search_index: SearchIndex) -> list[Document]:
+    return await crawl(search_index, DB_A, 1, SHOP_TABLES)
+
+
+# --- browsing -------------------------------------------------------------------------------
+
+
+async def test_tables_page_pages_in_ordinal_order_without_gaps_or_overlap(search_index, shop):
+    pages = await all_pages(search_index, SCOPE_A1, limit=3)
+
+    assert [len(page) for page in pages] == [3, 3, 1]
+    flat = [document for page in pages for document in page]
+    assert flat == tables_of(shop)  # ordinal order, no column documents, nothing missing
+    assert [document.ordinal for document in flat] == [0, 10, 20, 30, 40, 50, 60]
+
+
+async def test_tables_page_after_an_ordinal_between_tables(search_index, shop):
+    page = await search_index.tables_page(SCOPE_A1, 25, 2)
+
+    assert [document.table for document in page] == ["orders", "orders_2019"]
+    assert await search_index.tables_page(SCOPE_A1, 60, 10) == []
+    assert await search_index.tables_page(generation_scope(DB_A, 99), None, 10) == []
+
+
+async def test_payload_round_trips(search_index, shop):
+    stored = {
+        document.id: document for document in await search_index.tables_page(SCOPE_A1, None, 100)
+    }
+    hits = await search_index.search(
+        SearchQuery(text="total_amount", scopes=(SCOPE_A1,), kind=DocumentKind.COLUMN)
+    )
+    stored |= {hit.document.id: hit.document for hit in hits}
+
+    expected = [document for document in shop if document.id in stored]
+    assert len(expected) == len(SHOP_TABLES) + 1
+    for document in expected:
+        # Payloads travel as JSON: tuples come back as lists.
+        assert stored[document.id].payload == json.loads(json.dumps(document.payload))
+    customer_orders = stored[shop[0].id]
+    assert customer_orders.comment == "One row per order"
+    assert customer_orders.payload["columns"][2]["name"] == "total_amount"
+
+
+async def test_upserting_twice_keeps_one_copy(search_index, shop):
+    await crawl(search_index, DB_A, 1, SHOP_TABLES)
+    # The same id twice in one batch also leaves one document.
+    await search_index.upsert(tables_of(shop)[:1] * 2)
+    await search_index.delete_generations_before(DB_A, 1)
+
+    tables = await search_index.tables_page(SCOPE_A1, None, 100)
+    assert len(tables) == len(SHOP_TABLES)
+    assert len({document.id for document in tables}) == len(SHOP_TABLES)
+    assert (await names(search_index, "customer_orders", kind=DocumentKind.TABLE)).count(
+        "customer_orders"
+    ) == 1
+
+
+async def test_reopening_keeps_documents(search_index, index_factory, shop):
+    await search_index.open()  # idempotent
+    await search_index.close()
+
+    reopened = index_factory()
+    await reopened.open()
+    try:
+        assert await reopened.tables_page(SCOPE_A1, None, 100) == tables_of(shop)
+        await reopened.ping()
+    finally:
+        await reopened.close()
+
+
+# --- generations and deletes ----------------------------------------------------------------
+
+
+async def test_delete_generations_before_removes_only_older_generations_of_that_database(
+    search_index,
+):
+    await crawl(search_index, DB_B, 1, SHOP_TABLES[:2])
+    await crawl(search_index, DB_A, 1, SHOP_TABLES)
+    assert len(await search_index.tables_page(SCOPE_A1, None, 100)) == len(SHOP_TABLES)
+
+    # Generation 2 renamed a table; only the upsert so far, then the finish step.
+    generation_2 = [*SHOP_TABLES[:3], _table("clients", "id")]
+    await search_index.upsert(shop_documents(DB_A, 2, generation_2))
+    await search_index.delete_generations_before(DB_A, 2)
+
+    assert await search_index.tables_page(SCOPE_A1, None, 100) == []
+    page_a2 = await search_index.tables_page(SCOPE_A2, None, 100)
+    assert [document.table for document in page_a2] == [t.name for t in generation_2]
+    page_b1 = await search_index.tables_page(SCOPE_B1, None, 100)
+    assert [document.table for document in page_b1] == [
+        "customer_orders",
+        "customer_orders_archive",
+    ]
+    # Column documents of the old generation are gone too.
+    old_columns = SearchQuery(text="full_name", scopes=(SCOPE_A1,), kind=DocumentKind.COLUMN)
+    assert await search_index.search(old_columns) == []
+
+
+async def test_delete_database_removes_all_its_documents(search_index):
+    await crawl(search_index, DB_A, 1, SHOP_TABLES)
+    await crawl(search_index, DB_B, 1, SHOP_TABLES[:1])
+    await search_index.upsert(shop_documents(DB_A, 2, SHOP_TABLES[:2]))  # an unfinished crawl
+
+    await search_index.delete_database(DB_A)
+
+    for scope in (SCOPE_A1, SCOPE_A2):
+        assert await search_index.tables_page(scope, None, 100) == []
+    hits = await search_index.search(
+        SearchQuery(text="customer_orders", scopes=(SCOPE_A1, SCOPE_A2, SCOPE_B1))
+    )
+    assert hits
+    assert {hit.document.database_id for hit in hits} == {DB_B}
+
+
+# --- search relevance -----------------------------------------------------------------------
+
+
+async def test_exact_name_ranks_first_among_similar_names(search_index, shop):
+    hits = await search_index.search(
+        SearchQuery(text="customer_orders", scopes=(SCOPE_A1,), kind=DocumentKind.TABLE)
+    )
+
+    assert [hit.document.table for hit in hits] == ["customer_orders", "customer_orders_archive"]
+    assert hits[0].score > hits[1].score
+    assert all(isinstance(hit.score, float) for hit in hits)
+
+
+async def test_ranking_exact_name_then_exact_parts_then_prefix_then_fuzzy(search_index):
+    tables = [_table(name) for name in ("card", "cartography", "cart_items", "cart", "parts")]
+    await crawl(search_index, DB_A, 1, tables)
+
+    hits = await search_index.search(SearchQuery(text="cart", scopes=(SCOPE_A1,)))
+
+    assert [hit.document.table for hit in hits] == ["cart", "cart_items", "cartography", "card"]
+    scores = [hit.score for hit in hits]
+    assert scores == sorted(set(scores), reverse=True)  # strictly decreasing
+
+
+async def test_ties_are_broken_by_plan_order(search_index, shop):
+    found = await names(search_index, "orders", kind=DocumentKind.TABLE)
+
+    assert found == ["orders", "customer_orders", "customer_orders_archive", "orders_2019"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("custmer_orders", "customer_orders"),  # one typo in one part
+        ("custmer", "customer_orders"),
+        ("cutsomer orders", "customer_orders"),  # a transposition costs one edit
+        ("cust", "customer_orders"),  # prefix without wildcards
+        ("region", "SalesRegion"),  # camelCase part
+        ("sales region", "SalesRegion"),
+        ("salesregion", "SalesRegion"),  # the whole name, lower-cased
+        ("orders 2019", "orders_2019"),  # digits are their own part
+        ("CUSTOMER_ORDERS", "customer_orders"),  # case-insensitive
+        ("Customer Orders", "customer_orders"),
+    ],
+)
+async def test_search_finds(search_index, shop, text, expected):
+    found = await names(search_index, text, kind=DocumentKind.TABLE)
+
+    assert found[0] == expected
+
+
+async def test_search_without_a_match(search_index, shop):
+    assert await names(search_index, "invoices") == []
+    assert await names(search_index, "orders 2020") == []  # every part must match
+    assert await names(search_index, "ix") == []  # parts of two letters allow no typo ("id")
+    assert await names(search_index, "__ --") == []  # no identifier parts at all
+
+
+async def test_case_does_not_change_scores(search_index, shop):
+    lower = await search_index.search(SearchQuery(text="salesregion", scopes=(SCOPE_A1,)))
+    upper = await search_index.search(SearchQuery(text="SALESREGION", scopes=(SCOPE_A1,)))
+
+    assert [(hit.document.id, hit.score) for hit in upper] == [
+        (hit.document.id, hit.score) for hit in lower
+    ]
+
+
+async def test_kind_filter(search_index, shop):
+    columns = await search_index.search(
+        SearchQuery(text="order_date", scopes=(SCOPE_A1,), kind=DocumentKind.COLUMN)
+    )
+    assert [(hit.document.table, hit.document.column) for hit in columns] == [
+        ("customer_orders", "order_date")
+    ]
+    assert columns[0].document.data_type == "integer"
+    assert await names(search_index, "order_date", kind=DocumentKind.TABLE) == []
+
+    both = await search_index.search(SearchQuery(text="region", scopes=(SCOPE_A1,)))
+    assert {hit.document.kind for hit in both} == {DocumentKind.TABLE, DocumentKind.COLUMN}
+
+
+async def test_scopes_filter(search_index, shop):
+    await crawl(search_index, DB_B, 1, SHOP_TABLES[:1])
+    # An unfinished newer crawl of db-a found a new table: readers that do not list its scope
+    # never see it.
+    await search_index.upsert(shop_documents(DB_A, 2, [_table("customer_orders_2024", "id")]))
+
+    only_a = await search_index.search(SearchQuery(text="customer_orders", scopes=(SCOPE_A1,)))
+    assert only_a
+    assert {hit.document.scope for hit in only_a} == {SCOPE_A1}
+
+    a_and_b = await search_index.search(
+        SearchQuery(text="customer_orders", scopes=(SCOPE_A1, SCOPE_B1), kind=DocumentKind.TABLE)
+    )
+    assert sorted(
+        hit.document.scope for hit in a_and_b if hit.document.table == "customer_orders"
+    ) == [
+        SCOPE_A1,
+        SCOPE_B1,
+    ]
+
+    assert await search_index.search(SearchQuery(text="customer_orders", scopes=())) == []
+
+
+async def test_limit_caps_hits_and_keeps_the_best(search_index, shop):
+    everything = await search_index.search(SearchQuery(text="id", scopes=(SCOPE_A1,), limit=100))
+    assert len(everything) == len(SHOP_TABLES)  # every table has an "id" column
+
+    capped = await search_index.search(SearchQuery(text="id", scopes=(SCOPE_A1,), limit=2))
+    assert [hit.document.id for hit in capped] == [hit.document.id for hit in everything[:2]]
+
+    top = await search_index.search(SearchQuery(text="orders", scopes=(SCOPE_A1,), limit=1))
+    assert [hit.document.name for hit in top] == ["orders"]
+
+
+async def test_ping_answers_when_open(search_index):
+    await search_index.ping()  # raises TransientError when the engine cannot answer
+    await search_index.upsert([])  # an empty batch is a no-op, not an error
+    assert await search_index.tables_page(SCOPE_A1, None, 10) == []
+
+
+# --- adapter-specific: what only one engine can do ------------------------------------------
+
+
+async def test_opensearch_unreachable_is_transient():
+    index = OpenSearchIndex("http://127.0.0.1:1", "catalog-unreachable")
+    try:
+        with pytest.raises(TransientError):
+            await index.ping()
+        with pytest.raises(TransientError):
+            await index.search(SearchQuery(text="orders", scopes=(SCOPE_A1,)))
+    finally:
+        await index.close()
