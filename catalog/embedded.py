@@ -8,6 +8,7 @@ import logging
 import shutil
 import socket
 import sys
+import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,7 +20,10 @@ log = logging.getLogger(__name__)
 @contextlib.asynccontextmanager
 async def embedded_postgres(data_dir: Path) -> AsyncIterator[str]:
     """Start (or join) a PostgreSQL on a unix socket under data_dir; yield its URL; stop it."""
-    import pgserver  # imported here: only the embedded mode needs it
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (services, CI); its fallback is fine.
+        warnings.simplefilter("ignore")
+        import pgserver  # imported here: only the embedded mode needs it
 
     pgdata = (data_dir / "postgres").resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
@@ -72,6 +76,8 @@ async def embedded_nats(data_dir: Path, port: int | None = None) -> AsyncIterato
             *("-js", "-sd", str(store_dir), "-a", "127.0.0.1", "-p", str(port)),
             stdout=asyncio.subprocess.DEVNULL,
             stderr=server_log,
+            # Its own session: a Ctrl-C meant for us must not stop it before we drain.
+            start_new_session=True,
         )
     try:
         try:

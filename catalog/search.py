@@ -13,12 +13,12 @@ from typing import Protocol
 from catalog.documents import Document, DocumentKind
 
 # Ranking, the same in every adapter: an exact whole name beats all parts exact beats prefix
-# beats fuzzy. Each query part scores its best kind of match; the whole-name bonus comes once.
-# Whole numbers, so sums are exact in f32 and equal scores really are equal.
-EXACT_NAME_BOOST = 10.0
-EXACT_TERM_SCORE = 4.0
-PREFIX_SCORE = 2.0
-FUZZY_SCORE = 1.0
+# beats one edit beats two. Each query part scores its best kind of match; the whole-name bonus
+# comes once. Whole numbers, so sums are exact in f32 and equal scores really are equal.
+EXACT_NAME_BOOST = 20.0
+EXACT_TERM_SCORE = 8.0
+PREFIX_SCORE = 4.0
+FUZZY_SCORES = {1: 2.0, 2: 1.0}  # by edit distance
 
 
 def fuzzy_distance(part: str) -> int:
@@ -26,6 +26,11 @@ def fuzzy_distance(part: str) -> int:
     if len(part) <= 2:
         return 0
     return 1 if len(part) <= 5 else 2
+
+
+def fuzzy_tiers(part: str) -> list[tuple[int, float]]:
+    """(edit distance, score) for each fuzzy clause of a query part, closest first."""
+    return [(d, FUZZY_SCORES[d]) for d in range(1, fuzzy_distance(part) + 1)]
 
 
 @dataclass(frozen=True)

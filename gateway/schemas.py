@@ -44,10 +44,10 @@ class CredentialsOut(BaseModel):
 
 
 class CrawlError(BaseModel):
-    error_class: str = Field(alias="class")
+    # auth_failed | unreachable | timeout | permission | database_missing | credential |
+    # retries_exhausted | error
+    error_class: str
     message: str | None
-
-    model_config = ConfigDict(populate_by_name=True)
 
 
 class CrawlOut(BaseModel):

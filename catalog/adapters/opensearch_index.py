@@ -21,11 +21,10 @@ from catalog.identifiers import identifier_parts
 from catalog.search import (
     EXACT_NAME_BOOST,
     EXACT_TERM_SCORE,
-    FUZZY_SCORE,
     PREFIX_SCORE,
     SearchHit,
     SearchQuery,
-    fuzzy_distance,
+    fuzzy_tiers,
 )
 
 # delete_by_query over a whole large generation can outlast the client's default 10 s timeout.
@@ -99,11 +98,10 @@ def _match_part(part: str) -> dict[str, Any]:
         {"constant_score": {"filter": {"term": {"name_terms": part}}, "boost": EXACT_TERM_SCORE}},
         {"constant_score": {"filter": {"prefix": {"name_terms": part}}, "boost": PREFIX_SCORE}},
     ]
-    distance = fuzzy_distance(part)
-    if distance:
+    for distance, score in fuzzy_tiers(part):
         fuzzy = {"value": part, "fuzziness": distance, "transpositions": True}
         alternatives.append(
-            {"constant_score": {"filter": {"fuzzy": {"name_terms": fuzzy}}, "boost": FUZZY_SCORE}}
+            {"constant_score": {"filter": {"fuzzy": {"name_terms": fuzzy}}, "boost": score}}
         )
     return {"dis_max": {"queries": alternatives}}
 

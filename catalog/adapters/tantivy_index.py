@@ -20,11 +20,10 @@ from catalog.identifiers import identifier_parts
 from catalog.search import (
     EXACT_NAME_BOOST,
     EXACT_TERM_SCORE,
-    FUZZY_SCORE,
     PREFIX_SCORE,
     SearchHit,
     SearchQuery,
-    fuzzy_distance,
+    fuzzy_tiers,
 )
 
 _WRITER_HEAP_BYTES = 128_000_000
@@ -184,8 +183,7 @@ class TantivyIndex:
                     PREFIX_SCORE,
                 ),
             ]
-            distance = fuzzy_distance(part)
-            if distance:
+            for distance, score in fuzzy_tiers(part):
                 alternatives.append(
                     Query.const_score_query(
                         Query.fuzzy_term_query(
@@ -195,7 +193,7 @@ class TantivyIndex:
                             distance=distance,
                             transposition_cost_one=True,
                         ),
-                        FUZZY_SCORE,
+                        score,
                     )
                 )
             clauses.append((Occur.Must, Query.disjunction_max_query(alternatives)))

@@ -1,0 +1,101 @@
+"""The whole system in one event loop: gateway over HTTP, relay and workers over real NATS,
+a real PostgreSQL store and target, and a tantivy index."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient
+
+from catalog.bootstrap import Services, open_services
+from catalog.settings import Settings
+from gateway.app import create_app
+from indexer.runtime import run_indexer
+from tests.conftest import database_url
+from tests.target_schema import SCHEMA
+
+ADMIN_TOKEN = "cat_e2e-admin-token"
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@dataclass
+class Target:
+    dbname: str
+    user: str
+    password: str
+
+    async def execute(self, sql: str) -> None:
+        conn = await asyncpg.connect(database_url(self.dbname))
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    def registration(self) -> dict[str, object]:
+        return {
+            "dbname": self.dbname,
+            "user": self.user,
+            "password": self.password,
+            "host": "127.0.0.1",
+            "port": 5432,
+        }
+
+
+@pytest.fixture
+async def target(create_database) -> AsyncIterator[Target]:
+    """A target database with a read-only role that has a password of its own."""
+    dbname = await create_database("e2e_target")
+    user = f"reader_{uuid.uuid4().hex[:8]}"
+    found = Target(dbname, user, f"pw-{uuid.uuid4().hex}-leak-canary")
+    await found.execute(SCHEMA)
+    await found.execute(
+        f"CREATE ROLE {user} LOGIN PASSWORD '{found.password}';"
+        f'GRANT USAGE ON SCHEMA sales, "Ops Data", données TO {user};'
+    )
+    yield found
+    await found.execute(f"DROP OWNED BY {user}")
+    await found.execute(f"DROP ROLE {user}")
+
+
+@dataclass
+class System:
+    client: TestClient
+    services: Services
+
+    async def wait_for_crawl(self, database_id: str, generation: int) -> dict:
+        async with asyncio.timeout(30):
+            while True:
+                response = await self.client.get(f"/v1/databases/{database_id}", headers=AUTH)
+                body = await response.json()
+                crawl = body["crawl"]
+                if crawl["generation"] == generation and crawl["state"] in ("complete", "failed"):
+                    return body
+                await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def system(tmp_path, store_url, nats_url, aiohttp_client) -> AsyncIterator[System]:
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=store_url,
+        nats_url=nats_url,
+        admin_token=ADMIN_TOKEN,
+        batch_size=3,  # several batches even for a small schema
+        ack_wait=5,
+    )
+    stop = asyncio.Event()
+    async with open_services(settings, with_events=True) as services:
+        indexer = asyncio.create_task(run_indexer(services, stop))
+        app = create_app(settings, services.store, services.index, services.cipher)
+        client = await aiohttp_client(app)
+        try:
+            yield System(client, services)
+        finally:
+            stop.set()
+            await indexer
+            await client.close()

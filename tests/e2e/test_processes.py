@@ -1,0 +1,127 @@
+"""The shipped entry points as real processes: `catalog up` on embedded defaults, and
+`python -m gateway` + `python -m indexer` against external PostgreSQL, NATS and OpenSearch."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import stat
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from catalog.embedded import free_port
+from tests.e2e.conftest import Target
+
+CATALOG = str(Path(sys.executable).parent / "catalog")
+
+
+@contextlib.asynccontextmanager
+async def process(
+    *argv: str, env: dict[str, str], log: Path
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """Run a process, and on exit send SIGTERM and require a clean exit within its grace period."""
+    with log.open("wb") as out:
+        proc = await asyncio.create_subprocess_exec(
+            *argv, env={**os.environ, **env}, stdout=out, stderr=asyncio.subprocess.STDOUT
+        )
+    try:
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                async with asyncio.timeout(30):
+                    await proc.wait()
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+                pytest.fail(f"{argv[0]} did not stop on SIGTERM:\n{log.read_text()}")
+
+
+async def wait_until_ready(base: str, proc: asyncio.subprocess.Process, log: Path) -> None:
+    async with aiohttp.ClientSession() as http, asyncio.timeout(60):
+        while True:
+            assert proc.returncode is None, log.read_text()
+            with contextlib.suppress(aiohttp.ClientError):
+                async with http.get(f"{base}/readyz") as response:
+                    if response.status == 200:
+                        return
+            await asyncio.sleep(0.2)
+
+
+async def register_and_find(base: str, token: str, target: Target) -> dict:
+    """Register the target, wait for its crawl, and search for a table with a typo."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession(headers=headers) as http:
+        async with http.post(f"{base}/credentials", json=target.registration()) as response:
+            assert response.status == 200, await response.text()
+            database_id = (await response.json())["id"]
+        async with asyncio.timeout(60):
+            while True:
+                async with http.get(f"{base}/v1/databases/{database_id}") as response:
+                    crawl = (await response.json())["crawl"]
+                if crawl["state"] in ("complete", "failed"):
+                    break
+                await asyncio.sleep(0.2)
+        assert crawl["state"] == "complete", crawl
+        async with http.get(f"{base}/search/{database_id}/ordr_totals") as response:
+            return await response.json()
+
+
+async def test_catalog_up_runs_everything_embedded_and_stops_cleanly(tmp_path, target):
+    data_dir = tmp_path / "data"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "catalog-up.log"
+    env = {"CATALOG_DATA_DIR": str(data_dir), "CATALOG_PORT": str(port)}
+    for name in ("CATALOG_DATABASE_URL", "CATALOG_NATS_URL", "CATALOG_OPENSEARCH_URL"):
+        env[name] = ""  # embedded defaults, whatever the caller's environment says
+    async with process(CATALOG, "up", env=env, log=log) as proc:
+        await wait_until_ready(base, proc, log)
+        token_file = data_dir / "admin-token"
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        assert stat.S_IMODE((data_dir / "secret-keys").stat().st_mode) == 0o600
+        found = await register_and_find(base, token_file.read_text().strip(), target)
+        assert "order_totals" in found["tables"]["sales"]
+    assert proc.returncode == 0, log.read_text()
+    output = log.read_text()
+    assert f"catalog up: {base}" in output
+    assert "embedded NATS stopped" in output
+    assert "embedded PostgreSQL stopped" in output
+    assert target.password not in output
+    assert (data_dir / "postgres" / "PG_VERSION").exists()
+    assert (data_dir / "index").is_dir()
+    assert not (data_dir / "postgres" / "postmaster.pid").exists()  # the server was stopped
+
+
+async def test_gateway_and_indexer_run_apart_on_external_engines(
+    tmp_path, target, store_url, nats_url, osmem_url
+):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        "CATALOG_DATA_DIR": str(tmp_path / "data"),
+        "CATALOG_PORT": str(port),
+        "CATALOG_DATABASE_URL": store_url,
+        "CATALOG_NATS_URL": nats_url,
+        "CATALOG_OPENSEARCH_URL": osmem_url,
+        "CATALOG_ADMIN_TOKEN": "cat_external-admin",
+        "CATALOG_SECRET_KEYS": "kJ7lJc3vS0f1q0HOSzWZ1uN3m8V1mB4N0b2Zq6b6Lxs=",
+    }
+    gateway_log, indexer_log = tmp_path / "gateway.log", tmp_path / "indexer.log"
+    async with (
+        process(sys.executable, "-m", "gateway", env=env, log=gateway_log) as gateway,
+        process(sys.executable, "-m", "indexer", env=env, log=indexer_log),
+    ):
+        await wait_until_ready(base, gateway, gateway_log)
+        found = await register_and_find(base, "cat_external-admin", target)
+        assert "order_totals" in found["tables"]["sales"]
+    for log in (gateway_log, indexer_log):
+        assert target.password not in log.read_text()
+    assert not (tmp_path / "data" / "postgres").exists()  # nothing embedded was started
