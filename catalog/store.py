@@ -53,6 +53,9 @@ class Store(Protocol):
 
     async def get_crawl(self, crawl_id: str) -> Crawl: ...
     async def latest_crawl(self, database_id: str) -> Crawl | None: ...
+    async def latest_crawls(self, database_ids: Sequence[str]) -> dict[str, Crawl]:
+        """The latest crawl of each database, in one round trip."""
+
     async def start_crawl(self, crawl_id: str, plan: Sequence[BatchPlan]) -> Crawl:
         """Record the plan and move a queued crawl to running; keep an existing plan as it is."""
 

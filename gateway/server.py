@@ -8,6 +8,7 @@ import logging
 from aiohttp import web
 
 from catalog.bootstrap import Services
+from catalog.errors import PermanentError
 from gateway.app import create_app
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,12 @@ async def serve_gateway(services: Services, stop: asyncio.Event) -> None:
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.host, settings.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            raise PermanentError(
+                f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}"
+            ) from exc
         log.info("gateway listening on http://%s:%s", settings.host, settings.port)
         await stop.wait()
     finally:

@@ -33,8 +33,12 @@ class OutboxRelay:
         while not stop.is_set():
             try:
                 sent = await self.relay_once()
-            except TransientError as exc:
-                log.warning("outbox relay paused: %s; retrying in %.1f s", exc, backoff)
+            except Exception as exc:
+                # The relay outlives any bad round: unsent rows stay for the next one.
+                if isinstance(exc, TransientError):
+                    log.warning("outbox relay paused: %s; retrying in %.1f s", exc, backoff)
+                else:
+                    log.exception("outbox relay round failed; retrying in %.1f s", backoff)
                 sent = 0
                 backoff = min(backoff * 2, 5.0)
             else:

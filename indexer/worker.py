@@ -67,7 +67,12 @@ class Worker:
                     await asyncio.wait_for(stop.wait(), timeout=1.0)
                 continue
             for msg in messages:
-                await self.process(msg)
+                try:
+                    await self.process(msg)
+                except UNAVAILABLE as exc:
+                    # The ack (or nak) did not reach NATS: the message comes back after ack_wait,
+                    # and handlers are idempotent, so nothing is lost or doubled.
+                    log.warning("worker %s could not settle a message: %s", slot, exc)
         if subscription is not None:
             with contextlib.suppress(*UNAVAILABLE):
                 await subscription.unsubscribe()

@@ -88,6 +88,10 @@ class InMemoryStore:
         mine = [c for c in self.crawls.values() if c.database_id == database_id]
         return max(mine, key=lambda c: c.generation, default=None)
 
+    async def latest_crawls(self, database_ids: Sequence[str]) -> dict[str, Crawl]:
+        latest = {i: await self.latest_crawl(i) for i in database_ids}
+        return {i: c for i, c in latest.items() if c is not None}
+
     def _update(self, crawl: Crawl, **changes: object) -> Crawl:
         crawl = dataclasses.replace(crawl, **changes)
         self.crawls[crawl.id] = crawl

@@ -249,6 +249,14 @@ class PgStore:
         )
         return None if row is None else _crawl(row)
 
+    async def latest_crawls(self, database_ids: Sequence[str]) -> dict[str, Crawl]:
+        rows = await self._fetch(
+            f"SELECT DISTINCT ON (database_id) {_CRAWL_COLUMNS} FROM crawls"
+            " WHERE database_id = ANY($1::text[]) ORDER BY database_id, generation DESC",
+            list(database_ids),
+        )
+        return {r["database_id"]: _crawl(r) for r in rows}
+
     async def start_crawl(self, crawl_id: str, plan: Sequence[BatchPlan]) -> Crawl:
         try:
             async with self._pool.acquire() as conn, conn.transaction():

@@ -52,7 +52,8 @@ async def list_databases(request: web.Request) -> web.Response:
     after = decode_cursor(cursor, ("after",))["after"] if cursor else None
     store = request.app[STORE]
     databases = await store.list_databases(after, limit + 1)
-    items = [DatabaseOut.of(db, await store.latest_crawl(db.id)) for db in databases[:limit]]
+    crawls = await store.latest_crawls([db.id for db in databases[:limit]])
+    items = [DatabaseOut.of(db, crawls.get(db.id)) for db in databases[:limit]]
     next_cursor = (
         encode_cursor({"after": databases[limit - 1].id}) if len(databases) > limit else None
     )

@@ -140,6 +140,9 @@ async def test_list_databases_pages_by_id(store, cipher):
     first = await store.list_databases(None, 2)
     rest = await store.list_databases(first[-1].id, 2)
     assert [d.id for d in first + rest] == sorted(ids)
+    latest = await store.latest_crawls(ids)
+    assert set(latest) == set(ids)
+    assert all(crawl.database_id == i and crawl.generation == 1 for i, crawl in latest.items())
 
 
 async def test_an_unreachable_store_is_transient():

@@ -226,3 +226,19 @@ async def test_openapi_lists_every_route(gateway):
     }
     assert routes == registered
     json.dumps(document)  # serialisable as a whole
+
+
+async def test_database_list_pages_with_a_cursor_and_shows_each_latest_crawl(gateway):
+    client, *_ = gateway
+    created = [
+        (await (await client.post("/v1/databases", json=BODY, headers=AUTH)).json())["id"]
+        for _ in range(3)
+    ]
+    first = await (await client.get("/v1/databases?limit=2", headers=AUTH)).json()
+    rest = await (
+        await client.get(f"/v1/databases?limit=2&cursor={first['next_cursor']}", headers=AUTH)
+    ).json()
+    items = first["items"] + rest["items"]
+    assert [d["id"] for d in items] == sorted(created)
+    assert rest["next_cursor"] is None
+    assert all(d["crawl"]["state"] == "queued" for d in items)
