@@ -34,9 +34,16 @@ class CredentialError(CatalogError):
 
 
 class TransientError(CatalogError):
-    """Worth retrying later: an engine is down or overloaded."""
+    """Worth retrying later: an engine is down or overloaded.
+
+    `error_class` is what a crawl records if the retries run out (unreachable, timeout, ...).
+    """
 
     title = "Service unavailable"
+
+    def __init__(self, message: str, error_class: str = "unavailable") -> None:
+        super().__init__(message)
+        self.error_class = error_class
 
 
 class PermanentError(CatalogError):

@@ -10,7 +10,8 @@ from catalog.errors import PermanentError
 
 CRAWL_REQUESTED = "catalog.crawl.requested"
 CRAWL_BATCH = "catalog.crawl.batch"
-CRAWL_SUBJECTS = (CRAWL_REQUESTED, CRAWL_BATCH)
+CRAWL_CONFIRMED = "catalog.crawl.confirmed"
+CRAWL_SUBJECTS = (CRAWL_REQUESTED, CRAWL_BATCH, CRAWL_CONFIRMED)
 
 
 @dataclass(frozen=True)
@@ -34,10 +35,19 @@ class CrawlBatchRequested:
         return f"{self.crawl_id}:batch:{self.number}"
 
 
-Message = CrawlRequested | CrawlBatchRequested
-_BY_SUBJECT: dict[str, type[CrawlRequested] | type[CrawlBatchRequested]] = {
+@dataclass(frozen=True)
+class CrawlConfirmed:
+    """Someone confirmed a held crawl's fall in tables: publish it."""
+
+    crawl_id: str
+    database_id: str
+
+
+Message = CrawlRequested | CrawlBatchRequested | CrawlConfirmed
+_BY_SUBJECT: dict[str, type[Message]] = {
     CRAWL_REQUESTED: CrawlRequested,
     CRAWL_BATCH: CrawlBatchRequested,
+    CRAWL_CONFIRMED: CrawlConfirmed,
 }
 
 

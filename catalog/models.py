@@ -16,6 +16,9 @@ class CrawlState(StrEnum):
     RUNNING = "running"
     COMPLETE = "complete"
     FAILED = "failed"
+    # Complete, but it would remove more tables than the fail-safe allows: not published
+    # until confirmed. Readers keep the previous generation.
+    HELD = "held"
 
 
 class TableType(StrEnum):
@@ -69,6 +72,19 @@ class Crawl:
     columns: int = 0
     error_class: str | None = None
     error_message: str | None = None
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message that was terminated rather than retried forever."""
+
+    id: int
+    subject: str
+    reason: str
+    crawl_id: str | None
+    stream_sequence: int | None
+    deliveries: int
+    created_at: datetime
 
 
 @dataclass(frozen=True)

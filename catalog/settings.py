@@ -28,6 +28,12 @@ class Settings:
     statement_timeout: float = 120.0
     ack_wait: float = 60.0
     max_deliver: int = 8
+    # Transient failures are retried after retry_delay, doubling up to retry_delay_max.
+    retry_delay: float = 1.0
+    retry_delay_max: float = 60.0
+    # Fail-safe: a crawl that would remove more than this share of the live tables is held,
+    # not published, until someone confirms the fall.
+    stale_fail_safe: float = 0.75
     log_level: str = "INFO"
 
     @classmethod
@@ -68,5 +74,8 @@ class Settings:
             statement_timeout=number("STATEMENT_TIMEOUT", base.statement_timeout, float),
             ack_wait=number("ACK_WAIT", base.ack_wait, float),
             max_deliver=int(number("MAX_DELIVER", base.max_deliver, int)),
+            retry_delay=number("RETRY_DELAY", base.retry_delay, float),
+            retry_delay_max=number("RETRY_DELAY_MAX", base.retry_delay_max, float),
+            stale_fail_safe=number("STALE_FAIL_SAFE", base.stale_fail_safe, float),
             log_level=(get("LOG_LEVEL") or base.log_level).upper(),
         )

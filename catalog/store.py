@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from catalog.cipher import Sealed
-from catalog.models import Batch, Crawl, Database
+from catalog.models import Batch, Crawl, Database, DeadLetter
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,27 @@ class Store(Protocol):
         """Mark the crawl complete and make its generation the one readers see."""
 
     async def fail_crawl(self, crawl_id: str, error_class: str, message: str) -> Crawl: ...
+    async def live_crawl(self, database_id: str) -> Crawl | None:
+        """The crawl whose generation readers see now."""
+
+    async def hold_crawl(self, crawl_id: str, reason: str) -> Crawl:
+        """Keep a finished crawl from publishing until someone confirms it (the fail-safe)."""
+
+    async def confirm_crawl(self, crawl_id: str) -> Crawl:
+        """Queue the publication of a held crawl; ConflictError if it is not held."""
+
+    # Dead letters
+    async def add_dead_letter(
+        self,
+        subject: str,
+        reason: str,
+        crawl_id: str | None,
+        stream_sequence: int | None,
+        deliveries: int,
+    ) -> None: ...
+    async def list_dead_letters(
+        self, crawl_id: str | None, after: int | None, limit: int
+    ) -> list[DeadLetter]: ...
 
     # Outbox
     async def relay_outbox(self, publish: Publish, limit: int) -> int:

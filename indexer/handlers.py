@@ -11,7 +11,14 @@ import time
 from catalog.cipher import SecretCipher
 from catalog.documents import documents_for_table
 from catalog.errors import CrawlFailure, CredentialError, NotFoundError, PermanentError
-from catalog.messages import CRAWL_BATCH, CrawlBatchRequested, CrawlRequested, Message, encode
+from catalog.messages import (
+    CRAWL_BATCH,
+    CrawlBatchRequested,
+    CrawlConfirmed,
+    CrawlRequested,
+    Message,
+    encode,
+)
 from catalog.models import Crawl, CrawlState, Database
 from catalog.search import SearchIndex
 from catalog.store import BatchPlan, Store
@@ -36,6 +43,7 @@ class CrawlHandlers:
         open_crawler: CrawlerFactory,
         publisher: Publisher,
         batch_size: int,
+        stale_fail_safe: float,
     ) -> None:
         self._store = store
         self._index = index
@@ -43,12 +51,15 @@ class CrawlHandlers:
         self._open_crawler = open_crawler
         self._publisher = publisher
         self._batch_size = batch_size
+        self._stale_fail_safe = stale_fail_safe
 
     async def handle(self, message: Message) -> None:
         if isinstance(message, CrawlRequested):
             await self.plan(message)
-        else:
+        elif isinstance(message, CrawlBatchRequested):
             await self.index_batch(message)
+        else:
+            await self.publish_confirmed(message)
 
     async def _crawl(self, crawl_id: str) -> Crawl:
         try:
@@ -61,7 +72,7 @@ class CrawlHandlers:
 
     async def plan(self, message: CrawlRequested) -> None:
         crawl = await self._crawl(message.crawl_id)
-        if crawl.state in (CrawlState.COMPLETE, CrawlState.FAILED):
+        if crawl.state in (CrawlState.COMPLETE, CrawlState.FAILED, CrawlState.HELD):
             log.info("crawl %s is already %s; nothing to plan", crawl.id, crawl.state)
             return
         if crawl.state is CrawlState.QUEUED:
@@ -88,11 +99,11 @@ class CrawlHandlers:
 
     async def index_batch(self, message: CrawlBatchRequested) -> None:
         crawl = await self._crawl(message.crawl_id)
-        if crawl.state is CrawlState.FAILED:
-            log.info("crawl %s failed; skipping batch %s", crawl.id, message.number)
+        if crawl.state in (CrawlState.FAILED, CrawlState.HELD):
+            log.info("crawl %s is %s; skipping batch %s", crawl.id, crawl.state, message.number)
             return
         if crawl.state is CrawlState.COMPLETE:
-            await self._finish(crawl)  # the finish may not have reached the index last time
+            await self._publish(crawl)  # the last publish may not have reached the index
             return
         started = time.perf_counter()
         batch = await self._store.get_batch(crawl.id, message.number)
@@ -127,7 +138,36 @@ class CrawlHandlers:
         if crawl.batches_done == crawl.batches_total:
             await self._finish(crawl)
 
+    async def publish_confirmed(self, message: CrawlConfirmed) -> None:
+        crawl = await self._crawl(message.crawl_id)
+        if crawl.state in (CrawlState.HELD, CrawlState.COMPLETE):
+            log.info("crawl %s confirmed despite the fail-safe; publishing it", crawl.id)
+            await self._publish(crawl)
+        else:
+            log.warning("crawl %s is %s: nothing to confirm", crawl.id, crawl.state)
+
     async def _finish(self, crawl: Crawl) -> None:
+        fall = await self._fall_beyond_fail_safe(crawl)
+        if fall is not None:
+            await self._store.hold_crawl(crawl.id, fall)
+            log.warning("crawl %s held by the fail-safe: %s", crawl.id, fall)
+            return
+        await self._publish(crawl)
+
+    async def _fall_beyond_fail_safe(self, crawl: Crawl) -> str | None:
+        """Why the crawl must not publish yet, if it loses too many of the live tables."""
+        live = await self._store.live_crawl(crawl.database_id)
+        if live is None or live.tables == 0 or crawl.tables >= live.tables:
+            return None
+        gone = 1 - crawl.tables / live.tables
+        if gone <= self._stale_fail_safe:
+            return None
+        return (
+            f"tables fell from {live.tables} to {crawl.tables} ({gone:.0%} gone), beyond the"
+            f" {self._stale_fail_safe:.0%} fail-safe; confirm the crawl to publish it"
+        )
+
+    async def _publish(self, crawl: Crawl) -> None:
         # Readers switch to the new generation first; only then do the old documents go.
         crawl = await self._store.complete_crawl(crawl.id)
         await self._index.delete_generations_before(crawl.database_id, crawl.generation)

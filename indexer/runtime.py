@@ -54,6 +54,7 @@ async def run_indexer(services: Services, stop: asyncio.Event) -> None:
             crawler_factory(services),
             publisher,
             services.settings.batch_size,
+            services.settings.stale_fail_safe,
         )
         worker = Worker(js, handlers.handle, services.store, services.settings)
         relay = OutboxRelay(services.store, publisher)

@@ -3,8 +3,9 @@
 This is the one place that decides ack / nak(delay) / term:
 - handled → ack, only after the handler's writes are durable;
 - TransientError or an unexpected error → nak with a growing delay, until max_deliver;
-  the last attempt marks the crawl failed and terminates the message;
+  the last attempt marks the crawl failed (with the error's class) and terminates the message;
 - PermanentError (malformed message, unknown crawl) → term: retrying cannot help.
+Every terminated message is recorded as a dead letter, so none disappears unseen.
 """
 
 from __future__ import annotations
@@ -12,21 +13,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 
 import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from catalog.errors import PermanentError, TransientError
+from catalog.errors import CatalogError, PermanentError, TransientError
 from catalog.messages import Message, decode
 from catalog.settings import Settings
 from catalog.store import Store
 from indexer.jetstream import CONSUMER, STREAM, UNAVAILABLE
 
 log = logging.getLogger(__name__)
-
-NAK_DELAYS = (1.0, 5.0, 15.0, 30.0, 60.0)
 
 Handler = Callable[[Message], Awaitable[None]]
 
@@ -38,9 +37,7 @@ class Worker:
         handle: Handler,
         store: Store,
         settings: Settings,
-        nak_delays: Sequence[float] = NAK_DELAYS,
     ) -> None:
-        self._nak_delays = nak_delays
         self._js = js
         self._handle = handle
         self._store = store
@@ -82,15 +79,13 @@ class Worker:
         try:
             message = decode(msg.subject, msg.data)
         except PermanentError as exc:
-            log.error("terminating malformed message on %s: %s", msg.subject, exc)
-            await msg.term()
+            await self._terminate(msg, None, str(exc))
             return
         heartbeat = asyncio.create_task(self._keep_alive(msg))
         try:
             await self._handle(message)
         except PermanentError as exc:
-            log.error("terminating %s (crawl %s): %s", msg.subject, message.crawl_id, exc)
-            await msg.term()
+            await self._terminate(msg, message.crawl_id, str(exc))
         except Exception as exc:
             await self._retry_or_give_up(msg, message, attempt, exc)
         else:
@@ -98,15 +93,19 @@ class Worker:
         finally:
             heartbeat.cancel()
 
+    def retry_delay(self, attempt: int) -> float:
+        settings = self._settings
+        return min(settings.retry_delay * 2 ** (attempt - 1), settings.retry_delay_max)
+
     async def _retry_or_give_up(
         self, msg: Msg, message: Message, attempt: int, exc: Exception
     ) -> None:
         if not isinstance(exc, TransientError):
             log.exception("unexpected error handling %s (crawl %s)", msg.subject, message.crawl_id)
         if attempt < self._settings.max_deliver:
-            delay = self._nak_delays[min(attempt, len(self._nak_delays)) - 1]
+            delay = self.retry_delay(attempt)
             log.warning(
-                "crawl %s: %s failed on attempt %s (%s); retrying in %.0f s",
+                "crawl %s: %s failed on attempt %s (%s); retrying in %.1f s",
                 message.crawl_id,
                 msg.subject,
                 attempt,
@@ -115,10 +114,30 @@ class Worker:
             )
             await msg.nak(delay=delay)
             return
-        reason = f"gave up after {attempt} attempts: {type(exc).__name__}"
+        error_class = exc.error_class if isinstance(exc, TransientError) else "error"
+        # Our own errors say what happened without secrets; anything else shows its type only.
+        detail = str(exc) if isinstance(exc, CatalogError) else type(exc).__name__
+        reason = f"gave up after {attempt} attempts: {detail}"
         with contextlib.suppress(TransientError):
-            await self._store.fail_crawl(message.crawl_id, "retries_exhausted", reason)
-        log.error("crawl %s: %s", message.crawl_id, reason)
+            await self._store.fail_crawl(message.crawl_id, error_class, reason)
+        await self._terminate(msg, message.crawl_id, reason)
+
+    async def _terminate(self, msg: Msg, crawl_id: str | None, reason: str) -> None:
+        """Stop redelivery, and keep a dead letter so the message is counted and visible."""
+        log.error("terminating %s (crawl %s): %s", msg.subject, crawl_id, reason)
+        metadata = msg.metadata
+        try:
+            await self._store.add_dead_letter(
+                msg.subject,
+                reason,
+                crawl_id,
+                metadata.sequence.stream if metadata.sequence else None,
+                metadata.num_delivered or 1,
+            )
+        except TransientError:
+            # Without its dead letter the message must not vanish: let it come back later.
+            await msg.nak(delay=self.retry_delay(metadata.num_delivered or 1))
+            return
         await msg.term()
 
     async def _keep_alive(self, msg: Msg) -> None:

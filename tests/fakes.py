@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 
 from catalog.cipher import Sealed
 from catalog.documents import Document, DocumentKind
-from catalog.errors import CrawlFailure, NotFoundError, TransientError
+from catalog.errors import ConflictError, CrawlFailure, NotFoundError, TransientError
 from catalog.identifiers import identifier_parts
-from catalog.messages import CRAWL_REQUESTED, CrawlRequested
-from catalog.models import Batch, Crawl, CrawlState, Database, Table, Target
+from catalog.messages import CRAWL_CONFIRMED, CRAWL_REQUESTED, CrawlConfirmed, CrawlRequested
+from catalog.models import Batch, Crawl, CrawlState, Database, DeadLetter, Table, Target
 from catalog.search import SearchHit, SearchQuery
 from catalog.store import BatchPlan, OutboxMessage, Publish
 
@@ -29,6 +29,7 @@ class InMemoryStore:
         self.crawls: dict[str, Crawl] = {}
         self.batches: dict[tuple[str, int], tuple[Batch, bool]] = {}
         self.outbox: list[tuple[OutboxMessage, bool]] = []
+        self.dead_letters: list[DeadLetter] = []
 
     async def ping(self) -> None:
         return None
@@ -149,6 +150,66 @@ class InMemoryStore:
             error_class=error_class,
             error_message=message,
         )
+
+    async def live_crawl(self, database_id: str) -> Crawl | None:
+        live = self.databases[database_id].live_generation
+        return next(
+            (
+                c
+                for c in self.crawls.values()
+                if c.database_id == database_id and c.generation == live
+            ),
+            None,
+        )
+
+    async def hold_crawl(self, crawl_id: str, reason: str) -> Crawl:
+        crawl = await self.get_crawl(crawl_id)
+        if crawl.state is not CrawlState.RUNNING:
+            return crawl
+        return self._update(
+            crawl,
+            state=CrawlState.HELD,
+            finished_at=_now(),
+            error_class="fail_safe",
+            error_message=reason,
+        )
+
+    async def confirm_crawl(self, crawl_id: str) -> Crawl:
+        crawl = await self.get_crawl(crawl_id)
+        if crawl.state is not CrawlState.HELD:
+            raise ConflictError(f"crawl {crawl_id} is {crawl.state}, not held")
+        payload = dataclasses.asdict(CrawlConfirmed(crawl_id, crawl.database_id))
+        self.outbox.append((OutboxMessage(len(self.outbox) + 1, CRAWL_CONFIRMED, payload), False))
+        return crawl
+
+    async def add_dead_letter(
+        self,
+        subject: str,
+        reason: str,
+        crawl_id: str | None,
+        stream_sequence: int | None,
+        deliveries: int,
+    ) -> None:
+        self.dead_letters.append(
+            DeadLetter(
+                len(self.dead_letters) + 1,
+                subject,
+                reason,
+                crawl_id,
+                stream_sequence,
+                deliveries,
+                _now(),
+            )
+        )
+
+    async def list_dead_letters(
+        self, crawl_id: str | None, after: int | None, limit: int
+    ) -> list[DeadLetter]:
+        return [
+            d
+            for d in self.dead_letters
+            if (crawl_id is None or d.crawl_id == crawl_id) and (after is None or d.id > after)
+        ][:limit]
 
     async def relay_outbox(self, publish: Publish, limit: int) -> int:
         pending = [(i, m) for i, (m, sent) in enumerate(self.outbox) if not sent][:limit]

@@ -11,9 +11,15 @@ from typing import Any
 import asyncpg
 
 from catalog.cipher import Sealed
-from catalog.errors import NotFoundError, TransientError
-from catalog.messages import CRAWL_REQUESTED, CrawlRequested, encode
-from catalog.models import Batch, Crawl, CrawlState, Database, Engine, Target
+from catalog.errors import ConflictError, NotFoundError, TransientError
+from catalog.messages import (
+    CRAWL_CONFIRMED,
+    CRAWL_REQUESTED,
+    CrawlConfirmed,
+    CrawlRequested,
+    encode,
+)
+from catalog.models import Batch, Crawl, CrawlState, Database, DeadLetter, Engine, Target
 from catalog.store import BatchPlan, OutboxMessage, Publish
 
 log = logging.getLogger(__name__)
@@ -337,6 +343,76 @@ class PgStore:
             message,
         )
         return _crawl(row) if row is not None else await self.get_crawl(crawl_id)
+
+    async def live_crawl(self, database_id: str) -> Crawl | None:
+        row = await self._fetchrow(
+            f"SELECT {_CRAWL_COLUMNS} FROM crawls c WHERE c.database_id = $1 AND c.generation ="
+            " (SELECT live_generation FROM databases WHERE id = $1)",
+            database_id,
+        )
+        return None if row is None else _crawl(row)
+
+    async def hold_crawl(self, crawl_id: str, reason: str) -> Crawl:
+        row = await self._fetchrow(
+            "UPDATE crawls SET state = 'held', finished_at = now(), error_class = 'fail_safe',"
+            " error_message = $2 WHERE id = $1 AND state = 'running'"
+            f" RETURNING {_CRAWL_COLUMNS}",
+            crawl_id,
+            reason,
+        )
+        return _crawl(row) if row is not None else await self.get_crawl(crawl_id)
+
+    async def confirm_crawl(self, crawl_id: str) -> Crawl:
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                row = await conn.fetchrow(
+                    f"SELECT {_CRAWL_COLUMNS} FROM crawls WHERE id = $1 FOR UPDATE", crawl_id
+                )
+                if row is None:
+                    raise NotFoundError(f"no crawl with id {crawl_id!r}")
+                if row["state"] != CrawlState.HELD:
+                    raise ConflictError(f"crawl {crawl_id} is {row['state']}, not held")
+                await conn.execute(
+                    "INSERT INTO outbox (subject, payload) VALUES ($1, $2::jsonb)",
+                    CRAWL_CONFIRMED,
+                    encode(CrawlConfirmed(crawl_id, row["database_id"])).decode(),
+                )
+                return _crawl(row)
+        except _UNAVAILABLE as exc:
+            raise TransientError("the store is unreachable") from exc
+
+    # Dead letters
+
+    async def add_dead_letter(
+        self,
+        subject: str,
+        reason: str,
+        crawl_id: str | None,
+        stream_sequence: int | None,
+        deliveries: int,
+    ) -> None:
+        await self._fetchrow(
+            "INSERT INTO dead_letters (subject, reason, crawl_id, stream_sequence, deliveries)"
+            " VALUES ($1, $2, $3, $4, $5)",
+            subject,
+            reason,
+            crawl_id,
+            stream_sequence,
+            deliveries,
+        )
+
+    async def list_dead_letters(
+        self, crawl_id: str | None, after: int | None, limit: int
+    ) -> list[DeadLetter]:
+        rows = await self._fetch(
+            "SELECT id, subject, reason, crawl_id, stream_sequence, deliveries, created_at"
+            " FROM dead_letters WHERE ($1::text IS NULL OR crawl_id = $1)"
+            " AND ($2::bigint IS NULL OR id > $2) ORDER BY id LIMIT $3",
+            crawl_id,
+            after,
+            limit,
+        )
+        return [DeadLetter(**dict(r)) for r in rows]
 
     # Outbox
 

@@ -13,7 +13,7 @@ from types import TracebackType
 
 import asyncpg
 
-from catalog.errors import CrawlFailure
+from catalog.errors import CrawlFailure, TransientError
 from catalog.models import Column, ForeignKey, Index, Table, TableType, Target
 from catalog.redact import scrub
 
@@ -128,8 +128,17 @@ ORDER BY x.indrelid, ic.relname
 """
 
 
-# Refused, DNS failure, connection lost, server shut down or our backend terminated.
-_LOST = (OSError, asyncpg.PostgresConnectionError, asyncpg.OperatorInterventionError)
+# Refused, DNS failure, connection lost, server shut down or our backend terminated, a database
+# that does not accept connections right now, or one with no connection slot free.
+_LOST = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.ObjectNotInPrerequisiteStateError,
+    asyncpg.TooManyConnectionsError,
+)
+# A blip of these may pass: the crawl retries (nak with backoff) before it fails.
+_RETRYABLE = frozenset({"unreachable", "timeout"})
 _DRIVER = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
 
 
@@ -253,7 +262,10 @@ class PostgresCrawler:
                 raise
             text = str(exc)
             message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-            raise CrawlFailure(error_class, scrub(message, [self._password])) from exc
+            message = scrub(message, [self._password])
+            if error_class in _RETRYABLE:
+                raise TransientError(message, error_class) from exc
+            raise CrawlFailure(error_class, message) from exc
 
 
 _Rows = list[asyncpg.Record]

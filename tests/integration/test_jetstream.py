@@ -20,7 +20,7 @@ from indexer.worker import Worker
 from tests.factories import PASSWORD, new_database
 
 # A short ack_wait keeps JetStream's backoff (ack_wait times 1, 2, 4) short for the tests.
-SETTINGS = Settings(workers=2, ack_wait=1, max_deliver=4)
+SETTINGS = Settings(workers=2, ack_wait=1, max_deliver=4, retry_delay=0.05)
 
 
 @pytest.fixture
@@ -107,7 +107,7 @@ class ScriptedHandler:
 @contextlib.asynccontextmanager
 async def running_worker(js, store, handler):
     stop = asyncio.Event()
-    worker = Worker(js, handler, store, SETTINGS, nak_delays=(0.05,))
+    worker = Worker(js, handler, store, SETTINGS)
     task = asyncio.create_task(worker.run(stop))
     try:
         yield
@@ -136,6 +136,10 @@ async def test_worker_terminates_malformed_messages(js, store):
             while await stream_messages(js):
                 await asyncio.sleep(0.05)
     assert handler.seen == []
+    [letter] = await store.list_dead_letters(None, None, 10)
+    assert letter.crawl_id is None
+    assert "malformed" in letter.reason
+    assert letter.stream_sequence == 1
 
 
 async def test_worker_gives_up_after_max_deliver_and_fails_the_crawl(js, store):
@@ -149,5 +153,8 @@ async def test_worker_gives_up_after_max_deliver_and_fails_the_crawl(js, store):
             while (await store.get_crawl(crawl.id)).state is not CrawlState.FAILED:
                 await asyncio.sleep(0.05)
     failed = await store.get_crawl(crawl.id)
-    assert failed.error_class == "retries_exhausted"
+    assert failed.error_class == "unavailable"
+    assert "gave up after 4 attempts" in failed.error_message
     assert len(handler.seen) == SETTINGS.max_deliver
+    [letter] = await store.list_dead_letters(crawl.id, None, 10)
+    assert (letter.subject, letter.deliveries) == (CRAWL_BATCH, SETTINGS.max_deliver)

@@ -18,7 +18,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from catalog.errors import CrawlFailure
+from catalog.errors import CrawlFailure, TransientError
 from catalog.models import Column, Engine, ForeignKey, Index, Table, TableType, Target
 from indexer.crawlers.postgres import PostgresCrawler
 from tests.target_schema import SCHEMA
@@ -550,12 +550,18 @@ async def test_the_session_is_read_only_and_named(scratch: Scratch) -> None:
     assert [r["datname"] for r in seen] == [scratch.dbname]
 
 
-async def crawl_failure(c: PostgresCrawler) -> CrawlFailure:
-    """Open the crawler and read one batch; return the CrawlFailure it raised."""
-    with pytest.raises(CrawlFailure) as caught:
+# Permanent failures fail the crawl at once; unreachable and timeout are retried first.
+Failure = CrawlFailure | TransientError
+RETRIED = ("unreachable", "timeout")
+
+
+async def crawl_failure(c: PostgresCrawler) -> Failure:
+    """Open the crawler and read one batch; return the failure it raised."""
+    with pytest.raises((CrawlFailure, TransientError)) as caught:
         async with c:
             await c.read_batch([oid async for oid in c.list_relations()])
     failure = caught.value
+    assert isinstance(failure, TransientError) == (failure.error_class in RETRIED)
     assert PASSWORD not in str(failure)
     assert all(PASSWORD not in str(arg) for arg in failure.args)
     assert failure.__cause__ is not None
@@ -598,7 +604,7 @@ async def test_statement_timeout_is_timeout(scratch: Scratch) -> None:
         orders = await db.fetchval("SELECT 'sales.orders'::regclass::oid")
         async with db.transaction():
             await db.execute("LOCK TABLE sales.orders IN ACCESS EXCLUSIVE MODE")
-            with pytest.raises(CrawlFailure) as caught:
+            with pytest.raises(TransientError) as caught:
                 async with crawler(scratch.dbname, statement_timeout=0.3) as c:
                     await c.read_batch([orders])
     finally:
@@ -638,7 +644,7 @@ async def test_connection_lost_mid_crawl_is_unreachable(scratch: Scratch) -> Non
         finally:
             await server.close()
         assert terminated == 1
-        with pytest.raises(CrawlFailure) as caught:
+        with pytest.raises(TransientError) as caught:
             await c.read_batch(oids)
     assert caught.value.error_class == "unreachable"
     assert PASSWORD not in str(caught.value)

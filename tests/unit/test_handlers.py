@@ -9,8 +9,14 @@ import pytest
 from catalog import services
 from catalog.cipher import SecretCipher, generate_key
 from catalog.documents import DocumentKind
-from catalog.errors import CrawlFailure, PermanentError
-from catalog.messages import CRAWL_BATCH, CrawlBatchRequested, CrawlRequested
+from catalog.errors import ConflictError, CrawlFailure, PermanentError, TransientError
+from catalog.messages import (
+    CRAWL_BATCH,
+    CRAWL_CONFIRMED,
+    CrawlBatchRequested,
+    CrawlConfirmed,
+    CrawlRequested,
+)
 from catalog.models import CrawlState
 from indexer.handlers import CrawlHandlers, plan_batches
 from tests.factories import PASSWORD, new_database, table
@@ -30,7 +36,9 @@ def world():
         }
     )
     cipher = SecretCipher.from_keys([generate_key()])
-    handlers = CrawlHandlers(store, index, cipher, crawler.factory(), publisher, batch_size=2)
+    handlers = CrawlHandlers(
+        store, index, cipher, crawler.factory(), publisher, batch_size=2, stale_fail_safe=0.5
+    )
     return store, index, publisher, crawler, cipher, handlers
 
 
@@ -162,3 +170,59 @@ async def test_a_password_that_no_longer_decrypts_fails_the_crawl_as_credential(
     failed = await store.get_crawl(crawl.id)
     assert (failed.state, failed.error_class) == (CrawlState.FAILED, "credential")
     assert crawler.passwords_seen == []
+
+
+async def test_a_fall_beyond_the_fail_safe_is_held_until_confirmed(world):
+    store, index, _, crawler, cipher, handlers = world
+    database, crawl = await services.register_database(store, cipher, new_database())
+    await run_crawl(world, crawl.id, database.id)
+    first_generation = dict(index.documents)
+    for ref in (10, 11, 12, 13):  # four of five tables vanish: 80% > the 50% fail-safe
+        del crawler.tables[ref]
+    second = await services.request_crawl(store, database.id)
+    await run_crawl(world, second.id, database.id)
+
+    held = await store.get_crawl(second.id)
+    assert held.state is CrawlState.HELD
+    assert held.error_class == "fail_safe"
+    assert "fell from 5 to 1 (80% gone)" in held.error_message
+    assert (await store.get_database(database.id)).live_generation == 1
+    assert all(index.documents[i] == d for i, d in first_generation.items())
+
+    await store.confirm_crawl(second.id)
+    [(message, _)] = [m for m in store.outbox if m[0].subject == CRAWL_CONFIRMED]
+    await handlers.handle(CrawlConfirmed(**message.payload))
+    assert (await store.get_crawl(second.id)).state is CrawlState.COMPLETE
+    assert (await store.get_database(database.id)).live_generation == 2
+    assert {d.table for d in index.documents.values()} == {"targets"}
+
+
+async def test_a_fall_within_the_fail_safe_publishes(world):
+    store, index, _, crawler, cipher, _ = world
+    database, crawl = await services.register_database(store, cipher, new_database())
+    await run_crawl(world, crawl.id, database.id)
+    del crawler.tables[10], crawler.tables[11]  # 40% gone, under the 50% fail-safe
+    second = await services.request_crawl(store, database.id)
+    await run_crawl(world, second.id, database.id)
+    assert (await store.get_crawl(second.id)).state is CrawlState.COMPLETE
+    assert len({d.table for d in index.documents.values()}) == 3
+
+
+async def test_confirming_a_crawl_that_is_not_held_is_a_conflict(world):
+    store, _, _, _, cipher, _ = world
+    _, crawl = await services.register_database(store, cipher, new_database())
+    with pytest.raises(ConflictError):
+        await store.confirm_crawl(crawl.id)
+
+
+async def test_an_unreachable_target_is_retried_not_failed_at_once(world):
+    store, index, _, crawler, cipher, handlers = world
+    database, crawl = await services.register_database(store, cipher, new_database())
+    crawler.failure = TransientError("connection refused", "unreachable")
+    with pytest.raises(TransientError):
+        await handlers.handle(CrawlRequested(crawl.id, database.id))
+    assert (await store.get_crawl(crawl.id)).state is CrawlState.QUEUED
+    crawler.failure = None
+    await run_crawl(world, crawl.id, database.id)
+    assert (await store.get_crawl(crawl.id)).state is CrawlState.COMPLETE
+    assert index.documents
