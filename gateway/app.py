@@ -12,7 +12,7 @@ from gateway.auth import auth_middleware
 from gateway.errors import error_middleware
 from gateway.keys import CIPHER, INDEX, SETTINGS, STORE
 from gateway.params import MAX_BODY_BYTES
-from gateway.routes import databases, meta, search, seed
+from gateway.routes import databases, dead_letters, meta, search, seed
 
 
 def create_app(
@@ -29,6 +29,7 @@ def create_app(
     app.add_routes(meta.routes)
     app.add_routes(databases.routes)
     app.add_routes(search.routes)
+    app.add_routes(dead_letters.routes)
     # Last: the seed's GET /{database_id} would otherwise shadow every other one-segment path.
     app.add_routes(seed.routes)
     return app

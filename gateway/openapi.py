@@ -91,6 +91,7 @@ def openapi_document() -> dict[str, Any]:
         schemas.CredentialsOut,
         schemas.DatabaseOut,
         schemas.DatabaseList,
+        schemas.DeadLetterList,
         schemas.TableOut,
         schemas.SearchResults,
         schemas.SeedSchema,
@@ -146,6 +147,33 @@ def openapi_document() -> dict[str, Any]:
                 "Queue a re-crawl (coalesces with one already queued or running)",
                 {"202": _json(schemas.DatabaseOut, "Queued"), **_problems(404, 503)},
                 params=[_DATABASE_ID],
+            )
+        },
+        "/v1/databases/{database_id}/crawls/{crawl_id}/confirm": {
+            "post": _operation(
+                "Publish a crawl the fail-safe held (state held): the fall in tables is real",
+                {
+                    "202": _json(schemas.DatabaseOut, "Publication queued"),
+                    **_problems(404, 409, 503),
+                },
+                params=[
+                    _DATABASE_ID,
+                    _param("crawl_id", "path", {"type": "string"}, "The held crawl's id"),
+                ],
+            )
+        },
+        "/v1/dead-letters": {
+            "get": _operation(
+                "Messages terminated instead of retried (malformed, or out of attempts)",
+                {
+                    "200": _json(schemas.DeadLetterList, "A page of dead letters"),
+                    **_problems(400, 503),
+                },
+                params=[
+                    _param("crawl_id", "query", {"type": "string"}, "Only this crawl's"),
+                    _LIMIT,
+                    _CURSOR,
+                ],
             )
         },
         "/v1/databases/{database_id}/tables": {

@@ -45,14 +45,14 @@ class CredentialsOut(BaseModel):
 
 class CrawlError(BaseModel):
     # auth_failed | unreachable | timeout | permission | database_missing | credential |
-    # retries_exhausted | error
+    # unavailable | error; fail_safe for a held crawl, whose message says how far tables fell
     error_class: str
     message: str | None
 
 
 class CrawlOut(BaseModel):
     id: str
-    state: Literal["queued", "running", "complete", "failed"]
+    state: Literal["queued", "running", "complete", "failed", "held"]
     generation: int
     requested_at: datetime
     started_at: datetime | None
@@ -120,6 +120,21 @@ class DatabaseOut(BaseModel):
 
 class DatabaseList(BaseModel):
     items: list[DatabaseOut]
+    next_cursor: str | None
+
+
+class DeadLetterOut(BaseModel):
+    id: int
+    subject: str
+    reason: str
+    crawl_id: str | None
+    stream_sequence: int | None
+    deliveries: int
+    created_at: datetime
+
+
+class DeadLetterList(BaseModel):
+    items: list[DeadLetterOut]
     next_cursor: str | None
 
 

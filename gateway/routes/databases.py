@@ -6,7 +6,7 @@ from aiohttp import web
 
 from catalog import services
 from catalog.documents import Document, generation_scope
-from catalog.errors import ConflictError
+from catalog.errors import ConflictError, NotFoundError
 from catalog.models import Database, Engine
 from gateway.cursors import decode_cursor, encode_cursor
 from gateway.keys import CIPHER, INDEX, STORE
@@ -79,6 +79,19 @@ async def request_crawl(request: web.Request) -> web.Response:
     out = DatabaseOut.of(
         await store.get_database(database.id), await store.latest_crawl(database.id)
     )
+    return web.json_response(out.model_dump(mode="json"), status=202)
+
+
+@routes.post("/v1/databases/{database_id}/crawls/{crawl_id}/confirm")
+async def confirm_crawl(request: web.Request) -> web.Response:
+    """Publish a crawl the fail-safe held: its fall in tables is real."""
+    store = request.app[STORE]
+    database = await store.get_database(request.match_info["database_id"])
+    crawl = await store.get_crawl(request.match_info["crawl_id"])
+    if crawl.database_id != database.id:
+        raise NotFoundError(f"database {database.id} has no crawl {crawl.id}")
+    await store.confirm_crawl(crawl.id)
+    out = DatabaseOut.of(database, await store.latest_crawl(database.id))
     return web.json_response(out.model_dump(mode="json"), status=202)
 
 

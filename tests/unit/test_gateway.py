@@ -242,3 +242,42 @@ async def test_database_list_pages_with_a_cursor_and_shows_each_latest_crawl(gat
     assert [d["id"] for d in items] == sorted(created)
     assert rest["next_cursor"] is None
     assert all(d["crawl"]["state"] == "queued" for d in items)
+
+
+async def test_confirming_a_held_crawl_queues_its_publication(gateway):
+    client, store, _ = gateway
+    created = await (await client.post("/v1/databases", json=BODY, headers=AUTH)).json()
+    other = await (await client.post("/v1/databases", json=BODY, headers=AUTH)).json()
+    crawl_id = created["crawl"]["id"]
+    path = f"/v1/databases/{created['id']}/crawls/{crawl_id}/confirm"
+
+    response = await client.post(path, headers=AUTH)
+    assert_problem(response, await response.json(), 409)  # queued, not held
+    wrong = f"/v1/databases/{other['id']}/crawls/{crawl_id}/confirm"
+    response = await client.post(wrong, headers=AUTH)
+    assert_problem(response, await response.json(), 404)
+
+    await store.start_crawl(crawl_id, [])
+    await store.hold_crawl(crawl_id, "tables fell from 10 to 1 (90% gone)")
+    status = await (await client.get(f"/v1/databases/{created['id']}", headers=AUTH)).json()
+    assert status["crawl"]["state"] == "held"
+    assert status["crawl"]["error"]["error_class"] == "fail_safe"
+    response = await client.post(path, headers=AUTH)
+    assert response.status == 202
+    assert store.outbox[-1][0].subject == "catalog.crawl.confirmed"
+
+
+async def test_dead_letters_are_listed_and_filtered_by_crawl(gateway):
+    client, store, _ = gateway
+    await store.add_dead_letter("catalog.crawl.batch", "malformed", None, 7, 1)
+    for number in range(3):
+        await store.add_dead_letter("catalog.crawl.batch", f"gave up {number}", "crawl_x", None, 8)
+    page = await (await client.get("/v1/dead-letters?limit=2", headers=AUTH)).json()
+    assert [d["reason"] for d in page["items"]] == ["malformed", "gave up 0"]
+    rest = await (
+        await client.get(f"/v1/dead-letters?limit=2&cursor={page['next_cursor']}", headers=AUTH)
+    ).json()
+    assert [d["reason"] for d in rest["items"]] == ["gave up 1", "gave up 2"]
+    mine = await (await client.get("/v1/dead-letters?crawl_id=crawl_x", headers=AUTH)).json()
+    assert len(mine["items"]) == 3
+    assert mine["next_cursor"] is None

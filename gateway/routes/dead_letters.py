@@ -1,0 +1,30 @@
+"""Messages the workers terminated instead of retrying forever: counted and visible."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.cursors import decode_cursor, encode_cursor
+from gateway.keys import STORE
+from gateway.params import int_param
+from gateway.schemas import DeadLetterList, DeadLetterOut
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/v1/dead-letters")
+async def list_dead_letters(request: web.Request) -> web.Response:
+    limit = int_param(request, "limit", 100, 1, 500)
+    cursor = request.query.get("cursor")
+    after = int(decode_cursor(cursor, ("after",))["after"]) if cursor else None
+    letters = await request.app[STORE].list_dead_letters(
+        request.query.get("crawl_id") or None, after, limit + 1
+    )
+    next_cursor = encode_cursor({"after": letters[limit - 1].id}) if len(letters) > limit else None
+    out = DeadLetterList(
+        items=[
+            DeadLetterOut.model_validate(letter, from_attributes=True) for letter in letters[:limit]
+        ],
+        next_cursor=next_cursor,
+    )
+    return web.json_response(out.model_dump(mode="json"))
