@@ -1,0 +1,27 @@
+"""Fixtures for fault-injection tests: a cluster of real processes and a target to crawl."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from tests.faults.harness import Cluster, TargetDatabase, cluster
+
+MakeTarget = Callable[[int, int], Awaitable[TargetDatabase]]
+
+
+@pytest.fixture
+async def faults(tmp_path, store_url, osmem_url) -> AsyncIterator[Cluster]:
+    async with cluster(tmp_path, store_url, osmem_url) as running:
+        yield running
+
+
+@pytest.fixture
+def make_target(create_database) -> MakeTarget:
+    async def make(tables: int, columns: int) -> TargetDatabase:
+        target = TargetDatabase(await create_database("fault_target"), tables, columns)
+        await target.build()
+        return target
+
+    return make
