@@ -20,9 +20,10 @@ log = logging.getLogger(__name__)
 
 STREAM = "CATALOG_CRAWL"
 CONSUMER = "indexer"
-# Redeliveries after an ack timeout (a worker died) wait ack_wait, then twice, then four times
-# as long. JetStream needs max_deliver > len(backoff).
-BACKOFF_STEPS = 3
+# Retries back off through nak(delay), growing with each attempt (indexer/worker.py). The
+# consumer's own `backoff` list is left unset on purpose: nats-server applies it to naks too,
+# overriding the delay asked for (measured: a 0.05 s nak waited 5 s, then 15 s), so one list
+# would have to serve both a dead worker (ack_wait) and a flaky index (seconds).
 # A crawl request republished by the outbox relay within this window is stored once.
 DUPLICATE_WINDOW = 600.0
 
@@ -51,8 +52,7 @@ def consumer_config(settings: Settings) -> ConsumerConfig:
         durable_name=CONSUMER,
         ack_policy=AckPolicy.EXPLICIT,
         ack_wait=settings.ack_wait,
-        max_deliver=max(settings.max_deliver, BACKOFF_STEPS + 1),
-        backoff=[settings.ack_wait * 2**step for step in range(BACKOFF_STEPS)],
+        max_deliver=settings.max_deliver,
         max_ack_pending=1000,
         filter_subjects=list(CRAWL_SUBJECTS),
     )

@@ -87,6 +87,8 @@ async def system(tmp_path, store_url, nats_url, aiohttp_client) -> AsyncIterator
         admin_token=ADMIN_TOKEN,
         batch_size=3,  # several batches even for a small schema
         ack_wait=5,
+        retry_delay=0.05,  # an unreachable target gives up in a fraction of a second
+        max_deliver=4,
     )
     stop = asyncio.Event()
     async with open_services(settings, with_events=True) as services:

@@ -19,7 +19,6 @@ from indexer.relay import OutboxRelay
 from indexer.worker import Worker
 from tests.factories import PASSWORD, new_database
 
-# A short ack_wait keeps JetStream's backoff (ack_wait times 1, 2, 4) short for the tests.
 SETTINGS = Settings(workers=2, ack_wait=1, max_deliver=4, retry_delay=0.05)
 
 
@@ -46,7 +45,7 @@ async def test_stream_setup_is_idempotent_and_publishes_deduplicate(js):
     consumer = await js.consumer_info(STREAM, "indexer")
     assert consumer.config.max_deliver >= 4
     assert consumer.config.ack_wait == 1
-    assert consumer.config.backoff
+    assert not consumer.config.backoff  # retries back off by nak delays instead
 
 
 async def test_relay_publishes_registrations_once_with_ids_only(js, store):
@@ -158,3 +157,9 @@ async def test_worker_gives_up_after_max_deliver_and_fails_the_crawl(js, store):
     assert len(handler.seen) == SETTINGS.max_deliver
     [letter] = await store.list_dead_letters(crawl.id, None, 10)
     assert (letter.subject, letter.deliveries) == (CRAWL_BATCH, SETTINGS.max_deliver)
+
+
+async def test_retries_back_off_exponentially_up_to_the_maximum(js, store):
+    settings = Settings(retry_delay=0.5, retry_delay_max=3)
+    worker = Worker(js, ScriptedHandler(), store, settings)
+    assert [worker.retry_delay(n) for n in range(1, 6)] == [0.5, 1.0, 2.0, 3, 3]
