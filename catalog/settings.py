@@ -35,6 +35,9 @@ class Settings:
     # not published, until someone confirms the fall.
     stale_fail_safe: float = 0.75
     log_level: str = "INFO"
+    # SSRF guard: networks (CIDR) targets may (allow; empty = any) or may not (deny) live in.
+    target_allow: tuple[str, ...] = ()
+    target_deny: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -56,7 +59,9 @@ class Settings:
                 raise InvalidInputError(f"CATALOG_{name} must be positive, got {raw!r}")
             return value
 
-        keys = tuple(k.strip() for k in (get("SECRET_KEYS") or "").split(",") if k.strip())
+        def listed(name: str) -> tuple[str, ...]:
+            return tuple(v.strip() for v in (get(name) or "").split(",") if v.strip())
+
         base = cls()
         return cls(
             data_dir=Path(get("DATA_DIR") or base.data_dir),
@@ -66,7 +71,7 @@ class Settings:
             nats_url=get("NATS_URL"),
             opensearch_url=get("OPENSEARCH_URL"),
             opensearch_index=get("OPENSEARCH_INDEX") or base.opensearch_index,
-            secret_keys=keys,
+            secret_keys=listed("SECRET_KEYS"),
             admin_token=get("ADMIN_TOKEN"),
             workers=int(number("WORKERS", base.workers, int)),
             batch_size=int(number("BATCH_SIZE", base.batch_size, int)),
@@ -78,4 +83,6 @@ class Settings:
             retry_delay_max=number("RETRY_DELAY_MAX", base.retry_delay_max, float),
             stale_fail_safe=number("STALE_FAIL_SAFE", base.stale_fail_safe, float),
             log_level=(get("LOG_LEVEL") or base.log_level).upper(),
+            target_allow=listed("TARGET_ALLOW"),
+            target_deny=listed("TARGET_DENY"),
         )

@@ -18,11 +18,14 @@ from catalog.errors import (
     NotFoundError,
     TransientError,
 )
+from catalog.netguard import RefusedTarget
 
 log = logging.getLogger(__name__)
 
 PROBLEM_TYPE_BASE = "https://catalog.invalid/problems/"
+# The first matching class wins: subclasses before their bases.
 _STATUS: dict[type[CatalogError], int] = {
+    RefusedTarget: 422,
     NotFoundError: 404,
     ConflictError: 409,
     InvalidInputError: 400,

@@ -9,7 +9,7 @@ from catalog.documents import Document, generation_scope
 from catalog.errors import ConflictError, NotFoundError
 from catalog.models import Database, Engine
 from gateway.cursors import decode_cursor, encode_cursor
-from gateway.keys import CIPHER, INDEX, STORE
+from gateway.keys import CIPHER, INDEX, POLICY, STORE
 from gateway.params import int_param, read_body
 from gateway.schemas import CredentialsIn, CredentialsOut, DatabaseIn, DatabaseList, DatabaseOut
 
@@ -22,9 +22,9 @@ MAX_PAGE = 500
 async def add_credentials(request: web.Request) -> web.Response:
     """The seed's registration route, in the seed's shape."""
     body = await read_body(request, CredentialsIn)
-    database, _ = await services.register_database(
-        request.app[STORE], request.app[CIPHER], body.to_new_database()
-    )
+    new = body.to_new_database()
+    await request.app[POLICY].checked_address(new.target.host, new.target.port)
+    database, _ = await services.register_database(request.app[STORE], request.app[CIPHER], new)
     out = CredentialsOut(message="Credentials added successfully", id=database.id)
     return web.json_response(out.model_dump())
 
@@ -32,11 +32,9 @@ async def add_credentials(request: web.Request) -> web.Response:
 @routes.post("/v1/databases")
 async def create_database(request: web.Request) -> web.Response:
     body = await read_body(request, DatabaseIn)
-    database, crawl = await services.register_database(
-        request.app[STORE],
-        request.app[CIPHER],
-        body.to_new_database(body.name, Engine(body.engine)),
-    )
+    new = body.to_new_database(body.name, Engine(body.engine))
+    await request.app[POLICY].checked_address(new.target.host, new.target.port)
+    database, crawl = await services.register_database(request.app[STORE], request.app[CIPHER], new)
     out = DatabaseOut.of(database, crawl)
     return web.json_response(
         out.model_dump(mode="json"),

@@ -173,8 +173,12 @@ class PostgresCrawler:
         connect_timeout: float,
         statement_timeout: float,
         application_name: str = "catalog-indexer",
+        address: str | None = None,
     ) -> None:
+        """`address`: the IP the SSRF guard checked for target.host; connect there, not to a
+        fresh (possibly rebound) DNS answer."""
         self._target = target
+        self._address = address
         self._password = password
         self._connect_timeout = connect_timeout
         self._statement_timeout = statement_timeout
@@ -184,7 +188,7 @@ class PostgresCrawler:
     async def __aenter__(self) -> PostgresCrawler:
         with self._translated():
             self._connection = await asyncpg.connect(
-                host=self._target.host,
+                host=self._address or self._target.host,
                 port=self._target.port,
                 user=self._target.user,
                 # Always a str: None would make asyncpg fall back to this host's PGPASSWORD or

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
 from catalog.cipher import SecretCipher, generate_key
 from catalog.documents import documents_for_table
+from catalog.netguard import TargetPolicy
 from catalog.settings import Settings
 from catalog.tokens import token_hash
 from gateway.app import create_app
@@ -281,3 +283,23 @@ async def test_dead_letters_are_listed_and_filtered_by_crawl(gateway):
     mine = await (await client.get("/v1/dead-letters?crawl_id=crawl_x", headers=AUTH)).json()
     assert len(mine["items"]) == 3
     assert mine["next_cursor"] is None
+
+
+@pytest.mark.parametrize("host", ["169.254.169.254", "metadata.internal.test"])
+async def test_registering_a_refused_target_is_422_and_stores_nothing(aiohttp_client, host):
+    store, index = InMemoryStore(), InMemorySearchIndex()
+    await store.add_token(token_hash(TOKEN), "admin", "admin")
+
+    async def resolve(name: str, port: int) -> list[str]:
+        return ["169.254.169.254"]  # a name that points at the cloud metadata service
+
+    policy = dataclasses.replace(TargetPolicy.from_lists((), ()), resolve=resolve)
+    app = create_app(Settings(), store, index, SecretCipher.from_keys([generate_key()]), policy)
+    client = await aiohttp_client(app)
+    for path in ("/v1/databases", "/credentials"):
+        response = await client.post(path, json={**BODY, "host": host}, headers=AUTH)
+        body = await response.json()
+        assert_problem(response, body, 422)
+        assert "not a permitted target" in body["detail"]
+    assert store.databases == {}
+    assert store.outbox == []

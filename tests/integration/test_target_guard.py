@@ -1,0 +1,41 @@
+"""The indexer checks the target again at crawl time and connects to the address it checked."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from catalog.errors import CrawlFailure
+from catalog.models import Engine, Target
+from catalog.netguard import TargetPolicy
+from catalog.settings import Settings
+from indexer.runtime import crawler_factory
+
+TARGET = Target(Engine.POSTGRESQL, "pg.internal.test", 5432, "postgres", "postgres")
+
+
+def policy_resolving_to(*addresses: str) -> TargetPolicy:
+    async def resolve(host: str, port: int) -> list[str]:
+        assert host == TARGET.host
+        return list(addresses)
+
+    return dataclasses.replace(TargetPolicy.from_lists((), ()), resolve=resolve)
+
+
+async def test_the_crawler_connects_to_the_checked_address():
+    open_crawler = crawler_factory(Settings(), policy_resolving_to("127.0.0.1"))
+    # "pg.internal.test" exists nowhere but in the resolver: connecting proves the checked
+    # address was used, not a second DNS lookup.
+    async with open_crawler(TARGET, "any") as crawler:
+        relations = [oid async for oid in crawler.list_relations()]
+    assert isinstance(relations, list)
+
+
+async def test_a_name_rebound_to_a_refused_address_fails_the_crawl():
+    open_crawler = crawler_factory(Settings(), policy_resolving_to("169.254.169.254"))
+    with pytest.raises(CrawlFailure) as caught:
+        async with open_crawler(TARGET, "any"):
+            pass
+    assert caught.value.error_class == "refused_target"
+    assert "not a permitted target" in str(caught.value)
