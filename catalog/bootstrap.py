@@ -75,16 +75,24 @@ def open_index(settings: Settings) -> SearchIndex:
 
 
 @contextlib.asynccontextmanager
-async def open_services(settings: Settings, *, with_events: bool) -> AsyncIterator[Services]:
-    """Open the store, the index and (if asked) the events engine; embedded ones where unset."""
+async def open_store(settings: Settings) -> AsyncIterator[Store]:
+    """The store alone (external, or the embedded PostgreSQL, joined if already running)."""
     async with contextlib.AsyncExitStack() as stack:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        cipher = SecretCipher.from_keys(secret_keys(settings))
         database_url = settings.database_url or await stack.enter_async_context(
             embedded_postgres(settings.data_dir)
         )
         store = await PgStore.connect(database_url)
         stack.push_async_callback(store.close)
+        yield store
+
+
+@contextlib.asynccontextmanager
+async def open_services(settings: Settings, *, with_events: bool) -> AsyncIterator[Services]:
+    """Open the store, the index and (if asked) the events engine; embedded ones where unset."""
+    async with contextlib.AsyncExitStack() as stack:
+        cipher = SecretCipher.from_keys(secret_keys(settings))
+        store = await stack.enter_async_context(open_store(settings))
         index = open_index(settings)
         await index.open()
         stack.push_async_callback(index.close)

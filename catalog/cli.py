@@ -1,4 +1,8 @@
-"""The `catalog` command. `catalog up` runs everything in one process on embedded defaults."""
+"""The `catalog` command.
+
+`catalog up` runs everything in one process on embedded defaults; `catalog keys generate|rotate`
+manages the keys that encrypt stored passwords.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,9 @@ import asyncio
 import logging
 import sys
 
-from catalog.bootstrap import ADMIN_TOKEN_FILE, open_services
+from catalog import services
+from catalog.bootstrap import ADMIN_TOKEN_FILE, open_services, open_store, secret_keys
+from catalog.cipher import SecretCipher, generate_key
 from catalog.errors import CatalogError
 from catalog.logs import configure_logging
 from catalog.settings import Settings
@@ -38,10 +44,27 @@ async def up(settings: Settings) -> None:
     print("catalog stopped", flush=True)
 
 
+async def rotate_keys(settings: Settings) -> None:
+    async with open_store(settings) as store:
+        cipher = SecretCipher.from_keys(secret_keys(settings))
+        done = await services.rotate_keys(store, cipher)
+    print(
+        f"re-encrypted {done.resealed} passwords under key {done.key_id};"
+        f" {done.already_current} already were",
+        flush=True,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="catalog", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("up", help="run gateway, outbox relay and indexer workers in one process")
+    keys = commands.add_parser("keys", help="manage the keys that encrypt stored passwords")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    key_commands.add_parser("generate", help="print a new key for CATALOG_SECRET_KEYS")
+    key_commands.add_parser(
+        "rotate", help="re-encrypt every stored password under the first key (safe while running)"
+    )
     args = parser.parse_args(argv)
     failed = False
     try:
@@ -49,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
         configure_logging(settings.log_level)
         if args.command == "up":
             asyncio.run(up(settings))
+        elif args.keys_command == "generate":
+            print(generate_key())
+        else:
+            asyncio.run(rotate_keys(settings))
     except* CatalogError as group:
         # Errors we raise on purpose get one clear line; anything else keeps its traceback.
         for exc in _leaves(group):

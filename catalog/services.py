@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from catalog.cipher import SecretCipher
@@ -28,3 +29,33 @@ async def register_database(
 
 async def request_crawl(store: Store, database_id: str) -> Crawl:
     return await store.request_crawl(database_id, crawl_id=new_id("crawl"))
+
+
+@dataclass(frozen=True)
+class Rotation:
+    resealed: int
+    already_current: int
+    key_id: str
+
+
+async def rotate_keys(store: Store, cipher: SecretCipher, page_size: int = 200) -> Rotation:
+    """Re-encrypt every stored password under the first key, online, a page at a time.
+
+    Each row is swapped only if it is unchanged since it was read, so a registration racing the
+    rotation keeps its own (already current) ciphertext.
+    """
+    current = SecretCipher.key_id(cipher.keys[0])
+    resealed = already_current = 0
+    after: str | None = None
+    while page := await store.sealed_passwords(after, page_size):
+        for database_id, sealed in page:
+            if sealed.key_id == current:
+                already_current += 1
+                continue
+            fresh = cipher.encrypt(cipher.decrypt(sealed, database_id), database_id)
+            if await store.reseal_password(database_id, sealed, fresh):
+                resealed += 1
+            else:
+                already_current += 1
+        after = page[-1][0]
+    return Rotation(resealed, already_current, current)

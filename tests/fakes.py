@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 
 from catalog.cipher import Sealed
 from catalog.documents import Document, DocumentKind
 from catalog.errors import ConflictError, CrawlFailure, NotFoundError, TransientError
-from catalog.identifiers import identifier_parts
+from catalog.identifiers import compact_name, identifier_parts
 from catalog.messages import CRAWL_CONFIRMED, CRAWL_REQUESTED, CrawlConfirmed, CrawlRequested
 from catalog.models import Batch, Crawl, CrawlState, Database, DeadLetter, Table, Target
-from catalog.search import SearchHit, SearchQuery
+from catalog.search import (
+    FACET_FIELDS,
+    SearchHit,
+    SearchPage,
+    SearchQuery,
+    Suggestion,
+    SuggestQuery,
+    facet_counts,
+    merge_suggestions,
+)
 from catalog.store import BatchPlan, OutboxMessage, Publish
 
 
@@ -64,6 +74,16 @@ class InMemoryStore:
     async def sealed_password(self, database_id: str) -> Sealed:
         await self.get_database(database_id)
         return self.passwords[database_id]
+
+    async def sealed_passwords(self, after: str | None, limit: int) -> list[tuple[str, Sealed]]:
+        ids = sorted(i for i in self.passwords if after is None or i > after)[:limit]
+        return [(i, self.passwords[i]) for i in ids]
+
+    async def reseal_password(self, database_id: str, old: Sealed, new: Sealed) -> bool:
+        if self.passwords.get(database_id) != old:
+            return False
+        self.passwords[database_id] = new
+        return True
 
     async def live_scopes(self, database_ids: Sequence[str] | None) -> list[str]:
         return [
@@ -221,7 +241,10 @@ class InMemoryStore:
 
 
 class InMemorySearchIndex:
-    """Exact-part matching only: enough to test the handlers and routes, not relevance."""
+    """Exact-part matching only: enough to test the handlers and routes, not relevance.
+
+    Filters, the stable order, cursors and facets work as the port says.
+    """
 
     def __init__(self) -> None:
         self.documents: dict[str, Document] = {}
@@ -248,17 +271,37 @@ class InMemorySearchIndex:
     async def delete_database(self, database_id: str) -> None:
         self.documents = {i: d for i, d in self.documents.items() if d.database_id != database_id}
 
-    async def search(self, query: SearchQuery) -> list[SearchHit]:
+    def _visible(self, query: SearchQuery | SuggestQuery) -> list[Document]:
+        filters = query.keyword_filters()
+        return [
+            doc
+            for doc in self.documents.values()
+            if all(getattr(doc, field) in values for field, values in filters)
+        ]
+
+    async def search(self, query: SearchQuery) -> SearchPage:
         wanted = set(identifier_parts(query.text))
         hits = [
             SearchHit(doc, float(len(wanted & set(doc.name_terms))))
-            for doc in self.documents.values()
-            if doc.scope in query.scopes
-            and (query.kind is None or doc.kind is query.kind)
-            and wanted & set(doc.name_terms)
+            for doc in self._visible(query)
+            if wanted & set(doc.name_terms)
         ]
-        hits.sort(key=lambda h: (-h.score, h.document.ordinal, h.document.name))
-        return hits[: query.limit]
+        hits.sort(key=SearchHit.key)
+        facets = {
+            field: facet_counts(Counter(str(getattr(h.document, field)) for h in hits).items())
+            for field in FACET_FIELDS
+        }
+        if query.after is not None:
+            hits = [hit for hit in hits if hit.key() > query.after.key()]
+        return SearchPage(hits[: query.limit], facets if query.facets else {})
+
+    async def suggest(self, query: SuggestQuery) -> list[Suggestion]:
+        """Names that start with the text, separators and case aside."""
+        typed = compact_name(query.text)
+        names = Counter(
+            doc.name for doc in self._visible(query) if compact_name(doc.name).startswith(typed)
+        )
+        return merge_suggestions([names.items()], query.limit) if typed else []
 
     async def tables_page(
         self, scope: str, after_ordinal: int | None, limit: int

@@ -207,6 +207,29 @@ class PgStore:
             raise NotFoundError(f"no database with id {database_id!r}")
         return Sealed(row["password_key_id"], bytes(row["password_ciphertext"]))
 
+    async def sealed_passwords(self, after: str | None, limit: int) -> list[tuple[str, Sealed]]:
+        rows = await self._fetch(
+            "SELECT id, password_key_id, password_ciphertext FROM databases"
+            " WHERE $1::text IS NULL OR id > $1 ORDER BY id LIMIT $2",
+            after,
+            limit,
+        )
+        return [
+            (r["id"], Sealed(r["password_key_id"], bytes(r["password_ciphertext"]))) for r in rows
+        ]
+
+    async def reseal_password(self, database_id: str, old: Sealed, new: Sealed) -> bool:
+        row = await self._fetchrow(
+            "UPDATE databases SET password_key_id = $4, password_ciphertext = $5"
+            " WHERE id = $1 AND password_key_id = $2 AND password_ciphertext = $3 RETURNING id",
+            database_id,
+            old.key_id,
+            old.blob,
+            new.key_id,
+            new.blob,
+        )
+        return row is not None
+
     async def live_scopes(self, database_ids: Sequence[str] | None) -> list[str]:
         rows = await self._fetch(
             "SELECT id || ':' || live_generation AS scope FROM databases"
