@@ -29,6 +29,17 @@ class TableType(StrEnum):
     FOREIGN_TABLE = "foreign_table"
 
 
+class SslMode(StrEnum):
+    """TLS to a target, with the PostgreSQL driver's meanings."""
+
+    DISABLE = "disable"
+    ALLOW = "allow"
+    PREFER = "prefer"
+    REQUIRE = "require"  # encrypted, server not verified
+    VERIFY_CA = "verify-ca"  # encrypted, certificate signed by the CA bundle (or system CAs)
+    VERIFY_FULL = "verify-full"  # and issued for the host name
+
+
 @dataclass(frozen=True)
 class Target:
     """Where a registered database lives. The password travels beside it, never inside it."""
@@ -38,6 +49,9 @@ class Target:
     port: int
     dbname: str
     user: str
+    sslmode: SslMode = SslMode.PREFER
+    # PEM CA bundle for verify-ca / verify-full; None means the system's trusted CAs.
+    ca_cert: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

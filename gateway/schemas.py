@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ssl
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from catalog.models import Crawl, Database, Engine, NewDatabase, Target
+from catalog.models import Crawl, Database, Engine, NewDatabase, SslMode, Target
+from catalog.search import MAX_SEARCH_DEPTH
 
 _HOST_PATTERN = r"^[A-Za-z0-9._:\-\[\]]+$"
 
@@ -24,11 +26,17 @@ class CredentialsIn(BaseModel):
     port: int = Field(default=5432, ge=1, le=65535)
 
     def to_new_database(
-        self, name: str | None = None, engine: Engine = Engine.POSTGRESQL
+        self,
+        name: str | None = None,
+        engine: Engine = Engine.POSTGRESQL,
+        sslmode: SslMode = SslMode.PREFER,
+        ca_cert: str | None = None,
     ) -> NewDatabase:
         return NewDatabase(
             name=name or f"{self.dbname}@{self.host}",
-            target=Target(engine, self.host, self.port, self.dbname, self.user),
+            target=Target(
+                engine, self.host, self.port, self.dbname, self.user, sslmode, ca_cert
+            ),
             password=self.password.get_secret_value(),
         )
 
@@ -36,6 +44,29 @@ class CredentialsIn(BaseModel):
 class DatabaseIn(CredentialsIn):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     engine: Literal["postgresql"] = "postgresql"
+    sslmode: SslMode = Field(
+        default=SslMode.PREFER,
+        description="TLS to the database, as the PostgreSQL driver means it: disable, allow,"
+        " prefer, require (encrypted, unverified), verify-ca, verify-full",
+    )
+    ca_cert: str | None = Field(
+        default=None,
+        max_length=65536,
+        description="PEM CA bundle for verify-ca / verify-full (default: the system's CAs)",
+    )
+
+    @field_validator("ca_cert")
+    @classmethod
+    def _a_usable_ca_bundle(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ssl.create_default_context(cadata=value)
+            except (ssl.SSLError, ValueError):
+                raise ValueError("not a PEM certificate bundle") from None
+        return value
+
+    def to_new(self) -> NewDatabase:
+        return self.to_new_database(self.name, Engine(self.engine), self.sslmode, self.ca_cert)
 
 
 class CredentialsOut(BaseModel):
@@ -97,6 +128,8 @@ class DatabaseOut(BaseModel):
     port: int
     dbname: str
     user: str
+    sslmode: str
+    ca_cert_configured: bool
     created_at: datetime
     live_generation: int | None
     crawl: CrawlOut | None
@@ -112,6 +145,8 @@ class DatabaseOut(BaseModel):
             port=t.port,
             dbname=t.dbname,
             user=t.user,
+            sslmode=t.sslmode.value,
+            ca_cert_configured=t.ca_cert is not None,
             created_at=database.created_at,
             live_generation=database.live_generation,
             crawl=None if crawl is None else CrawlOut.of(crawl),
@@ -185,9 +220,21 @@ class TablePage(BaseModel):
     next_cursor: str | None
 
 
+_HIGHLIGHT = (
+    "The name, HTML-escaped, with <em>…</em> around the parts the query matched"
+    " (a whole part, or the typed prefix or substring of one)"
+)
+
+
+class MatchedColumnOut(BaseModel):
+    name: str
+    data_type: str
+    highlight: str = Field(description=_HIGHLIGHT)
+
+
 class SearchHitOut(BaseModel):
     kind: Literal["table", "column"]
-    score: float
+    score: float = Field(description="Higher is better; hits are ordered by it")
     database_id: str
     schema_: str = Field(alias="schema")
     table: str
@@ -195,6 +242,28 @@ class SearchHitOut(BaseModel):
     table_type: str
     data_type: str | None
     comment: str | None
+    highlight: str | None = Field(
+        description=_HIGHLIGHT + "; null when only the table's column names matched"
+    )
+    matched_columns: list[MatchedColumnOut] = Field(
+        description="Table hits: the columns whose names matched the query, highlighted"
+    )
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class FacetCountOut(BaseModel):
+    value: str
+    count: int
+
+
+class SearchFacets(BaseModel):
+    """Hits per value over the whole filtered result (not only this page), most first."""
+
+    database_id: list[FacetCountOut]
+    schema_: list[FacetCountOut] = Field(alias="schema")
+    kind: list[FacetCountOut]
+    table_type: list[FacetCountOut]
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -202,6 +271,21 @@ class SearchHitOut(BaseModel):
 class SearchResults(BaseModel):
     query: str
     hits: list[SearchHitOut]
+    facets: SearchFacets
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page, and once"
+        f" {MAX_SEARCH_DEPTH:,} hits have been served (refine the query to see others)"
+    )
+
+
+class SuggestionOut(BaseModel):
+    name: str = Field(description="A table or column name as written")
+    count: int = Field(description="How many live tables and columns carry this name")
+
+
+class Suggestions(BaseModel):
+    query: str
+    suggestions: list[SuggestionOut]
 
 
 class SeedColumn(BaseModel):

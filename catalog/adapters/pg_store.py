@@ -19,7 +19,16 @@ from catalog.messages import (
     CrawlRequested,
     encode,
 )
-from catalog.models import Batch, Crawl, CrawlState, Database, DeadLetter, Engine, Target
+from catalog.models import (
+    Batch,
+    Crawl,
+    CrawlState,
+    Database,
+    DeadLetter,
+    Engine,
+    SslMode,
+    Target,
+)
 from catalog.store import BatchPlan, OutboxMessage, Publish
 
 log = logging.getLogger(__name__)
@@ -29,7 +38,9 @@ _CRAWL_COLUMNS = (
     "id, database_id, generation, state, requested_at, started_at, finished_at, batches_total,"
     " batches_done, tables, columns, error_class, error_message"
 )
-_DATABASE_COLUMNS = "id, name, engine, host, port, dbname, username, created_at, live_generation"
+_DATABASE_COLUMNS = (
+    "id, name, engine, host, port, dbname, username, sslmode, ca_cert, created_at, live_generation"
+)
 
 # Errors that mean "the store is not there right now", as opposed to a bug in a query.
 _UNAVAILABLE = (
@@ -53,6 +64,8 @@ def _database(row: asyncpg.Record) -> Database:
             port=row["port"],
             dbname=row["dbname"],
             user=row["username"],
+            sslmode=SslMode(row["sslmode"]),
+            ca_cert=row["ca_cert"],
         ),
         created_at=row["created_at"],
         live_generation=row["live_generation"],
@@ -147,8 +160,8 @@ class PgStore:
             async with self._pool.acquire() as conn, conn.transaction():
                 await conn.execute(
                     "INSERT INTO databases (id, name, engine, host, port, dbname, username,"
-                    " password_key_id, password_ciphertext, created_at)"
-                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    " password_key_id, password_ciphertext, created_at, sslmode, ca_cert)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                     database.id,
                     database.name,
                     str(t.engine),
@@ -159,6 +172,8 @@ class PgStore:
                     password.key_id,
                     password.blob,
                     database.created_at,
+                    str(t.sslmode),
+                    t.ca_cert,
                 )
                 return await self._queue_crawl(conn, database.id, crawl_id, generation=1)
         except _UNAVAILABLE as exc:

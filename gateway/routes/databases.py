@@ -7,7 +7,7 @@ from aiohttp import web
 from catalog import services
 from catalog.documents import Document, generation_scope
 from catalog.errors import ConflictError, NotFoundError
-from catalog.models import Database, Engine
+from catalog.models import Database
 from gateway.cursors import decode_cursor, encode_cursor
 from gateway.keys import CIPHER, INDEX, POLICY, STORE
 from gateway.params import int_param, read_body
@@ -32,7 +32,7 @@ async def add_credentials(request: web.Request) -> web.Response:
 @routes.post("/v1/databases")
 async def create_database(request: web.Request) -> web.Response:
     body = await read_body(request, DatabaseIn)
-    new = body.to_new_database(body.name, Engine(body.engine))
+    new = body.to_new()
     await request.app[POLICY].checked_address(new.target.host, new.target.port)
     database, crawl = await services.register_database(request.app[STORE], request.app[CIPHER], new)
     out = DatabaseOut.of(database, crawl)

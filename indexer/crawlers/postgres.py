@@ -7,6 +7,7 @@ Every batch costs four queries whatever its size, never one round trip per table
 from __future__ import annotations
 
 import contextlib
+import ssl
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator, Sequence
 from types import TracebackType
@@ -14,7 +15,7 @@ from types import TracebackType
 import asyncpg
 
 from catalog.errors import CrawlFailure, TransientError
-from catalog.models import Column, ForeignKey, Index, Table, TableType, Target
+from catalog.models import Column, ForeignKey, Index, SslMode, Table, TableType, Target
 from catalog.redact import scrub
 
 _TABLE_TYPES = {
@@ -144,9 +145,14 @@ _DRIVER = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClient
 
 def _error_class(exc: Exception) -> str | None:
     """Classify a driver or network error for the crawl status; None if it is not one."""
-    # QueryCanceledError is an OperatorInterventionError and TimeoutError an OSError: test first.
+    # QueryCanceledError is an OperatorInterventionError, and TimeoutError and SSLError are
+    # OSErrors: test them first.
     if isinstance(exc, TimeoutError | asyncpg.QueryCanceledError):
         return "timeout"
+    if isinstance(exc, ssl.SSLError):
+        return "tls"  # a certificate that does not verify
+    if isinstance(exc, ConnectionError) and "rejected SSL upgrade" in str(exc):
+        return "tls"  # sslmode asks for TLS, the server has none
     if isinstance(exc, asyncpg.InvalidAuthorizationSpecificationError):
         return "auth_failed"
     if isinstance(exc, asyncpg.InvalidCatalogNameError):
@@ -160,6 +166,17 @@ def _error_class(exc: Exception) -> str | None:
     if isinstance(exc, _DRIVER):
         return "error"
     return None
+
+
+def _tls(target: Target) -> ssl.SSLContext | str | bool:
+    """asyncpg's `ssl` argument for the target's sslmode."""
+    if target.sslmode is SslMode.DISABLE:
+        return False
+    if target.sslmode in (SslMode.VERIFY_CA, SslMode.VERIFY_FULL):
+        context = ssl.create_default_context(cadata=target.ca_cert)  # None: system CAs
+        context.check_hostname = target.sslmode is SslMode.VERIFY_FULL
+        return context
+    return str(target.sslmode)  # allow | prefer | require: encrypt without verifying
 
 
 class PostgresCrawler:
@@ -176,7 +193,8 @@ class PostgresCrawler:
         address: str | None = None,
     ) -> None:
         """`address`: the IP the SSRF guard checked for target.host; connect there, not to a
-        fresh (possibly rebound) DNS answer."""
+        fresh (possibly rebound) DNS answer. verify-full connects by name instead, since the
+        certificate names the host; a rebound name then fails verification."""
         self._target = target
         self._address = address
         self._password = password
@@ -188,13 +206,14 @@ class PostgresCrawler:
     async def __aenter__(self) -> PostgresCrawler:
         with self._translated():
             self._connection = await asyncpg.connect(
-                host=self._address or self._target.host,
+                host=self._host(),
                 port=self._target.port,
                 user=self._target.user,
                 # Always a str: None would make asyncpg fall back to this host's PGPASSWORD or
                 # ~/.pgpass and offer a local secret to whatever server the target names.
                 password=self._password,
                 database=self._target.dbname,
+                ssl=_tls(self._target),
                 timeout=self._connect_timeout,
                 command_timeout=self._statement_timeout + _COMMAND_TIMEOUT_MARGIN,
                 server_settings={
@@ -207,6 +226,11 @@ class PostgresCrawler:
                 },
             )
         return self
+
+    def _host(self) -> str:
+        if self._target.sslmode is SslMode.VERIFY_FULL or self._address is None:
+            return self._target.host
+        return self._address
 
     async def __aexit__(
         self,

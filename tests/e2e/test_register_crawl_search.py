@@ -10,6 +10,7 @@ import nats
 import tantivy
 
 from tests.e2e.conftest import AUTH
+from tests.tls_postgres import tls_postgres
 
 EXPECTED_TABLES = {
     ("données", "größe"),
@@ -179,3 +180,21 @@ def _every_index_document(system) -> list[str]:
     searcher = index.searcher()
     result = searcher.search(tantivy.Query.all_query(), limit=100_000)
     return [json.dumps(searcher.doc(address).to_dict(), default=str) for _, address in result.hits]
+
+
+async def test_a_database_behind_verified_tls_is_crawled(system, target):
+    async with tls_postgres(("127.0.0.1", 5432)) as tls:
+        body = {
+            **target.registration(),
+            "host": "localhost",
+            "port": tls.port,
+            "sslmode": "verify-full",
+            "ca_cert": tls.ca_pem,
+        }
+        response = await system.client.post("/v1/databases", json=body, headers=AUTH)
+        created = await response.json()
+        assert response.status == 201, created
+        assert created["ca_cert_configured"] is True
+        status = await system.wait_for_crawl(created["id"], 1)
+    assert status["crawl"]["state"] == "complete", status
+    assert status["crawl"]["tables"] == len(EXPECTED_TABLES)

@@ -303,3 +303,19 @@ async def test_registering_a_refused_target_is_422_and_stores_nothing(aiohttp_cl
         assert "not a permitted target" in body["detail"]
     assert store.databases == {}
     assert store.outbox == []
+
+
+async def test_tls_settings_are_accepted_validated_and_shown(gateway):
+    client, store, _ = gateway
+    response = await client.post(
+        "/v1/databases", json={**BODY, "sslmode": "verify-full", "ca_cert": None}, headers=AUTH
+    )
+    body = await response.json()
+    assert response.status == 201
+    assert (body["sslmode"], body["ca_cert_configured"]) == ("verify-full", False)
+    assert store.databases[body["id"]].target.sslmode == "verify-full"
+    for bad in ({"sslmode": "sometimes"}, {"ca_cert": "-----BEGIN CERTIFICATE-----\nnope"}):
+        response = await client.post("/v1/databases", json={**BODY, **bad}, headers=AUTH)
+        problem = await response.json()
+        assert_problem(response, problem, 422)
+        assert {e["field"] for e in problem["errors"]} & {"sslmode", "ca_cert"}
