@@ -12,44 +12,27 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
-import re
 import shutil
-import signal
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
-from pathlib import Path
 
 import aiohttp
-import psutil
 
-from catalog.embedded import free_port
-
-CATALOG = str(Path(sys.executable).parent / "catalog")
-POLL_SECONDS = 0.05
-SAMPLE_SECONDS = 0.1
-MB = 1024 * 1024
-BATCH_LINE = re.compile(r"crawl (\S+) batch \d+ indexed: .* in ([\d.]+) s")
-
-
-class BenchError(Exception):
-    pass
-
-
-@dataclass
-class Peaks:
-    """Peak resident memory, split into the crawling process and its embedded engines."""
-
-    catalog: int = 0
-    embedded: int = 0
-
-    def reset(self) -> None:
-        self.catalog = self.embedded = 0
+from bench.harness import (
+    MB,
+    BenchError,
+    Peaks,
+    Target,
+    batch_seconds,
+    catalog_up,
+    register,
+    sample_memory,
+    seconds_between,
+    tail,
+    wait_for_crawl,
+)
 
 
 @dataclass
@@ -65,100 +48,22 @@ class Run:
     peak_embedded: int = 0
 
 
-def _rss(proc: psutil.Process) -> int:
-    try:
-        return proc.memory_info().rss
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return 0
-
-
-def _tree(proc: psutil.Process) -> list[psutil.Process]:
-    try:
-        return [proc, *proc.children(recursive=True)]
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return []
-
-
-def _postmaster(data_dir: Path) -> psutil.Process | None:
-    # pg_ctl daemonises the postmaster, so it is no child of `catalog up`: use its pid file.
-    pid_file = data_dir / "postgres" / "postmaster.pid"
-    try:
-        return psutil.Process(int(pid_file.read_text().split()[0]))
-    except (OSError, ValueError, IndexError, psutil.NoSuchProcess):
-        return None
-
-
-async def sample_memory(pid: int, data_dir: Path, run: Peaks, overall: Peaks) -> None:
-    """Sample RSS until cancelled. Summed RSS counts PostgreSQL's shared buffers per backend."""
-    catalog = psutil.Process(pid)
-    while True:
-        own = _rss(catalog)
-        embedded = [p for p in _tree(catalog) if p.pid != pid]
-        postmaster = _postmaster(data_dir)
-        if postmaster is not None:
-            embedded += _tree(postmaster)
-        others = sum(_rss(p) for p in {p.pid: p for p in embedded}.values())
-        for peaks in (run, overall):
-            peaks.catalog = max(peaks.catalog, own)
-            peaks.embedded = max(peaks.embedded, others)
-        await asyncio.sleep(SAMPLE_SECONDS)
-
-
-async def wait_until_ready(
-    http: aiohttp.ClientSession, base: str, proc: asyncio.subprocess.Process
-) -> None:
-    while True:
-        if proc.returncode is not None:
-            raise BenchError(f"catalog up exited with {proc.returncode} before it was ready")
-        with contextlib.suppress(aiohttp.ClientError):
-            async with http.get(f"{base}/readyz") as response:
-                if response.status == 200:
-                    return
-        await asyncio.sleep(0.1)
-
-
-def batch_seconds(log: Path, crawl_id: str) -> list[float]:
-    """Per-batch seconds as the indexer logs them: where the crawl's time goes."""
-    found = []
-    for line in log.read_text(errors="replace").splitlines():
-        match = BATCH_LINE.search(line)
-        if match and match.group(1) == crawl_id:
-            found.append(float(match.group(2)))
-    return found
+def target_of(args: argparse.Namespace) -> Target:
+    return Target(args.database, args.host, args.port, args.user, args.password)
 
 
 async def one_run(
     http: aiohttp.ClientSession, base: str, args: argparse.Namespace, number: int
-) -> tuple[Run, str]:
-    body = {
-        # A new name each time: every registration is a new database entry and a full crawl.
-        "name": f"{args.database}-bench-{number}-{uuid.uuid4().hex[:8]}",
-        "dbname": args.database,
-        "host": args.host,
-        "port": args.port,
-        "user": args.user,
-        "password": args.password,
-    }
+) -> tuple[Run, str, str]:
+    """Register the target anew and wait for its crawl: the run, the crawl id, the database id."""
     started = time.perf_counter()
-    async with http.post(f"{base}/v1/databases", json=body) as response:
-        if response.status != 201:
-            raise BenchError(f"registration answered {response.status}: {await response.text()}")
-        database_id = (await response.json())["id"]
+    database_id = await register(http, base, target_of(args), f"bench-{number}")
     async with asyncio.timeout(args.timeout):
-        while True:
-            async with http.get(f"{base}/v1/databases/{database_id}") as response:
-                if response.status != 200:
-                    raise BenchError(f"status answered {response.status}: {await response.text()}")
-                crawl = (await response.json())["crawl"]
-            if crawl and crawl["state"] == "complete":
-                wall = time.perf_counter() - started
-                break
-            if crawl and crawl["state"] not in ("queued", "running"):
-                raise BenchError(f"crawl ended {crawl['state']}: {crawl.get('error')}")
-            await asyncio.sleep(POLL_SECONDS)
+        crawl = await wait_for_crawl(http, base, database_id)
+    wall = time.perf_counter() - started
     queued = None
     if crawl["started_at"]:
-        queued = _seconds(crawl["requested_at"], crawl["started_at"])
+        queued = seconds_between(crawl["requested_at"], crawl["started_at"])
     run = Run(
         wall=wall,
         duration=crawl["duration_seconds"],
@@ -167,35 +72,7 @@ async def one_run(
         columns=crawl["columns"],
         batches=crawl["batches_total"],
     )
-    return run, crawl["id"]
-
-
-def _seconds(start: str, end: str) -> float:
-    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
-
-
-def tail(log: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-async def stop(proc: asyncio.subprocess.Process, data_dir: Path) -> int:
-    if proc.returncode is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            async with asyncio.timeout(60):
-                await proc.wait()
-        except TimeoutError:
-            print("catalog up did not stop within 60 s of SIGTERM; killing it", file=sys.stderr)
-            proc.kill()
-            await proc.wait()
-            # Its embedded PostgreSQL is daemonised and would outlive it; it is ours to stop.
-            postmaster = _postmaster(data_dir)
-            if postmaster is not None:
-                postmaster.send_signal(signal.SIGTERM)
-    return proc.returncode if proc.returncode is not None else -1
+    return run, crawl["id"], database_id
 
 
 def fmt(value: float | None, spec: str = ".2f") -> str:
@@ -234,72 +111,50 @@ def report(runs: list[Run], args: argparse.Namespace, startup: float, overall: P
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    temp = Path(tempfile.mkdtemp(prefix="bench-catalog-"))
-    data_dir, log = temp / "data", temp / "catalog-up.log"
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "CATALOG_DATA_DIR": str(data_dir),
-        "CATALOG_PORT": str(port),
-        "CATALOG_WORKERS": str(args.workers),
-        "CATALOG_BATCH_SIZE": str(args.batch_size),
-        "CATALOG_LOG_LEVEL": "INFO",  # the per-batch lines say where the time goes
-        # Embedded engines whatever the caller's environment says, and a token file to read.
-        "CATALOG_DATABASE_URL": "",
-        "CATALOG_NATS_URL": "",
-        "CATALOG_OPENSEARCH_URL": "",
-        "CATALOG_ADMIN_TOKEN": "",
-    }
-    with log.open("wb") as out:
-        proc = await asyncio.create_subprocess_exec(
-            CATALOG, "up", env=env, stdout=out, stderr=asyncio.subprocess.STDOUT
-        )
-    print(f"catalog up pid {proc.pid}, data in {data_dir}, log {log}", flush=True)
     run_peaks, overall = Peaks(), Peaks()
-    sampler = asyncio.create_task(sample_memory(proc.pid, data_dir, run_peaks, overall))
     runs: list[Run] = []
     failed = False
     startup = 0.0
+    up = None
     try:
-        began = time.perf_counter()
-        async with aiohttp.ClientSession() as http, asyncio.timeout(args.ready_timeout):
-            await wait_until_ready(http, base, proc)
-        startup = time.perf_counter() - began
-        token = (data_dir / "admin-token").read_text().strip()
-        headers = {"Authorization": f"Bearer {token}"}
-        async with aiohttp.ClientSession(headers=headers) as http:
-            for number in range(1, args.repeat + 1):
-                run_peaks.reset()
-                run, crawl_id = await one_run(http, base, args, number)
-                run.peak_catalog, run.peak_embedded = run_peaks.catalog, run_peaks.embedded
-                run.batch_seconds = batch_seconds(log, crawl_id)
-                runs.append(run)
-                print(
-                    f"run {number}: {run.wall:.2f} s, {run.tables} tables, {run.columns} columns",
-                    flush=True,
-                )
+        async with catalog_up(args.workers, args.batch_size, args.ready_timeout) as up:
+            startup = up.startup
+            sampler = asyncio.create_task(
+                sample_memory(up.proc.pid, up.data_dir, run_peaks, overall)
+            )
+            try:
+                async with aiohttp.ClientSession(headers=up.headers) as http:
+                    for number in range(1, args.repeat + 1):
+                        run_peaks.reset()
+                        run, crawl_id, _ = await one_run(http, up.base, args, number)
+                        run.peak_catalog = run_peaks.catalog
+                        run.peak_embedded = run_peaks.embedded
+                        run.batch_seconds = batch_seconds(up.log, crawl_id)
+                        runs.append(run)
+                        print(
+                            f"run {number}: {run.wall:.2f} s, {run.tables} tables, "
+                            f"{run.columns} columns",
+                            flush=True,
+                        )
+            finally:
+                sampler.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sampler
     except (BenchError, TimeoutError, OSError, aiohttp.ClientError) as exc:
         failed = True
         print(f"benchmark failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-    finally:
-        sampler.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sampler
-        code = await stop(proc, data_dir)
-    if code != 0:
-        failed = True
-        print(f"catalog up exited with {code}", file=sys.stderr)
     if runs:
         report(runs, args, startup, overall)
+    if up is None:
+        return 1
     if failed:
-        print(f"\nlast lines of {log}:\n{tail(log)}", file=sys.stderr)
-        print(f"kept {temp} for inspection", file=sys.stderr)
+        print(f"\nlast lines of {up.log}:\n{tail(up.log)}", file=sys.stderr)
+        print(f"kept {up.temp} for inspection", file=sys.stderr)
         return 1
     if args.keep:
-        print(f"kept {temp}")
+        print(f"kept {up.temp}")
     else:
-        shutil.rmtree(temp, ignore_errors=True)
+        shutil.rmtree(up.temp, ignore_errors=True)
     return 0
 
 

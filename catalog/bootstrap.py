@@ -12,6 +12,8 @@ from pathlib import Path
 from catalog.adapters.pg_store import PgStore
 from catalog.cipher import SecretCipher, generate_key
 from catalog.embedded import embedded_nats, embedded_postgres
+from catalog.models import DEFAULT_TENANT
+from catalog.principal import Role
 from catalog.search import SearchIndex
 from catalog.settings import Settings
 from catalog.store import Store
@@ -54,13 +56,15 @@ def secret_keys(settings: Settings) -> tuple[str, ...]:
 async def ensure_admin_token(settings: Settings, store: Store) -> Path | None:
     """Make sure the admin token is known to the store; returns the file that holds it, if any."""
     if settings.admin_token:
-        await store.add_token(token_hash(settings.admin_token), "admin", "admin")
+        await store.add_token(token_hash(settings.admin_token), "admin", Role.ADMIN, DEFAULT_TENANT)
         return None
     path = settings.data_dir / ADMIN_TOKEN_FILE
     if not path.exists():
         _write_private(path, new_token())
         log.info("generated an admin token in %s", path)
-    await store.add_token(token_hash(path.read_text().strip()), "admin", "admin")
+    await store.add_token(
+        token_hash(path.read_text().strip()), "admin", Role.ADMIN, DEFAULT_TENANT
+    )
     return path
 
 

@@ -27,6 +27,22 @@ class AuthenticationError(CatalogError):
     title = "Unauthorized"
 
 
+class ForbiddenError(CatalogError):
+    """Authenticated, but the caller's role does not allow this."""
+
+    title = "Forbidden"
+
+
+class RateLimitedError(CatalogError):
+    """Too many requests (or crawls) for now; `retry_after` says when to try again."""
+
+    title = "Too many requests"
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class CredentialError(CatalogError):
     """A stored secret cannot be decrypted (unknown key, tampered or moved ciphertext)."""
 

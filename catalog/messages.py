@@ -11,7 +11,9 @@ from catalog.errors import PermanentError
 CRAWL_REQUESTED = "catalog.crawl.requested"
 CRAWL_BATCH = "catalog.crawl.batch"
 CRAWL_CONFIRMED = "catalog.crawl.confirmed"
-CRAWL_SUBJECTS = (CRAWL_REQUESTED, CRAWL_BATCH, CRAWL_CONFIRMED)
+DATABASE_DELETED = "catalog.database.deleted"
+# What the indexers consume (the stream and its durable consumer are set up for these).
+CRAWL_SUBJECTS = (CRAWL_REQUESTED, CRAWL_BATCH, CRAWL_CONFIRMED, DATABASE_DELETED)
 
 
 @dataclass(frozen=True)
@@ -43,11 +45,23 @@ class CrawlConfirmed:
     database_id: str
 
 
-Message = CrawlRequested | CrawlBatchRequested | CrawlConfirmed
+@dataclass(frozen=True)
+class DatabaseDeleted:
+    """A database was deleted from the store: its documents must leave the index."""
+
+    database_id: str
+
+    @property
+    def crawl_id(self) -> None:
+        return None  # not about one crawl
+
+
+Message = CrawlRequested | CrawlBatchRequested | CrawlConfirmed | DatabaseDeleted
 _BY_SUBJECT: dict[str, type[Message]] = {
     CRAWL_REQUESTED: CrawlRequested,
     CRAWL_BATCH: CrawlBatchRequested,
     CRAWL_CONFIRMED: CrawlConfirmed,
+    DATABASE_DELETED: DatabaseDeleted,
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 class Engine(StrEnum):
@@ -54,8 +55,32 @@ class Target:
     ca_cert: str | None = field(default=None, repr=False)
 
 
+DEFAULT_TENANT = "default"  # the operator's tenant, created by the store's migrations
+
+
+@dataclass(frozen=True)
+class Tenant:
+    id: str
+    name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """Who did what to which database, and when. Never holds a secret."""
+
+    id: int
+    at: datetime
+    tenant_id: str
+    actor: str
+    action: str
+    database_id: str | None
+    detail: dict[str, Any]
+
+
 @dataclass(frozen=True)
 class NewDatabase:
+    tenant_id: str
     name: str
     target: Target
     password: str = field(repr=False)
@@ -64,6 +89,7 @@ class NewDatabase:
 @dataclass(frozen=True)
 class Database:
     id: str
+    tenant_id: str
     name: str
     target: Target
     created_at: datetime

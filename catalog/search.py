@@ -1,24 +1,46 @@
 """The search port: what the gateway and the indexer need from a search engine.
 
 Two adapters implement it (catalog/adapters/tantivy_index.py, catalog/adapters/opensearch_index.py)
-and pass one contract suite (tests/integration/test_search_contract.py).
+and pass one contract suite (tests/integration/test_search_contract.py) and one relevance suite
+(tests/relevance/). Both build their queries from the clauses below, so they rank alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Protocol
 
-from catalog.documents import Document, DocumentKind
+from catalog.documents import Document, DocumentKind, TermField
+from catalog.errors import InvalidInputError
+from catalog.identifiers import MIN_SUBSTRING_LENGTH, identifier_parts
 
-# Ranking, the same in every adapter: an exact whole name beats all parts exact beats prefix
-# beats one edit beats two. Each query part scores its best kind of match; the whole-name bonus
-# comes once. Whole numbers, so sums are exact in f32 and equal scores really are equal.
-EXACT_NAME_BOOST = 20.0
-EXACT_TERM_SCORE = 8.0
-PREFIX_SCORE = 4.0
-FUZZY_SCORES = {1: 2.0, 2: 1.0}  # by edit distance
+# Ranking, the same in every adapter. Each query part scores its best kind of match (a tier);
+# bonuses add once for the whole name. Engines give every prefix or fuzzy hit the same score,
+# so tiers are constant scores chosen here. Whole numbers, so sums are exact in f32 and equal
+# scores really are equal.
+EXACT_TERM_SCORE = 32.0  # a part of the name, or the whole name, equals the query part
+PREFIX_SCORE = 16.0  # ... starts with it
+SUBSTRING_SCORE = 12.0  # ... contains it inside a word
+FUZZY_SCORES = {1: 8.0, 2: 4.0}  # ... is this many edits away
+# Table documents also match through their columns' names, below every match of their own name.
+COLUMN_EXACT_SCORE = 3.0
+COLUMN_PREFIX_SCORE = 1.0
+# Bonuses: the text is the whole name; or covers it, separators and case aside ("orders 2019"
+# for orders_2019), below that so typed underscores still count; or would after a typo or two,
+# too small to lift a part's match over the next tier (a typo never beats a prefix).
+EXACT_NAME_BOOST = 80.0
+COMPACT_NAME_BOOST = 40.0
+COMPACT_FUZZY_BOOSTS = {1: 3.0, 2: 2.0}  # by edit distance
+
+# Search pages reach this many hits deep at most; past that, refine the query.
+MAX_SEARCH_DEPTH = 1_000
+# Facet counts are over every hit of the query and filters; each facet lists its top buckets.
+FACET_FIELDS = ("database_id", "schema", "kind", "table_type")
+FACET_SIZE = 50
+# Distinct names each suggestion tier collects before the best are picked.
+SUGGEST_CANDIDATES = 50
 
 
 def fuzzy_distance(part: str) -> int:
@@ -33,6 +55,96 @@ def fuzzy_tiers(part: str) -> list[tuple[int, float]]:
     return [(d, FUZZY_SCORES[d]) for d in range(1, fuzzy_distance(part) + 1)]
 
 
+class Match(StrEnum):
+    EXACT = "exact"
+    PREFIX = "prefix"
+    FUZZY = "fuzzy"  # within `distance` edits, a transposition counting as one
+
+
+@dataclass(frozen=True)
+class TermClause:
+    """A term of `field` that equals, starts with, or is within `distance` edits of `value`.
+
+    Adapters translate clauses into engine queries, each scoring its constant `score`;
+    catalog.explain evaluates the same clauses in Python to say why a hit matched.
+    """
+
+    field: TermField
+    match: Match
+    value: str
+    score: float = 0.0
+    distance: int = 0
+
+
+@dataclass(frozen=True)
+class MatchPlan:
+    """A query as groups of alternative clauses; each group scores its best match (a dis_max).
+
+    Every group of `parts` must match; the `bonuses` add when they match.
+    """
+
+    parts: tuple[tuple[TermClause, ...], ...]
+    bonuses: tuple[tuple[TermClause, ...], ...]
+
+
+def part_clauses(part: str, kind: DocumentKind | None) -> tuple[TermClause, ...]:
+    name_terms, column_terms = TermField.NAME_TERMS, TermField.COLUMN_TERMS
+    clauses = [
+        TermClause(name_terms, Match.EXACT, part, EXACT_TERM_SCORE),
+        TermClause(name_terms, Match.PREFIX, part, PREFIX_SCORE),
+    ]
+    if len(part) >= MIN_SUBSTRING_LENGTH:
+        clauses.append(TermClause(TermField.NAME_SUBSTRINGS, Match.PREFIX, part, SUBSTRING_SCORE))
+    clauses.extend(
+        TermClause(name_terms, Match.FUZZY, part, score, distance)
+        for distance, score in fuzzy_tiers(part)
+    )
+    if kind is not DocumentKind.COLUMN:  # only table documents hold column terms
+        clauses.append(TermClause(column_terms, Match.EXACT, part, COLUMN_EXACT_SCORE))
+        clauses.append(TermClause(column_terms, Match.PREFIX, part, COLUMN_PREFIX_SCORE))
+    return tuple(clauses)
+
+
+def match_plan(text: str, kind: DocumentKind | None = None) -> MatchPlan | None:
+    """The clauses of a query, or None when the text has no identifier parts to look for."""
+    parts = identifier_parts(text)
+    if not parts:
+        return None
+    compact = "".join(parts)
+    whole_name = [
+        TermClause(TermField.NAME_COMPACT, Match.EXACT, compact, COMPACT_NAME_BOOST),
+        *(
+            TermClause(TermField.NAME_COMPACT, Match.FUZZY, compact, COMPACT_FUZZY_BOOSTS[d], d)
+            for d in range(1, fuzzy_distance(compact) + 1)
+        ),
+    ]
+    return MatchPlan(
+        parts=tuple(part_clauses(part, kind) for part in parts),
+        bonuses=(
+            (TermClause(TermField.NAME, Match.EXACT, text.lower(), EXACT_NAME_BOOST),),
+            tuple(whole_name),
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class SearchPosition:
+    """Where a page ended in the stable order (score desc, ordinal asc, id asc)."""
+
+    score: float
+    ordinal: int
+    id: str
+    depth: int  # hits served up to and including this one
+
+    def key(self) -> tuple[float, int, str]:
+        return sort_key(self.score, self.ordinal, self.id)
+
+
+def sort_key(score: float, ordinal: int, document_id: str) -> tuple[float, int, str]:
+    """The stable order of hits, as a key that sorts ascending."""
+    return (-score, ordinal, document_id)
+
+
 @dataclass(frozen=True)
 class SearchQuery:
     text: str
@@ -40,12 +152,129 @@ class SearchQuery:
     scopes: tuple[str, ...]
     kind: DocumentKind | None = None
     limit: int = 10
+    # Keyword filters; several values of one filter mean any of them.
+    schemas: tuple[str, ...] = ()
+    table_types: tuple[str, ...] = ()
+    data_types: tuple[str, ...] = ()
+    # Continue after this hit (search_after); None for the first page.
+    after: SearchPosition | None = None
+    # Also count every hit per FACET_FIELDS value.
+    facets: bool = False
+
+    def __post_init__(self) -> None:
+        # Bounds what an engine without search_after (tantivy) must collect for one page.
+        if self.after is not None and not 0 < self.after.depth <= MAX_SEARCH_DEPTH:
+            raise InvalidInputError(f"search pages reach at most {MAX_SEARCH_DEPTH} hits deep")
+
+    @property
+    def depth(self) -> int:
+        """Hits served before this page."""
+        return 0 if self.after is None else self.after.depth
+
+    def keyword_filters(self) -> list[tuple[str, tuple[str, ...]]]:
+        return keyword_filters(
+            self.scopes, self.kind, self.schemas, self.table_types, self.data_types
+        )
+
+
+def keyword_filters(
+    scopes: tuple[str, ...],
+    kind: DocumentKind | None,
+    schemas: tuple[str, ...] = (),
+    table_types: tuple[str, ...] = (),
+    data_types: tuple[str, ...] = (),
+) -> list[tuple[str, tuple[str, ...]]]:
+    """(field, any of these values) pairs every hit must satisfy; scopes always come first."""
+    wanted = [
+        ("scope", scopes),
+        ("kind", () if kind is None else (str(kind),)),
+        ("schema", schemas),
+        ("table_type", table_types),
+        ("data_type", data_types),
+    ]
+    return [(name, values) for name, values in wanted if values or name == "scope"]
 
 
 @dataclass(frozen=True)
 class SearchHit:
     document: Document
     score: float
+
+    def key(self) -> tuple[float, int, str]:
+        return sort_key(self.score, self.document.ordinal, self.document.id)
+
+    def position(self, depth: int) -> SearchPosition:
+        return SearchPosition(self.score, self.document.ordinal, self.document.id, depth)
+
+
+@dataclass(frozen=True)
+class FacetCount:
+    value: str
+    count: int
+
+
+Facets = dict[str, list[FacetCount]]
+
+
+def facet_counts(buckets: Iterable[tuple[str, int]]) -> list[FacetCount]:
+    """One facet's buckets, most hits first, then by value, cut to FACET_SIZE."""
+    ordered = sorted(buckets, key=lambda bucket: (-bucket[1], bucket[0]))
+    return [FacetCount(value, count) for value, count in ordered[:FACET_SIZE]]
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    hits: list[SearchHit]
+    facets: Facets = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SuggestQuery:
+    text: str
+    scopes: tuple[str, ...]
+    kind: DocumentKind | None = None
+    limit: int = 10
+
+    def keyword_filters(self) -> list[tuple[str, tuple[str, ...]]]:
+        return keyword_filters(self.scopes, self.kind)
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    name: str
+    count: int  # live tables and columns with this name
+
+
+def suggest_tiers(text: str) -> list[tuple[TermClause, ...]]:
+    """Which names complete `text`, best tier first; every clause of a tier must match.
+
+    The name typed in full; names that start with what was typed (separators and case aside);
+    names with a part that does (`region` → SalesRegion).
+    """
+    parts = identifier_parts(text)
+    if not parts:
+        return []
+    compact = "".join(parts)
+    *whole_parts, last = parts
+    return [
+        (TermClause(TermField.NAME_COMPACT, Match.EXACT, compact),),
+        (TermClause(TermField.NAME_COMPACT, Match.PREFIX, compact),),
+        (
+            *(TermClause(TermField.NAME_TERMS, Match.EXACT, part) for part in whole_parts),
+            TermClause(TermField.NAME_TERMS, Match.PREFIX, last),
+        ),
+    ]
+
+
+def merge_suggestions(tiers: Sequence[Iterable[tuple[str, int]]], limit: int) -> list[Suggestion]:
+    """(name, count) buckets of each tier into one list: tier first, then most used, shortest."""
+    seen: dict[str, Suggestion] = {}
+    for buckets in tiers:
+        for name, count in sorted(buckets, key=lambda b: (-b[1], len(b[0]), b[0])):
+            if len(seen) == limit:
+                return list(seen.values())
+            seen.setdefault(name, Suggestion(name, count))
+    return list(seen.values())
 
 
 class SearchIndex(Protocol):
@@ -63,7 +292,11 @@ class SearchIndex(Protocol):
 
     async def delete_database(self, database_id: str) -> None: ...
 
-    async def search(self, query: SearchQuery) -> list[SearchHit]: ...
+    async def search(self, query: SearchQuery) -> SearchPage:
+        """Up to `limit` hits in the stable order, after `query.after`, and facets if asked."""
+
+    async def suggest(self, query: SuggestQuery) -> list[Suggestion]:
+        """Distinct names completing the text (see suggest_tiers), best first."""
 
     async def tables_page(
         self, scope: str, after_ordinal: int | None, limit: int

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from catalog.cipher import SecretCipher
+from catalog.errors import RateLimitedError
 from catalog.ids import new_id
 from catalog.models import Crawl, Database, NewDatabase
 from catalog.store import Store
@@ -17,6 +18,7 @@ async def register_database(
     """Store the database with its password sealed to its id, and queue its first crawl."""
     database = Database(
         id=new_id("db"),
+        tenant_id=new.tenant_id,
         name=new.name,
         target=new.target,
         created_at=datetime.now(UTC),
@@ -29,6 +31,15 @@ async def register_database(
 
 async def request_crawl(store: Store, database_id: str) -> Crawl:
     return await store.request_crawl(database_id, crawl_id=new_id("crawl"))
+
+
+async def ensure_crawl_capacity(store: Store, tenant_id: str, limit: int) -> None:
+    """Refuse a new crawl while the tenant already has `limit` queued or running."""
+    if await store.active_crawls(tenant_id) >= limit:
+        raise RateLimitedError(
+            f"{limit} crawls are already queued or running for this tenant; retry when one ends",
+            retry_after=30,
+        )
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,18 @@ class Settings:
     # SSRF guard: networks (CIDR) targets may (allow; empty = any) or may not (deny) live in.
     target_allow: tuple[str, ...] = ()
     target_deny: tuple[str, ...] = ()
+    # Abuse limits: requests per second per caller (with a burst), crawls queued or running
+    # per tenant.
+    rate_limit: float = 50.0
+    rate_burst: int = 100
+    max_crawls_per_tenant: int = 10
+    # OIDC bearer tokens (unset issuer: only the catalog's own API tokens are accepted).
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_jwks_url: str | None = None
+    oidc_tenant_claim: str = "tenant"
+    oidc_role_claim: str = "role"
+    oidc_leeway: float = 60.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -85,4 +97,15 @@ class Settings:
             log_level=(get("LOG_LEVEL") or base.log_level).upper(),
             target_allow=listed("TARGET_ALLOW"),
             target_deny=listed("TARGET_DENY"),
+            rate_limit=number("RATE_LIMIT", base.rate_limit, float),
+            rate_burst=int(number("RATE_BURST", base.rate_burst, int)),
+            max_crawls_per_tenant=int(
+                number("MAX_CRAWLS_PER_TENANT", base.max_crawls_per_tenant, int)
+            ),
+            oidc_issuer=get("OIDC_ISSUER"),
+            oidc_audience=get("OIDC_AUDIENCE"),
+            oidc_jwks_url=get("OIDC_JWKS_URL"),
+            oidc_tenant_claim=get("OIDC_TENANT_CLAIM") or base.oidc_tenant_claim,
+            oidc_role_claim=get("OIDC_ROLE_CLAIM") or base.oidc_role_claim,
+            oidc_leeway=number("OIDC_LEEWAY", base.oidc_leeway, float),
         )

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from catalog.cipher import Sealed
-from catalog.models import Batch, Crawl, Database, DeadLetter
+from catalog.models import AuditEvent, Batch, Crawl, Database, DeadLetter, Tenant
+from catalog.principal import Principal, Role
 
 
 @dataclass(frozen=True)
@@ -34,16 +35,40 @@ Publish = Callable[[OutboxMessage], Awaitable[None]]
 class Store(Protocol):
     async def ping(self) -> None: ...
 
-    # Tokens
-    async def add_token(self, token_hash: bytes, name: str, role: str) -> None: ...
-    async def token_role(self, token_hash: bytes) -> str | None: ...
+    # Tokens and tenants
+    async def add_token(self, token_hash: bytes, name: str, role: Role, tenant_id: str) -> None: ...
+    async def token_principal(self, token_hash: bytes) -> Principal | None: ...
+    async def add_tenant(self, tenant: Tenant) -> None: ...
+    async def get_tenant(self, tenant_id: str) -> Tenant: ...
+    async def list_tenants(self, after: str | None, limit: int) -> list[Tenant]: ...
+
+    # Audit
+    async def add_audit(
+        self,
+        tenant_id: str,
+        actor: str,
+        action: str,
+        database_id: str | None,
+        detail: dict[str, Any],
+    ) -> None: ...
+    async def list_audit(
+        self, tenant_id: str, after: int | None, limit: int
+    ) -> list[AuditEvent]: ...
 
     # Databases
     async def add_database(self, database: Database, password: Sealed, crawl_id: str) -> Crawl:
         """Insert the database, its first crawl and the crawl request, in one transaction."""
 
     async def get_database(self, database_id: str) -> Database: ...
-    async def list_databases(self, after: str | None, limit: int) -> list[Database]: ...
+    async def list_databases(
+        self, tenant_id: str, after: str | None, limit: int
+    ) -> list[Database]: ...
+    async def update_database(self, database: Database, password: Sealed | None) -> None:
+        """Store a database's new name and target (and password, if given)."""
+
+    async def delete_database(self, database_id: str) -> None:
+        """Delete the database and its crawls, and ask (outbox) for its documents to go."""
+
     async def sealed_password(self, database_id: str) -> Sealed: ...
     async def sealed_passwords(self, after: str | None, limit: int) -> list[tuple[str, Sealed]]:
         """Every database's sealed password, by id, a page at a time (for key rotation)."""
@@ -51,13 +76,18 @@ class Store(Protocol):
     async def reseal_password(self, database_id: str, old: Sealed, new: Sealed) -> bool:
         """Replace a sealed password if it is still `old`; False if it changed meanwhile."""
 
-    async def live_scopes(self, database_ids: Sequence[str] | None) -> list[str]: ...
+    async def live_scopes(
+        self, tenant_id: str, database_ids: Sequence[str] | None
+    ) -> list[str]: ...
 
     # Crawls
     async def request_crawl(self, database_id: str, crawl_id: str) -> Crawl:
         """Queue a crawl, or return the one already queued or running (requests coalesce)."""
 
     async def get_crawl(self, crawl_id: str) -> Crawl: ...
+    async def active_crawls(self, tenant_id: str) -> int:
+        """Crawls queued or running for the tenant's databases."""
+
     async def latest_crawl(self, database_id: str) -> Crawl | None: ...
     async def latest_crawls(self, database_ids: Sequence[str]) -> dict[str, Crawl]:
         """The latest crawl of each database, in one round trip."""
@@ -92,8 +122,9 @@ class Store(Protocol):
         deliveries: int,
     ) -> None: ...
     async def list_dead_letters(
-        self, crawl_id: str | None, after: int | None, limit: int
-    ) -> list[DeadLetter]: ...
+        self, tenant_id: str | None, crawl_id: str | None, after: int | None, limit: int
+    ) -> list[DeadLetter]:
+        """Dead letters of the tenant's crawls; tenant None: all, malformed ones included."""
 
     # Outbox
     async def relay_outbox(self, publish: Publish, limit: int) -> int:

@@ -2,43 +2,81 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from aiohttp import web
 
-from catalog.cipher import SecretCipher
+from catalog.bootstrap import Services
+from catalog.crawler import CrawlerFactory
+from catalog.errors import InvalidInputError
 from catalog.netguard import TargetPolicy
-from catalog.search import SearchIndex
 from catalog.settings import Settings
-from catalog.store import Store
 from gateway.auth import auth_middleware
 from gateway.errors import error_middleware
-from gateway.keys import CIPHER, INDEX, POLICY, SETTINGS, STORE
+from gateway.keys import CIPHER, CRAWLERS, INDEX, OIDC, POLICY, SETTINGS, STORE
+from gateway.oidc import OidcConfig, OidcVerifier
 from gateway.params import MAX_BODY_BYTES
-from gateway.routes import databases, dead_letters, meta, search, seed
+from gateway.ratelimit import TokenBuckets, rate_limit_middleware
+from gateway.routes import admin, databases, dead_letters, meta, search, seed
+from indexer.crawlers import crawler_factory
+
+
+def oidc_config(settings: Settings) -> OidcConfig | None:
+    if settings.oidc_issuer is None:
+        return None
+    if not (settings.oidc_audience and settings.oidc_jwks_url):
+        raise InvalidInputError(
+            "CATALOG_OIDC_ISSUER needs CATALOG_OIDC_AUDIENCE and CATALOG_OIDC_JWKS_URL"
+        )
+    return OidcConfig(
+        issuer=settings.oidc_issuer,
+        audience=settings.oidc_audience,
+        jwks_url=settings.oidc_jwks_url,
+        tenant_claim=settings.oidc_tenant_claim,
+        role_claim=settings.oidc_role_claim,
+        leeway_seconds=settings.oidc_leeway,
+    )
 
 
 def create_app(
-    settings: Settings,
-    store: Store,
-    index: SearchIndex,
-    cipher: SecretCipher,
+    services: Services,
+    *,
     policy: TargetPolicy | None = None,
+    crawlers: CrawlerFactory | None = None,
 ) -> web.Application:
     """Build the application around services the caller opened (and will close).
 
-    The target policy comes from the settings unless a test passes one (with its own resolver).
+    The target policy and the crawlers (for "test connection") come from the settings unless a
+    test passes its own.
     """
+    settings = services.settings
+    buckets = TokenBuckets(settings.rate_limit, settings.rate_burst)
     app = web.Application(
-        middlewares=[error_middleware, auth_middleware], client_max_size=MAX_BODY_BYTES
+        middlewares=[error_middleware, auth_middleware, rate_limit_middleware(buckets)],
+        client_max_size=MAX_BODY_BYTES,
     )
     app[SETTINGS] = settings
-    app[STORE] = store
-    app[INDEX] = index
-    app[CIPHER] = cipher
+    app[STORE] = services.store
+    app[INDEX] = services.index
+    app[CIPHER] = services.cipher
     app[POLICY] = policy or TargetPolicy.from_lists(settings.target_allow, settings.target_deny)
+    app[CRAWLERS] = crawlers or crawler_factory(settings, app[POLICY])
+    config = oidc_config(settings)
+    app[OIDC] = None
+
+    async def oidc_verifier(app: web.Application) -> AsyncIterator[None]:
+        # Its HTTP session belongs to the running loop: made at startup, closed at cleanup.
+        app[OIDC] = OidcVerifier(config) if config else None
+        yield
+        if app[OIDC] is not None:
+            await app[OIDC].close()
+
+    app.cleanup_ctx.append(oidc_verifier)
     app.add_routes(meta.routes)
     app.add_routes(databases.routes)
     app.add_routes(search.routes)
     app.add_routes(dead_letters.routes)
+    app.add_routes(admin.routes)
     # Last: the seed's GET /{database_id} would otherwise shadow every other one-segment path.
     app.add_routes(seed.routes)
     return app

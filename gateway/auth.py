@@ -1,15 +1,36 @@
-"""Bearer-token authentication for every route but the public ones."""
+"""Who is calling: bearer tokens (our own API tokens, or OIDC JWTs) become a Principal, and
+every route states the role it needs. Tenancy is enforced where resources are loaded
+(gateway/access.py)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from catalog.errors import AuthenticationError
+from catalog.errors import AuthenticationError, ForbiddenError, NotFoundError
+from catalog.principal import Principal, Role
 from catalog.tokens import token_hash
-from gateway.keys import STORE
+from gateway.keys import OIDC, PRINCIPAL, STORE
+from gateway.oidc import looks_like_jwt
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/redoc"})
+
+
+async def _authenticate(request: web.Request, token: str) -> Principal:
+    verifier = request.app[OIDC]
+    if verifier is not None and looks_like_jwt(token):
+        principal = await verifier.verify(token)
+        try:
+            await request.app[STORE].get_tenant(principal.tenant_id)
+        except NotFoundError:
+            raise AuthenticationError(
+                "the token names a tenant this catalog does not have"
+            ) from None
+        return principal
+    principal = await request.app[STORE].token_principal(token_hash(token))
+    if principal is None:
+        raise AuthenticationError("the bearer token is not valid")
+    return principal
 
 
 @web.middleware
@@ -19,7 +40,17 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthenticationError("send 'Authorization: Bearer <token>'")
-    role = await request.app[STORE].token_role(token_hash(token.strip()))
-    if role is None:
-        raise AuthenticationError("the bearer token is not valid")
+    request[PRINCIPAL] = await _authenticate(request, token.strip())
     return await handler(request)
+
+
+def caller(request: web.Request) -> Principal:
+    return request[PRINCIPAL]
+
+
+def require(request: web.Request, role: Role) -> Principal:
+    """The caller, if their role allows `role`; 403 otherwise."""
+    principal = caller(request)
+    if not principal.role.allows(role):
+        raise ForbiddenError(f"this needs the {role} role; the caller is a {principal.role}")
+    return principal

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from aiohttp import web
@@ -14,8 +15,10 @@ from catalog.errors import (
     CatalogError,
     ConflictError,
     CredentialError,
+    ForbiddenError,
     InvalidInputError,
     NotFoundError,
+    RateLimitedError,
     TransientError,
 )
 from catalog.netguard import RefusedTarget
@@ -27,6 +30,8 @@ PROBLEM_TYPE_BASE = "https://catalog.invalid/problems/"
 _STATUS: dict[type[CatalogError], int] = {
     RefusedTarget: 422,
     NotFoundError: 404,
+    ForbiddenError: 403,
+    RateLimitedError: 429,
     ConflictError: 409,
     InvalidInputError: 400,
     AuthenticationError: 401,
@@ -94,6 +99,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except CatalogError as exc:
         status = _status_of(exc)
         headers = {"Retry-After": RETRY_AFTER_SECONDS} if status == 503 else None
+        if isinstance(exc, RateLimitedError):
+            headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
         if status == 401:
             headers = {"WWW-Authenticate": "Bearer"}
         if status >= 500:

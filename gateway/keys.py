@@ -3,13 +3,21 @@
 from aiohttp import web
 
 from catalog.cipher import SecretCipher
+from catalog.crawler import CrawlerFactory
 from catalog.netguard import TargetPolicy
+from catalog.principal import Principal
 from catalog.search import SearchIndex
 from catalog.settings import Settings
 from catalog.store import Store
+from gateway.oidc import OidcVerifier
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 INDEX = web.AppKey("index", SearchIndex)
 CIPHER = web.AppKey("cipher", SecretCipher)
 POLICY = web.AppKey("policy", TargetPolicy)
+# Only for "test connection": the one time the gateway talks to a registered database.
+CRAWLERS: web.AppKey[CrawlerFactory] = web.AppKey("crawlers")
+OIDC: web.AppKey[OidcVerifier | None] = web.AppKey("oidc")
+# Per request: who is calling, set by the auth middleware.
+PRINCIPAL = web.RequestKey("principal", Principal)

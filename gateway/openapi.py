@@ -8,7 +8,9 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from catalog.search import MAX_SEARCH_DEPTH
 from gateway import schemas
+from gateway.routes.search import TABLE_TYPES
 
 _REF = "#/components/schemas/{model}"
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": _REF.format(model="Problem")}}}
@@ -27,29 +29,61 @@ def _problems(*statuses: int) -> dict[str, Any]:
     text = {
         400: "Bad input",
         401: "Missing or invalid bearer token",
-        404: "Not found",
+        403: "The caller's role does not allow this",
+        404: "Not found (another tenant's resources are not found either)",
         409: "Conflict",
-        422: "Body does not match the schema",
+        422: "Body does not match the schema, or the target host is not permitted",
+        429: "Too many requests or crawls; retry after the Retry-After delay",
         503: "A backing service is unavailable; retry after the Retry-After delay",
     }
     return {str(s): {"description": text[s], "content": _PROBLEM} for s in statuses}
 
 
 def _param(
-    name: str, where: str, schema: dict[str, Any], description: str, required: bool = False
+    name: str,
+    where: str,
+    schema: dict[str, Any],
+    description: str,
+    required: bool = False,
+    allow_empty: bool = False,
 ) -> dict[str, Any]:
-    return {
+    param = {
         "name": name,
         "in": where,
         "required": required or where == "path",
         "schema": schema,
         "description": description,
     }
+    if allow_empty:
+        # The route reads `?name=` (an empty value) as if the parameter were absent.
+        param["allowEmptyValue"] = True
+    return param
 
 
 _DATABASE_ID = _param("database_id", "path", {"type": "string"}, "The database's id")
-_LIMIT = _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 500}, "Page size")
-_CURSOR = _param("cursor", "query", {"type": "string"}, "next_cursor of the previous page")
+_LIMIT = _param(
+    "limit",
+    "query",
+    {"type": "integer", "minimum": 1, "maximum": 500},
+    "Page size",
+    allow_empty=True,
+)
+_CURSOR = _param(
+    "cursor", "query", {"type": "string"}, "next_cursor of the previous page", allow_empty=True
+)
+_QUERY = _param(
+    "q",
+    "query",
+    {"type": "string", "minLength": 1, "maxLength": 200},
+    "What to look for: a name or parts of one, in any case; typos, prefixes and substrings match",
+    required=True,
+)
+_SEARCH_DATABASE_ID = _param(
+    "database_id",
+    "query",
+    {"type": "string"},
+    "Only this database (repeatable); without it, every database",
+)
 _TABLE_PAGE = {
     "type": "object",
     "required": ["items", "next_cursor"],
@@ -79,7 +113,8 @@ def _operation(
     if public:
         op["security"] = []
     else:
-        op["responses"] = {**responses, **_problems(401)}
+        # Every authenticated call may be refused for its token, its role or its rate.
+        op["responses"] = {**responses, **_problems(401, 403, 429)}
     return op
 
 
@@ -92,8 +127,17 @@ def openapi_document() -> dict[str, Any]:
         schemas.DatabaseOut,
         schemas.DatabaseList,
         schemas.DeadLetterList,
+        schemas.DatabasePatch,
+        schemas.ConnectionTest,
+        schemas.TenantIn,
+        schemas.TenantOut,
+        schemas.TenantList,
+        schemas.TokenIn,
+        schemas.TokenOut,
+        schemas.AuditList,
         schemas.TableOut,
         schemas.SearchResults,
+        schemas.Suggestions,
         schemas.SeedSchema,
         schemas.Problem,
         schemas.Health,
@@ -140,6 +184,53 @@ def openapi_document() -> dict[str, Any]:
                 "A database (never its password) and its latest crawl",
                 {"200": _json(schemas.DatabaseOut, "The database"), **_problems(404, 503)},
                 params=[_DATABASE_ID],
+            ),
+            "patch": _operation(
+                "Change a database's name, connection, TLS or password (editor)",
+                {
+                    "200": _json(schemas.DatabaseOut, "The changed database"),
+                    **_problems(400, 404, 422, 503),
+                },
+                params=[_DATABASE_ID],
+                body=schemas.DatabasePatch,
+            ),
+            "delete": _operation(
+                "Delete a database, its credentials, crawls and documents (editor)",
+                {"204": {"description": "Deleted"}, **_problems(404, 503)},
+                params=[_DATABASE_ID],
+            ),
+        },
+        "/v1/databases/{database_id}/test": {
+            "post": _operation(
+                "Connect with the stored credentials and report what the crawler can do (editor)",
+                {"200": _json(schemas.ConnectionTest, "The report"), **_problems(404, 503)},
+                params=[_DATABASE_ID],
+            )
+        },
+        "/v1/tenants": {
+            "post": _operation(
+                "Create a tenant (the operator's admins)",
+                {"201": _json(schemas.TenantOut, "Created"), **_problems(400, 409, 422, 503)},
+                body=schemas.TenantIn,
+            ),
+            "get": _operation(
+                "List tenants (the operator's admins)",
+                {"200": _json(schemas.TenantList, "A page of tenants"), **_problems(400, 503)},
+                params=[_LIMIT, _CURSOR],
+            ),
+        },
+        "/v1/tokens": {
+            "post": _operation(
+                "Create an API token (admin); it is shown once and stored as a hash",
+                {"201": _json(schemas.TokenOut, "The token"), **_problems(400, 404, 422, 503)},
+                body=schemas.TokenIn,
+            )
+        },
+        "/v1/audit": {
+            "get": _operation(
+                "Who registered, changed, tested, crawled and deleted what (admin)",
+                {"200": _json(schemas.AuditList, "A page of events"), **_problems(400, 503)},
+                params=[_LIMIT, _CURSOR],
             )
         },
         "/v1/databases/{database_id}/crawls": {
@@ -185,36 +276,78 @@ def openapi_document() -> dict[str, Any]:
         },
         "/v1/search": {
             "get": _operation(
-                "Ranked, typo-tolerant search over tables and columns",
+                "Ranked, typo-tolerant search over tables and columns, with facets",
                 {
-                    "200": _json(schemas.SearchResults, "Hits, best first"),
-                    **_problems(400, 404, 503),
+                    "200": _json(schemas.SearchResults, "Hits, best first, and facet counts"),
+                    **_problems(400, 404, 409, 503),
                 },
                 params=[
-                    _param(
-                        "q",
-                        "query",
-                        {"type": "string", "minLength": 1, "maxLength": 200},
-                        "What to look for",
-                        required=True,
-                    ),
-                    _param(
-                        "database_id",
-                        "query",
-                        {"type": "string"},
-                        "Only this database (repeatable)",
-                    ),
+                    _QUERY,
                     _param(
                         "kind",
                         "query",
                         {"type": "string", "enum": ["table", "column", "any"]},
-                        "Only tables or only columns",
+                        "Only tables or only columns. A table also matches through its columns'"
+                        " names (below any match of its own name), and lists them in"
+                        " matched_columns",
+                        allow_empty=True,
+                    ),
+                    _SEARCH_DATABASE_ID,
+                    _param("schema", "query", {"type": "string"}, "Only this schema (repeatable)"),
+                    _param(
+                        "type",
+                        "query",
+                        {"type": "string", "enum": list(TABLE_TYPES)},
+                        "Only tables of this type, and their columns (repeatable)",
+                    ),
+                    _param(
+                        "data_type",
+                        "query",
+                        {"type": "string"},
+                        "Only columns of this type, as the database names it, e.g. `text` or"
+                        " `character varying(255)` (repeatable; not with kind=table)",
                     ),
                     _param(
                         "limit",
                         "query",
                         {"type": "integer", "minimum": 1, "maximum": 100},
-                        "How many hits",
+                        "Hits per page (10)",
+                        allow_empty=True,
+                    ),
+                    _param(
+                        "cursor",
+                        "query",
+                        {"type": "string"},
+                        "next_cursor of the previous page, with the same other parameters. Pages"
+                        f" reach {MAX_SEARCH_DEPTH:,} hits deep at most; 409 when a crawl finished"
+                        " since the first page",
+                    ),
+                ],
+            )
+        },
+        "/v1/suggest": {
+            "get": _operation(
+                "Table and column names completing a prefix, for search-as-you-type",
+                {
+                    "200": _json(schemas.Suggestions, "Distinct names, best first"),
+                    **_problems(400, 404, 503),
+                },
+                params=[
+                    _QUERY,
+                    _param(
+                        "kind",
+                        "query",
+                        {"type": "string", "enum": ["table", "column", "any"]},
+                        "Only table names or only column names",
+                        allow_empty=True,
+                    ),
+                    _SEARCH_DATABASE_ID,
+                    _param(
+                        "limit",
+                        "query",
+                        {"type": "integer", "minimum": 1, "maximum": 50},
+                        "How many names (10)",
+                        allow_empty=True,
                     ),
                 ],
             )

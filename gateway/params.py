@@ -11,7 +11,8 @@ from pydantic import BaseModel
 from catalog.errors import InvalidInputError
 
 Model = TypeVar("Model", bound=BaseModel)
-MAX_BODY_BYTES = 64 * 1024
+# Room for a 64 KiB CA bundle in a registration, and little else.
+MAX_BODY_BYTES = 128 * 1024
 
 
 async def read_body(request: web.Request, model: type[Model]) -> Model:
@@ -38,3 +39,15 @@ def int_param(request: web.Request, name: str, default: int, low: int, high: int
     if not low <= value <= high:
         raise InvalidInputError(f"'{name}' must be between {low} and {high}")
     return value
+
+
+def list_param(
+    request: web.Request, name: str, max_items: int = 20, max_length: int = 200
+) -> tuple[str, ...]:
+    """A repeatable parameter's values (blank ones ignored), in the order given."""
+    values = tuple(value for value in request.query.getall(name, []) if value.strip())
+    if len(values) > max_items:
+        raise InvalidInputError(f"'{name}' may be given at most {max_items} times")
+    if any(len(value) > max_length for value in values):
+        raise InvalidInputError(f"each '{name}' must be at most {max_length} characters")
+    return values

@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import ssl
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
 from catalog.models import Crawl, Database, Engine, NewDatabase, SslMode, Target
 from catalog.search import MAX_SEARCH_DEPTH
 
 _HOST_PATTERN = r"^[A-Za-z0-9._:\-\[\]]+$"
+
+
+def _usable_ca_bundle(value: str) -> str:
+    try:
+        ssl.create_default_context(cadata=value)
+    except (ssl.SSLError, ValueError, TypeError):  # TypeError: cadata with non-ASCII text
+        raise ValueError("not a PEM certificate bundle") from None
+    return value
+
+
+CaBundle = Annotated[str, Field(max_length=65536), AfterValidator(_usable_ca_bundle)]
 
 
 class CredentialsIn(BaseModel):
@@ -27,16 +38,16 @@ class CredentialsIn(BaseModel):
 
     def to_new_database(
         self,
+        tenant_id: str,
         name: str | None = None,
         engine: Engine = Engine.POSTGRESQL,
         sslmode: SslMode = SslMode.PREFER,
         ca_cert: str | None = None,
     ) -> NewDatabase:
         return NewDatabase(
+            tenant_id=tenant_id,
             name=name or f"{self.dbname}@{self.host}",
-            target=Target(
-                engine, self.host, self.port, self.dbname, self.user, sslmode, ca_cert
-            ),
+            target=Target(engine, self.host, self.port, self.dbname, self.user, sslmode, ca_cert),
             password=self.password.get_secret_value(),
         )
 
@@ -49,24 +60,30 @@ class DatabaseIn(CredentialsIn):
         description="TLS to the database, as the PostgreSQL driver means it: disable, allow,"
         " prefer, require (encrypted, unverified), verify-ca, verify-full",
     )
-    ca_cert: str | None = Field(
+    ca_cert: CaBundle | None = Field(
         default=None,
-        max_length=65536,
         description="PEM CA bundle for verify-ca / verify-full (default: the system's CAs)",
     )
 
-    @field_validator("ca_cert")
-    @classmethod
-    def _a_usable_ca_bundle(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                ssl.create_default_context(cadata=value)
-            except (ssl.SSLError, ValueError):
-                raise ValueError("not a PEM certificate bundle") from None
-        return value
+    def to_new(self, tenant_id: str) -> NewDatabase:
+        return self.to_new_database(
+            tenant_id, self.name, Engine(self.engine), self.sslmode, self.ca_cert
+        )
 
-    def to_new(self) -> NewDatabase:
-        return self.to_new_database(self.name, Engine(self.engine), self.sslmode, self.ca_cert)
+
+class DatabasePatch(BaseModel):
+    """Any of a database's settings; the password is replaced, never shown."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    dbname: str | None = Field(default=None, min_length=1, max_length=255)
+    user: str | None = Field(default=None, min_length=1, max_length=255)
+    password: SecretStr | None = Field(default=None, max_length=1024)
+    host: str | None = Field(default=None, min_length=1, max_length=255, pattern=_HOST_PATTERN)
+    port: int | None = Field(default=None, ge=1, le=65535)
+    sslmode: SslMode | None = None
+    ca_cert: CaBundle | None = None
 
 
 class CredentialsOut(BaseModel):
@@ -314,3 +331,68 @@ class Problem(BaseModel):
 class Health(BaseModel):
     status: str
     checks: dict[str, str] | None = None
+
+
+class AccessCheckOut(BaseModel):
+    name: str
+    ok: bool
+    detail: str
+
+
+class ConnectionTest(BaseModel):
+    """What the crawler can do with the stored credentials; nothing secret."""
+
+    ok: bool
+    server_version: str | None
+    checks: list[AccessCheckOut]
+    error: CrawlError | None
+
+
+class TenantIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class TenantOut(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+
+
+class TenantList(BaseModel):
+    items: list[TenantOut]
+    next_cursor: str | None
+
+
+class TokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=100)
+    role: Literal["reader", "editor", "admin"] = "reader"
+    tenant_id: str | None = Field(
+        default=None, description="Another tenant's: only the operator's admins may"
+    )
+
+
+class TokenOut(BaseModel):
+    """The token itself is shown once, here; the catalog keeps only its hash."""
+
+    token: str
+    name: str
+    role: str
+    tenant_id: str
+
+
+class AuditEventOut(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    database_id: str | None
+    detail: dict[str, Any]
+
+
+class AuditList(BaseModel):
+    items: list[AuditEventOut]
+    next_cursor: str | None

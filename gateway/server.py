@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 async def serve_gateway(services: Services, stop: asyncio.Event) -> None:
     settings = services.settings
-    app = create_app(settings, services.store, services.index, services.cipher)
+    app = create_app(services)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=10)
     await runner.setup()
     try:

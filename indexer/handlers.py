@@ -9,6 +9,7 @@ import logging
 import time
 
 from catalog.cipher import SecretCipher
+from catalog.crawler import CrawlerFactory
 from catalog.documents import documents_for_table
 from catalog.errors import CrawlFailure, CredentialError, NotFoundError, PermanentError
 from catalog.messages import (
@@ -22,7 +23,7 @@ from catalog.messages import (
 from catalog.models import Crawl, CrawlState, Database
 from catalog.search import SearchIndex
 from catalog.store import BatchPlan, Store
-from indexer.ports import CrawlerFactory, Publisher
+from indexer.ports import Publisher
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,11 @@ class CrawlHandlers:
             await self.plan(message)
         elif isinstance(message, CrawlBatchRequested):
             await self.index_batch(message)
-        else:
+        elif isinstance(message, CrawlConfirmed):
             await self.publish_confirmed(message)
+        else:
+            await self._index.delete_database(message.database_id)
+            log.info("database %s deleted: its documents are gone", message.database_id)
 
     async def _crawl(self, crawl_id: str) -> Crawl:
         try:

@@ -5,43 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
 
 from catalog.bootstrap import Services
-from catalog.errors import CrawlFailure, PermanentError
-from catalog.models import Engine, Target
-from catalog.netguard import RefusedTarget, TargetPolicy
-from catalog.settings import Settings
-from indexer.crawlers.postgres import PostgresCrawler
+from catalog.errors import PermanentError
+from indexer.crawlers import crawler_factory
 from indexer.handlers import CrawlHandlers
 from indexer.jetstream import UNAVAILABLE, JetStreamPublisher, connect, ensure_stream
-from indexer.ports import Crawler, CrawlerFactory
 from indexer.relay import OutboxRelay
 from indexer.worker import Worker
 
 log = logging.getLogger(__name__)
-
-
-def crawler_factory(settings: Settings, policy: TargetPolicy) -> CrawlerFactory:
-    @contextlib.asynccontextmanager
-    async def open_crawler(target: Target, password: str) -> AsyncIterator[Crawler]:
-        if target.engine is not Engine.POSTGRESQL:
-            raise PermanentError(f"no crawler for engine {target.engine}")
-        try:
-            # Checked again at crawl time: DNS may have changed since registration.
-            address = await policy.checked_address(target.host, target.port)
-        except RefusedTarget as exc:
-            raise CrawlFailure("refused_target", str(exc)) from exc
-        async with PostgresCrawler(
-            target,
-            password,
-            connect_timeout=settings.connect_timeout,
-            statement_timeout=settings.statement_timeout,
-            address=address,
-        ) as crawler:
-            yield crawler
-
-    return open_crawler
 
 
 async def run_indexer(services: Services, stop: asyncio.Event) -> None:
@@ -57,12 +30,7 @@ async def run_indexer(services: Services, stop: asyncio.Event) -> None:
             services.store,
             services.index,
             services.cipher,
-            crawler_factory(
-                services.settings,
-                TargetPolicy.from_lists(
-                    services.settings.target_allow, services.settings.target_deny
-                ),
-            ),
+            crawler_factory(services.settings),
             publisher,
             services.settings.batch_size,
             services.settings.stale_fail_safe,

@@ -118,8 +118,9 @@ class Worker:
         # Our own errors say what happened without secrets; anything else shows its type only.
         detail = str(exc) if isinstance(exc, CatalogError) else type(exc).__name__
         reason = f"gave up after {attempt} attempts: {detail}"
-        with contextlib.suppress(TransientError):
-            await self._store.fail_crawl(message.crawl_id, error_class, reason)
+        if message.crawl_id is not None:
+            with contextlib.suppress(TransientError):
+                await self._store.fail_crawl(message.crawl_id, error_class, reason)
         await self._terminate(msg, message.crawl_id, reason)
 
     async def _terminate(self, msg: Msg, crawl_id: str | None, reason: str) -> None:

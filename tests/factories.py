@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from catalog.models import Column, Engine, NewDatabase, Table, TableType, Target
+from catalog.models import DEFAULT_TENANT, Column, Engine, NewDatabase, Table, TableType, Target
 
 PASSWORD = "s3cr3t-Pa55word-!@#"
 
@@ -20,8 +20,11 @@ def table(schema: str, name: str, *columns: str, kind: TableType = TableType.TAB
     )
 
 
-def new_database(password: str = PASSWORD, name: str = "shop") -> NewDatabase:
+def new_database(
+    password: str = PASSWORD, name: str = "shop", tenant_id: str = DEFAULT_TENANT
+) -> NewDatabase:
     return NewDatabase(
+        tenant_id=tenant_id,
         name=name,
         target=Target(Engine.POSTGRESQL, "127.0.0.1", 5432, "shop", "reader"),
         password=password,

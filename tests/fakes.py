@@ -7,13 +7,34 @@ import dataclasses
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from catalog.cipher import Sealed
+from catalog.crawler import AccessCheck, AccessReport
 from catalog.documents import Document, DocumentKind
 from catalog.errors import ConflictError, CrawlFailure, NotFoundError, TransientError
 from catalog.identifiers import compact_name, identifier_parts
-from catalog.messages import CRAWL_CONFIRMED, CRAWL_REQUESTED, CrawlConfirmed, CrawlRequested
-from catalog.models import Batch, Crawl, CrawlState, Database, DeadLetter, Table, Target
+from catalog.messages import (
+    CRAWL_CONFIRMED,
+    CRAWL_REQUESTED,
+    DATABASE_DELETED,
+    CrawlConfirmed,
+    CrawlRequested,
+    DatabaseDeleted,
+)
+from catalog.models import (
+    DEFAULT_TENANT,
+    AuditEvent,
+    Batch,
+    Crawl,
+    CrawlState,
+    Database,
+    DeadLetter,
+    Table,
+    Target,
+    Tenant,
+)
+from catalog.principal import Principal, Role
 from catalog.search import (
     FACET_FIELDS,
     SearchHit,
@@ -33,7 +54,11 @@ def _now() -> datetime:
 
 class InMemoryStore:
     def __init__(self) -> None:
-        self.tokens: dict[bytes, str] = {}
+        self.tokens: dict[bytes, Principal] = {}
+        self.tenants: dict[str, Tenant] = {
+            DEFAULT_TENANT: Tenant(DEFAULT_TENANT, "default", _now())
+        }
+        self.audit: list[AuditEvent] = []
         self.databases: dict[str, Database] = {}
         self.passwords: dict[str, Sealed] = {}
         self.crawls: dict[str, Crawl] = {}
@@ -44,11 +69,64 @@ class InMemoryStore:
     async def ping(self) -> None:
         return None
 
-    async def add_token(self, token_hash: bytes, name: str, role: str) -> None:
-        self.tokens[token_hash] = role
+    async def add_token(self, token_hash: bytes, name: str, role: Role, tenant_id: str) -> None:
+        self.tokens[token_hash] = Principal(tenant_id, Role(role), f"token:{name}")
 
-    async def token_role(self, token_hash: bytes) -> str | None:
+    async def token_principal(self, token_hash: bytes) -> Principal | None:
         return self.tokens.get(token_hash)
+
+    async def add_tenant(self, tenant: Tenant) -> None:
+        if tenant.id in self.tenants or any(t.name == tenant.name for t in self.tenants.values()):
+            raise ConflictError(f"a tenant named {tenant.name!r} exists already")
+        self.tenants[tenant.id] = tenant
+
+    async def get_tenant(self, tenant_id: str) -> Tenant:
+        if tenant_id not in self.tenants:
+            raise NotFoundError(f"no tenant with id {tenant_id!r}")
+        return self.tenants[tenant_id]
+
+    async def list_tenants(self, after: str | None, limit: int) -> list[Tenant]:
+        return [self.tenants[i] for i in sorted(self.tenants) if after is None or i > after][:limit]
+
+    async def add_audit(
+        self,
+        tenant_id: str,
+        actor: str,
+        action: str,
+        database_id: str | None,
+        detail: dict[str, Any],
+    ) -> None:
+        event = AuditEvent(
+            len(self.audit) + 1, _now(), tenant_id, actor, action, database_id, detail
+        )
+        self.audit.append(event)
+
+    async def list_audit(self, tenant_id: str, after: int | None, limit: int) -> list[AuditEvent]:
+        mine = [
+            e for e in self.audit if e.tenant_id == tenant_id and (after is None or e.id > after)
+        ]
+        return mine[:limit]
+
+    async def active_crawls(self, tenant_id: str) -> int:
+        return sum(
+            1
+            for c in self.crawls.values()
+            if c.state in (CrawlState.QUEUED, CrawlState.RUNNING)
+            and c.database_id in self.databases
+            and self.databases[c.database_id].tenant_id == tenant_id
+        )
+
+    async def update_database(self, database: Database, password: Sealed | None) -> None:
+        self.databases[database.id] = database
+        if password is not None:
+            self.passwords[database.id] = password
+
+    async def delete_database(self, database_id: str) -> None:
+        await self.get_database(database_id)
+        del self.databases[database_id]
+        self.crawls = {i: c for i, c in self.crawls.items() if c.database_id != database_id}
+        payload = dataclasses.asdict(DatabaseDeleted(database_id))
+        self.outbox.append((OutboxMessage(len(self.outbox) + 1, DATABASE_DELETED, payload), False))
 
     async def add_database(self, database: Database, password: Sealed, crawl_id: str) -> Crawl:
         self.databases[database.id] = database
@@ -67,8 +145,12 @@ class InMemoryStore:
             raise NotFoundError(f"no database with id {database_id!r}")
         return self.databases[database_id]
 
-    async def list_databases(self, after: str | None, limit: int) -> list[Database]:
-        ids = sorted(i for i in self.databases if after is None or i > after)
+    async def list_databases(self, tenant_id: str, after: str | None, limit: int) -> list[Database]:
+        ids = sorted(
+            i
+            for i, db in self.databases.items()
+            if db.tenant_id == tenant_id and (after is None or i > after)
+        )
         return [self.databases[i] for i in ids[:limit]]
 
     async def sealed_password(self, database_id: str) -> Sealed:
@@ -85,11 +167,13 @@ class InMemoryStore:
         self.passwords[database_id] = new
         return True
 
-    async def live_scopes(self, database_ids: Sequence[str] | None) -> list[str]:
+    async def live_scopes(self, tenant_id: str, database_ids: Sequence[str] | None) -> list[str]:
         return [
             f"{db.id}:{db.live_generation}"
             for db in self.databases.values()
-            if db.live_generation is not None and (database_ids is None or db.id in database_ids)
+            if db.tenant_id == tenant_id
+            and db.live_generation is not None
+            and (database_ids is None or db.id in database_ids)
         ]
 
     async def request_crawl(self, database_id: str, crawl_id: str) -> Crawl:
@@ -223,12 +307,19 @@ class InMemoryStore:
         )
 
     async def list_dead_letters(
-        self, crawl_id: str | None, after: int | None, limit: int
+        self, tenant_id: str | None, crawl_id: str | None, after: int | None, limit: int
     ) -> list[DeadLetter]:
+        def tenant_of(letter: DeadLetter) -> str | None:
+            crawl = self.crawls.get(letter.crawl_id or "")
+            database = self.databases.get(crawl.database_id) if crawl else None
+            return database.tenant_id if database else None
+
         return [
             d
             for d in self.dead_letters
-            if (crawl_id is None or d.crawl_id == crawl_id) and (after is None or d.id > after)
+            if (tenant_id is None or tenant_of(d) == tenant_id)
+            and (crawl_id is None or d.crawl_id == crawl_id)
+            and (after is None or d.id > after)
         ][:limit]
 
     async def relay_outbox(self, publish: Publish, limit: int) -> int:
@@ -344,6 +435,9 @@ class FakeCrawler:
     async def list_relations(self) -> AsyncIterator[int]:
         for ref in sorted(self.tables, key=lambda r: (self.tables[r].schema, self.tables[r].name)):
             yield ref
+
+    async def check_access(self) -> AccessReport:
+        return AccessReport("15.2", (AccessCheck("connect", True, "connected"),))
 
     async def read_batch(self, refs: Sequence[int]) -> list[Table]:
         self.batches_read.append(tuple(refs))

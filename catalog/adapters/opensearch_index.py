@@ -1,8 +1,11 @@
 """The production search adapter: OpenSearch through opensearch-py's async client.
 
 Written to the documented OpenSearch API. Identifier terms are computed in Python
-(catalog.identifiers) and indexed as keywords, so no engine analyzer shapes relevance.
-Driver responses and errors stay inside this module.
+(catalog.documents.document_terms) and indexed as keywords, so no engine analyzer shapes
+relevance. Driver responses and errors stay inside this module.
+
+Opening an existing index adds the fields this version maps (an additive mapping update);
+documents written before it lack them until their database is re-crawled.
 """
 
 from __future__ import annotations
@@ -15,16 +18,29 @@ from opensearchpy import AsyncOpenSearch
 from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 from opensearchpy.exceptions import TransportError
 
-from catalog.documents import Document, DocumentKind, document_from_dict, document_to_dict
+from catalog.documents import (
+    Document,
+    DocumentKind,
+    document_from_dict,
+    document_terms,
+    document_to_dict,
+)
 from catalog.errors import PermanentError, TransientError
-from catalog.identifiers import identifier_parts
 from catalog.search import (
-    EXACT_NAME_BOOST,
-    EXACT_TERM_SCORE,
-    PREFIX_SCORE,
+    FACET_FIELDS,
+    FACET_SIZE,
+    SUGGEST_CANDIDATES,
+    Match,
     SearchHit,
+    SearchPage,
     SearchQuery,
-    fuzzy_tiers,
+    Suggestion,
+    SuggestQuery,
+    TermClause,
+    facet_counts,
+    match_plan,
+    merge_suggestions,
+    suggest_tiers,
 )
 
 # delete_by_query over a whole large generation can outlast the client's default 10 s timeout.
@@ -55,6 +71,14 @@ INDEX_BODY: dict[str, Any] = {
             "name": {"type": "keyword", "normalizer": "lowercase"},
             # identifier_terms(name): one keyword per term, for term, prefix and fuzzy queries.
             "name_terms": _KEYWORD,
+            # inner_suffixes(name): a substring of a word is a prefix of one of these.
+            "name_substrings": _KEYWORD,
+            # compact_name(name): suggestions complete names from their start.
+            "name_compact": _KEYWORD,
+            # Table documents: identifier_terms of every column's name.
+            "column_terms": _KEYWORD,
+            # The name as written, for suggestions (a terms aggregation returns it).
+            "name_display": _KEYWORD,
             # Shown to readers, never searched: kept in _source only.
             "payload": {"type": "object", "enabled": False},
         },
@@ -82,49 +106,80 @@ def _translate_errors(action: str) -> Iterator[None]:
 
 
 def _to_source(document: Document) -> dict[str, Any]:
-    return document_to_dict(document) | {
-        "scope": document.scope,
-        "name": document.name,
-        "name_terms": document.name_terms,
-    }
+    source = document_to_dict(document) | {"scope": document.scope, "name_display": document.name}
+    return source | {str(field): terms for field, terms in document_terms(document).items()}
 
 
-def _match_part(part: str) -> dict[str, Any]:
-    """A query part matches a name term exactly, as a prefix, or within a few edits.
-
-    dis_max keeps the best of the three, so an exact term is not also counted as its own prefix.
-    """
-    alternatives: list[dict[str, Any]] = [
-        {"constant_score": {"filter": {"term": {"name_terms": part}}, "boost": EXACT_TERM_SCORE}},
-        {"constant_score": {"filter": {"prefix": {"name_terms": part}}, "boost": PREFIX_SCORE}},
-    ]
-    for distance, score in fuzzy_tiers(part):
-        fuzzy = {"value": part, "fuzziness": distance, "transpositions": True}
-        alternatives.append(
-            {"constant_score": {"filter": {"fuzzy": {"name_terms": fuzzy}}, "boost": score}}
-        )
-    return {"dis_max": {"queries": alternatives}}
+def _clause(clause: TermClause) -> dict[str, Any]:
+    if clause.match is Match.EXACT:
+        return {"term": {clause.field: clause.value}}
+    if clause.match is Match.PREFIX:
+        return {"prefix": {clause.field: clause.value}}
+    fuzzy = {"value": clause.value, "fuzziness": clause.distance, "transpositions": True}
+    return {"fuzzy": {clause.field: fuzzy}}
 
 
-def _search_body(query: SearchQuery, parts: list[str]) -> dict[str, Any]:
-    filters: list[dict[str, Any]] = [{"terms": {"scope": list(query.scopes)}}]
-    if query.kind is not None:
-        filters.append({"term": {"kind": str(query.kind)}})
-    exact_name = {"term": {"name": query.text.lower()}}
-    return {
+def _best_of(alternatives: Sequence[TermClause]) -> dict[str, Any]:
+    """The best-scoring alternative that matches: a dis_max of constant scores."""
+    scored = [{"constant_score": {"filter": _clause(c), "boost": c.score}} for c in alternatives]
+    return {"dis_max": {"queries": scored}}
+
+
+def _filters(query: SearchQuery | SuggestQuery) -> list[dict[str, Any]]:
+    return [{"terms": {field: list(values)}} for field, values in query.keyword_filters()]
+
+
+def _search_body(query: SearchQuery) -> dict[str, Any] | None:
+    plan = match_plan(query.text, query.kind)
+    if plan is None:
+        return None
+    body: dict[str, Any] = {
         "size": query.limit,
         "query": {
             "bool": {
                 # Filters do not score; only the match clauses below decide the ranking.
-                "filter": filters,
-                "must": [_match_part(part) for part in parts],
-                "should": [{"constant_score": {"filter": exact_name, "boost": EXACT_NAME_BOOST}}],
+                "filter": _filters(query),
+                # Each part scores its best kind of match; bonuses add when they match.
+                "must": [_best_of(group) for group in plan.parts],
+                "should": [_best_of(group) for group in plan.bonuses],
             }
         },
-        # Ties broken by plan order, then id, so results are deterministic.
+        # The stable order: ties broken by plan order, then id.
         "sort": [{"_score": "desc"}, {"ordinal": "asc"}, {"id": "asc"}],
         "track_scores": True,
     }
+    if query.after is not None:
+        body["search_after"] = [query.after.score, query.after.ordinal, query.after.id]
+    if query.facets:
+        body["aggs"] = {
+            field: {"terms": {"field": field, "size": FACET_SIZE}} for field in FACET_FIELDS
+        }
+    return body
+
+
+def _suggest_body(query: SuggestQuery, tiers: list[tuple[TermClause, ...]]) -> dict[str, Any]:
+    matches = [{"bool": {"filter": [_clause(clause) for clause in tier]}} for tier in tiers]
+    names = {"terms": {"field": "name_display", "size": SUGGEST_CANDIDATES}}
+    return {
+        "size": 0,
+        "query": {
+            "bool": {
+                "filter": [
+                    *_filters(query),
+                    {"bool": {"should": matches, "minimum_should_match": 1}},
+                ]
+            }
+        },
+        # One request: each tier is a filter aggregation over the names.
+        "aggs": {
+            f"tier{i}": {"filter": match, "aggs": {"names": names}}
+            for i, match in enumerate(matches)
+        },
+    }
+
+
+def _buckets(aggregation: dict[str, Any]) -> list[tuple[str, int]]:
+    return [(bucket["key"], bucket["doc_count"]) for bucket in aggregation["buckets"]]
 
 
 class OpenSearchIndex:
@@ -135,6 +190,10 @@ class OpenSearchIndex:
     async def open(self) -> None:
         with _translate_errors("open"):
             if await self._client.indices.exists(index=self._index):
+                # Adds fields newer versions map; fails clearly if a field changed its type.
+                await self._client.indices.put_mapping(
+                    index=self._index, body=INDEX_BODY["mappings"]
+                )
                 return
             try:
                 await self._client.indices.create(index=self._index, body=INDEX_BODY)
@@ -207,16 +266,35 @@ class OpenSearchIndex:
                 f"OpenSearch {action}: {len(response['failures'])} failures, retry"
             )
 
-    async def search(self, query: SearchQuery) -> list[SearchHit]:
-        parts = identifier_parts(query.text)
-        if not parts or not query.scopes or query.limit <= 0:
-            return []
+    async def search(self, query: SearchQuery) -> SearchPage:
+        body = _search_body(query)
+        if body is None or not query.scopes or query.limit <= 0:
+            return SearchPage(hits=[])
         with _translate_errors("search"):
-            response = await self._client.search(index=self._index, body=_search_body(query, parts))
-        return [
+            response = await self._client.search(index=self._index, body=body)
+        hits = [
             SearchHit(document=document_from_dict(hit["_source"]), score=float(hit["_score"]))
             for hit in response["hits"]["hits"]
         ]
+        aggregations = response.get("aggregations", {})
+        facets = {
+            field: facet_counts(_buckets(aggregations[field]))
+            for field in FACET_FIELDS
+            if field in aggregations
+        }
+        return SearchPage(hits, facets)
+
+    async def suggest(self, query: SuggestQuery) -> list[Suggestion]:
+        tiers = suggest_tiers(query.text)
+        if not tiers or not query.scopes or query.limit <= 0:
+            return []
+        with _translate_errors("suggest"):
+            response = await self._client.search(
+                index=self._index, body=_suggest_body(query, tiers)
+            )
+        aggregations = response["aggregations"]
+        found = [_buckets(aggregations[f"tier{i}"]["names"]) for i in range(len(tiers))]
+        return merge_suggestions(found, query.limit)
 
     async def tables_page(
         self, scope: str, after_ordinal: int | None, limit: int

@@ -15,11 +15,14 @@ from catalog.errors import ConflictError, NotFoundError, TransientError
 from catalog.messages import (
     CRAWL_CONFIRMED,
     CRAWL_REQUESTED,
+    DATABASE_DELETED,
     CrawlConfirmed,
     CrawlRequested,
+    DatabaseDeleted,
     encode,
 )
 from catalog.models import (
+    AuditEvent,
     Batch,
     Crawl,
     CrawlState,
@@ -28,7 +31,9 @@ from catalog.models import (
     Engine,
     SslMode,
     Target,
+    Tenant,
 )
+from catalog.principal import Principal, Role
 from catalog.store import BatchPlan, OutboxMessage, Publish
 
 log = logging.getLogger(__name__)
@@ -39,7 +44,8 @@ _CRAWL_COLUMNS = (
     " batches_done, tables, columns, error_class, error_message"
 )
 _DATABASE_COLUMNS = (
-    "id, name, engine, host, port, dbname, username, sslmode, ca_cert, created_at, live_generation"
+    "id, tenant_id, name, engine, host, port, dbname, username, sslmode, ca_cert, created_at,"
+    " live_generation"
 )
 
 # Errors that mean "the store is not there right now", as opposed to a bug in a query.
@@ -57,6 +63,7 @@ _UNAVAILABLE = (
 def _database(row: asyncpg.Record) -> Database:
     return Database(
         id=row["id"],
+        tenant_id=row["tenant_id"],
         name=row["name"],
         target=Target(
             engine=Engine(row["engine"]),
@@ -139,18 +146,84 @@ class PgStore:
 
     # Tokens
 
-    async def add_token(self, token_hash: bytes, name: str, role: str) -> None:
+    async def add_token(self, token_hash: bytes, name: str, role: Role, tenant_id: str) -> None:
         await self._fetchrow(
-            "INSERT INTO api_tokens (token_hash, name, role) VALUES ($1, $2, $3)"
-            " ON CONFLICT (token_hash) DO UPDATE SET role = EXCLUDED.role",
+            "INSERT INTO api_tokens (token_hash, name, role, tenant_id) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (token_hash) DO UPDATE SET role = EXCLUDED.role,"
+            " tenant_id = EXCLUDED.tenant_id",
             token_hash,
             name,
-            role,
+            str(role),
+            tenant_id,
         )
 
-    async def token_role(self, token_hash: bytes) -> str | None:
-        row = await self._fetchrow("SELECT role FROM api_tokens WHERE token_hash = $1", token_hash)
-        return None if row is None else row["role"]
+    async def token_principal(self, token_hash: bytes) -> Principal | None:
+        row = await self._fetchrow(
+            "SELECT name, role, tenant_id FROM api_tokens WHERE token_hash = $1", token_hash
+        )
+        if row is None:
+            return None
+        return Principal(row["tenant_id"], Role(row["role"]), f"token:{row['name']}")
+
+    # Tenants
+
+    async def add_tenant(self, tenant: Tenant) -> None:
+        try:
+            await self._fetchrow(
+                "INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)",
+                tenant.id,
+                tenant.name,
+                tenant.created_at,
+            )
+        except asyncpg.UniqueViolationError:
+            raise ConflictError(f"a tenant named {tenant.name!r} exists already") from None
+
+    async def get_tenant(self, tenant_id: str) -> Tenant:
+        row = await self._fetchrow(
+            "SELECT id, name, created_at FROM tenants WHERE id = $1", tenant_id
+        )
+        if row is None:
+            raise NotFoundError(f"no tenant with id {tenant_id!r}")
+        return Tenant(**dict(row))
+
+    async def list_tenants(self, after: str | None, limit: int) -> list[Tenant]:
+        rows = await self._fetch(
+            "SELECT id, name, created_at FROM tenants WHERE $1::text IS NULL OR id > $1"
+            " ORDER BY id LIMIT $2",
+            after,
+            limit,
+        )
+        return [Tenant(**dict(r)) for r in rows]
+
+    # Audit
+
+    async def add_audit(
+        self,
+        tenant_id: str,
+        actor: str,
+        action: str,
+        database_id: str | None,
+        detail: dict[str, Any],
+    ) -> None:
+        await self._fetchrow(
+            "INSERT INTO audit_events (tenant_id, actor, action, database_id, detail)"
+            " VALUES ($1, $2, $3, $4, $5::jsonb)",
+            tenant_id,
+            actor,
+            action,
+            database_id,
+            json.dumps(detail),
+        )
+
+    async def list_audit(self, tenant_id: str, after: int | None, limit: int) -> list[AuditEvent]:
+        rows = await self._fetch(
+            "SELECT id, at, tenant_id, actor, action, database_id, detail FROM audit_events"
+            " WHERE tenant_id = $1 AND ($2::bigint IS NULL OR id > $2) ORDER BY id LIMIT $3",
+            tenant_id,
+            after,
+            limit,
+        )
+        return [AuditEvent(**{**dict(r), "detail": json.loads(r["detail"])}) for r in rows]
 
     # Databases
 
@@ -160,8 +233,8 @@ class PgStore:
             async with self._pool.acquire() as conn, conn.transaction():
                 await conn.execute(
                     "INSERT INTO databases (id, name, engine, host, port, dbname, username,"
-                    " password_key_id, password_ciphertext, created_at, sslmode, ca_cert)"
-                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                    " password_key_id, password_ciphertext, created_at, sslmode, ca_cert,"
+                    " tenant_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                     database.id,
                     database.name,
                     str(t.engine),
@@ -174,6 +247,7 @@ class PgStore:
                     database.created_at,
                     str(t.sslmode),
                     t.ca_cert,
+                    database.tenant_id,
                 )
                 return await self._queue_crawl(conn, database.id, crawl_id, generation=1)
         except _UNAVAILABLE as exc:
@@ -204,10 +278,11 @@ class PgStore:
             raise NotFoundError(f"no database with id {database_id!r}")
         return _database(row)
 
-    async def list_databases(self, after: str | None, limit: int) -> list[Database]:
+    async def list_databases(self, tenant_id: str, after: str | None, limit: int) -> list[Database]:
         rows = await self._fetch(
-            f"SELECT {_DATABASE_COLUMNS} FROM databases WHERE $1::text IS NULL OR id > $1"
-            " ORDER BY id LIMIT $2",
+            f"SELECT {_DATABASE_COLUMNS} FROM databases"
+            " WHERE tenant_id = $1 AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3",
+            tenant_id,
             after,
             limit,
         )
@@ -245,10 +320,12 @@ class PgStore:
         )
         return row is not None
 
-    async def live_scopes(self, database_ids: Sequence[str] | None) -> list[str]:
+    async def live_scopes(self, tenant_id: str, database_ids: Sequence[str] | None) -> list[str]:
         rows = await self._fetch(
             "SELECT id || ':' || live_generation AS scope FROM databases"
-            " WHERE live_generation IS NOT NULL AND ($1::text[] IS NULL OR id = ANY($1))",
+            " WHERE tenant_id = $1 AND live_generation IS NOT NULL"
+            " AND ($2::text[] IS NULL OR id = ANY($2))",
+            tenant_id,
             None if database_ids is None else list(database_ids),
         )
         return [r["scope"] for r in rows]
@@ -300,6 +377,49 @@ class PgStore:
             list(database_ids),
         )
         return {r["database_id"]: _crawl(r) for r in rows}
+
+    async def active_crawls(self, tenant_id: str) -> int:
+        row = await self._fetchrow(
+            "SELECT count(*) AS n FROM crawls c JOIN databases d ON d.id = c.database_id"
+            " WHERE d.tenant_id = $1 AND c.state IN ('queued', 'running')",
+            tenant_id,
+        )
+        return int(row["n"]) if row is not None else 0
+
+    async def update_database(self, database: Database, password: Sealed | None) -> None:
+        t = database.target
+        await self._fetchrow(
+            "UPDATE databases SET name = $2, host = $3, port = $4, dbname = $5, username = $6,"
+            " sslmode = $7, ca_cert = $8,"
+            " password_key_id = coalesce($9, password_key_id),"
+            " password_ciphertext = coalesce($10, password_ciphertext) WHERE id = $1",
+            database.id,
+            database.name,
+            t.host,
+            t.port,
+            t.dbname,
+            t.user,
+            str(t.sslmode),
+            t.ca_cert,
+            None if password is None else password.key_id,
+            None if password is None else password.blob,
+        )
+
+    async def delete_database(self, database_id: str) -> None:
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                deleted = await conn.fetchval(
+                    "DELETE FROM databases WHERE id = $1 RETURNING id", database_id
+                )
+                if deleted is None:
+                    raise NotFoundError(f"no database with id {database_id!r}")
+                await conn.execute(
+                    "INSERT INTO outbox (subject, payload) VALUES ($1, $2::jsonb)",
+                    DATABASE_DELETED,
+                    encode(DatabaseDeleted(database_id)).decode(),
+                )
+        except _UNAVAILABLE as exc:
+            raise TransientError("the store is unreachable") from exc
 
     async def start_crawl(self, crawl_id: str, plan: Sequence[BatchPlan]) -> Crawl:
         try:
@@ -440,12 +560,17 @@ class PgStore:
         )
 
     async def list_dead_letters(
-        self, crawl_id: str | None, after: int | None, limit: int
+        self, tenant_id: str | None, crawl_id: str | None, after: int | None, limit: int
     ) -> list[DeadLetter]:
         rows = await self._fetch(
-            "SELECT id, subject, reason, crawl_id, stream_sequence, deliveries, created_at"
-            " FROM dead_letters WHERE ($1::text IS NULL OR crawl_id = $1)"
-            " AND ($2::bigint IS NULL OR id > $2) ORDER BY id LIMIT $3",
+            "SELECT l.id, l.subject, l.reason, l.crawl_id, l.stream_sequence, l.deliveries,"
+            " l.created_at FROM dead_letters l"
+            " LEFT JOIN crawls c ON c.id = l.crawl_id"
+            " LEFT JOIN databases d ON d.id = c.database_id"
+            " WHERE ($1::text IS NULL OR d.tenant_id = $1)"
+            " AND ($2::text IS NULL OR l.crawl_id = $2)"
+            " AND ($3::bigint IS NULL OR l.id > $3) ORDER BY l.id LIMIT $4",
+            tenant_id,
             crawl_id,
             after,
             limit,

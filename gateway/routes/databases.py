@@ -1,41 +1,65 @@
-"""Registering databases, their crawl status and their tables."""
+"""Registering databases, changing and deleting them, their crawls and their tables."""
 
 from __future__ import annotations
+
+import dataclasses
 
 from aiohttp import web
 
 from catalog import services
 from catalog.documents import Document, generation_scope
-from catalog.errors import ConflictError, NotFoundError
-from catalog.models import Database
+from catalog.errors import ConflictError, CrawlFailure, NotFoundError, TransientError
+from catalog.models import Database, NewDatabase
+from catalog.principal import Role
+from gateway.access import audit, tenant_database
+from gateway.auth import require
 from gateway.cursors import decode_cursor, encode_cursor
-from gateway.keys import CIPHER, INDEX, POLICY, STORE
+from gateway.keys import CIPHER, CRAWLERS, INDEX, POLICY, SETTINGS, STORE
 from gateway.params import int_param, read_body
-from gateway.schemas import CredentialsIn, CredentialsOut, DatabaseIn, DatabaseList, DatabaseOut
+from gateway.schemas import (
+    AccessCheckOut,
+    ConnectionTest,
+    CrawlError,
+    CredentialsIn,
+    CredentialsOut,
+    DatabaseIn,
+    DatabaseList,
+    DatabaseOut,
+    DatabasePatch,
+)
 
 routes = web.RouteTableDef()
 
 MAX_PAGE = 500
 
 
+async def _register(request: web.Request, new: NewDatabase) -> tuple[Database, DatabaseOut]:
+    """The one way in for both registration routes: guard, capacity, store, audit."""
+    store = request.app[STORE]
+    await request.app[POLICY].checked_address(new.target.host, new.target.port)
+    await services.ensure_crawl_capacity(
+        store, new.tenant_id, request.app[SETTINGS].max_crawls_per_tenant
+    )
+    database, crawl = await services.register_database(store, request.app[CIPHER], new)
+    await audit(request, "database.registered", database.id, name=database.name)
+    return database, DatabaseOut.of(database, crawl)
+
+
 @routes.post("/credentials")
 async def add_credentials(request: web.Request) -> web.Response:
     """The seed's registration route, in the seed's shape."""
+    principal = require(request, Role.EDITOR)
     body = await read_body(request, CredentialsIn)
-    new = body.to_new_database()
-    await request.app[POLICY].checked_address(new.target.host, new.target.port)
-    database, _ = await services.register_database(request.app[STORE], request.app[CIPHER], new)
+    database, _ = await _register(request, body.to_new_database(principal.tenant_id))
     out = CredentialsOut(message="Credentials added successfully", id=database.id)
     return web.json_response(out.model_dump())
 
 
 @routes.post("/v1/databases")
 async def create_database(request: web.Request) -> web.Response:
+    principal = require(request, Role.EDITOR)
     body = await read_body(request, DatabaseIn)
-    new = body.to_new()
-    await request.app[POLICY].checked_address(new.target.host, new.target.port)
-    database, crawl = await services.register_database(request.app[STORE], request.app[CIPHER], new)
-    out = DatabaseOut.of(database, crawl)
+    database, out = await _register(request, body.to_new(principal.tenant_id))
     return web.json_response(
         out.model_dump(mode="json"),
         status=201,
@@ -45,11 +69,12 @@ async def create_database(request: web.Request) -> web.Response:
 
 @routes.get("/v1/databases")
 async def list_databases(request: web.Request) -> web.Response:
+    principal = require(request, Role.READER)
     limit = int_param(request, "limit", 50, 1, MAX_PAGE)
     cursor = request.query.get("cursor")
     after = decode_cursor(cursor, ("after",))["after"] if cursor else None
     store = request.app[STORE]
-    databases = await store.list_databases(after, limit + 1)
+    databases = await store.list_databases(principal.tenant_id, after, limit + 1)
     crawls = await store.latest_crawls([db.id for db in databases[:limit]])
     items = [DatabaseOut.of(db, crawls.get(db.id)) for db in databases[:limit]]
     next_cursor = (
@@ -62,33 +87,100 @@ async def list_databases(request: web.Request) -> web.Response:
 
 @routes.get("/v1/databases/{database_id}")
 async def get_database(request: web.Request) -> web.Response:
-    store = request.app[STORE]
-    database = await store.get_database(request.match_info["database_id"])
-    crawl = await store.latest_crawl(database.id)
+    require(request, Role.READER)
+    database = await tenant_database(request, request.match_info["database_id"])
+    crawl = await request.app[STORE].latest_crawl(database.id)
     return web.json_response(DatabaseOut.of(database, crawl).model_dump(mode="json"))
+
+
+@routes.patch("/v1/databases/{database_id}")
+async def change_database(request: web.Request) -> web.Response:
+    """Change a database's name, connection or password; a re-crawl uses the new settings."""
+    require(request, Role.EDITOR)
+    database = await tenant_database(request, request.match_info["database_id"])
+    body = await read_body(request, DatabasePatch)
+    changes = body.model_dump(exclude_unset=True, exclude={"name", "password"})
+    # An explicit null keeps a setting as it was (as for name); only ca_cert can be cleared.
+    changes = {k: v for k, v in changes.items() if v is not None or k == "ca_cert"}
+    target = dataclasses.replace(database.target, **changes)
+    await request.app[POLICY].checked_address(target.host, target.port)
+    changed = dataclasses.replace(database, name=body.name or database.name, target=target)
+    sealed = None
+    if body.password is not None:
+        password = body.password.get_secret_value()
+        sealed = request.app[CIPHER].encrypt(password, bound_to=database.id)
+    store = request.app[STORE]
+    await store.update_database(changed, sealed)
+    # Field names only: the values may include a password.
+    await audit(request, "database.changed", database.id, fields=sorted(body.model_fields_set))
+    out = DatabaseOut.of(changed, await store.latest_crawl(database.id))
+    return web.json_response(out.model_dump(mode="json"))
+
+
+@routes.delete("/v1/databases/{database_id}")
+async def delete_database(request: web.Request) -> web.Response:
+    """Delete a database, its credentials and crawls; its documents leave the index shortly."""
+    require(request, Role.EDITOR)
+    database = await tenant_database(request, request.match_info["database_id"])
+    await request.app[STORE].delete_database(database.id)
+    await audit(request, "database.deleted", database.id, name=database.name)
+    return web.Response(status=204)
+
+
+@routes.post("/v1/databases/{database_id}/test")
+async def test_connection(request: web.Request) -> web.Response:
+    """Connect with the stored credentials and report what the crawler can and cannot do."""
+    require(request, Role.EDITOR)
+    database = await tenant_database(request, request.match_info["database_id"])
+    sealed = await request.app[STORE].sealed_password(database.id)
+    password = request.app[CIPHER].decrypt(sealed, database.id)
+    try:
+        async with request.app[CRAWLERS](database.target, password) as crawler:
+            report = await crawler.check_access()
+        out = ConnectionTest(
+            ok=report.ok,
+            server_version=report.server_version,
+            checks=[AccessCheckOut(**dataclasses.asdict(c)) for c in report.checks],
+            error=None,
+        )
+    except (CrawlFailure, TransientError) as exc:  # the crawler's messages are scrubbed
+        out = ConnectionTest(
+            ok=False,
+            server_version=None,
+            checks=[],
+            error=CrawlError(error_class=exc.error_class, message=str(exc)),
+        )
+    await audit(request, "database.tested", database.id, ok=out.ok)
+    return web.json_response(out.model_dump(mode="json"))
 
 
 @routes.post("/v1/databases/{database_id}/crawls")
 async def request_crawl(request: web.Request) -> web.Response:
     """Queue a re-crawl; while one is queued or running, that one is returned instead."""
+    principal = require(request, Role.EDITOR)
     store = request.app[STORE]
-    database = await store.get_database(request.match_info["database_id"])
-    await services.request_crawl(store, database.id)
-    out = DatabaseOut.of(
-        await store.get_database(database.id), await store.latest_crawl(database.id)
-    )
+    database = await tenant_database(request, request.match_info["database_id"])
+    active = await store.latest_crawl(database.id)
+    if active is None or active.state not in ("queued", "running"):
+        limit = request.app[SETTINGS].max_crawls_per_tenant
+        await services.ensure_crawl_capacity(store, principal.tenant_id, limit)
+    crawl = await services.request_crawl(store, database.id)
+    await audit(request, "crawl.requested", database.id, crawl_id=crawl.id)
+    out = DatabaseOut.of(await store.get_database(database.id), crawl)
     return web.json_response(out.model_dump(mode="json"), status=202)
 
 
 @routes.post("/v1/databases/{database_id}/crawls/{crawl_id}/confirm")
 async def confirm_crawl(request: web.Request) -> web.Response:
     """Publish a crawl the fail-safe held: its fall in tables is real."""
+    require(request, Role.EDITOR)
     store = request.app[STORE]
-    database = await store.get_database(request.match_info["database_id"])
+    database = await tenant_database(request, request.match_info["database_id"])
     crawl = await store.get_crawl(request.match_info["crawl_id"])
     if crawl.database_id != database.id:
         raise NotFoundError(f"database {database.id} has no crawl {crawl.id}")
     await store.confirm_crawl(crawl.id)
+    await audit(request, "crawl.confirmed", database.id, crawl_id=crawl.id)
     out = DatabaseOut.of(database, await store.latest_crawl(database.id))
     return web.json_response(out.model_dump(mode="json"), status=202)
 
@@ -104,8 +196,9 @@ def _page_start(database: Database, cursor: str | None) -> int | None:
 
 @routes.get("/v1/databases/{database_id}/tables")
 async def list_tables(request: web.Request) -> web.Response:
+    require(request, Role.READER)
     limit = int_param(request, "limit", 100, 1, MAX_PAGE)
-    database = await request.app[STORE].get_database(request.match_info["database_id"])
+    database = await tenant_database(request, request.match_info["database_id"])
     after = _page_start(database, request.query.get("cursor"))
     docs: list[Document] = []
     if database.live_generation is not None:

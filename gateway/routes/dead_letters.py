@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from catalog.models import DEFAULT_TENANT
+from catalog.principal import Role
+from gateway.auth import require
 from gateway.cursors import decode_cursor, encode_cursor
 from gateway.keys import STORE
 from gateway.params import int_param
@@ -17,8 +20,11 @@ async def list_dead_letters(request: web.Request) -> web.Response:
     limit = int_param(request, "limit", 100, 1, 500)
     cursor = request.query.get("cursor")
     after = int(decode_cursor(cursor, ("after",))["after"]) if cursor else None
+    principal = require(request, Role.ADMIN)
+    # The operator's admins see every dead letter, malformed ones (no tenant) included.
+    tenant = None if principal.tenant_id == DEFAULT_TENANT else principal.tenant_id
     letters = await request.app[STORE].list_dead_letters(
-        request.query.get("crawl_id") or None, after, limit + 1
+        tenant, request.query.get("crawl_id") or None, after, limit + 1
     )
     next_cursor = encode_cursor({"after": letters[limit - 1].id}) if len(letters) > limit else None
     out = DeadLetterList(

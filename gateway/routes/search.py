@@ -1,19 +1,56 @@
-"""Ranked, typo-tolerant search over the live generations of registered databases."""
+"""Ranked, typo-tolerant search and name suggestions over the live generations of databases."""
 
 from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
 
 from aiohttp import web
 
 from catalog.documents import DocumentKind
-from catalog.errors import InvalidInputError
-from catalog.search import SearchQuery
+from catalog.errors import ConflictError, InvalidInputError
+from catalog.explain import explain
+from catalog.models import TableType
+from catalog.search import (
+    FACET_FIELDS,
+    MAX_SEARCH_DEPTH,
+    MatchPlan,
+    SearchHit,
+    SearchPosition,
+    SearchQuery,
+    SuggestQuery,
+    match_plan,
+)
+from gateway.access import tenant_database
+from gateway.auth import caller
+from gateway.cursors import decode_cursor, encode_cursor
 from gateway.keys import INDEX, STORE
-from gateway.params import int_param
-from gateway.schemas import SearchHitOut, SearchResults
+from gateway.params import int_param, list_param
+from gateway.schemas import (
+    MatchedColumnOut,
+    SearchFacets,
+    SearchHitOut,
+    SearchResults,
+    SuggestionOut,
+    Suggestions,
+)
 
 routes = web.RouteTableDef()
 
 MAX_QUERY_LENGTH = 200
+MAX_DATABASE_IDS = 100
+TABLE_TYPES = tuple(str(table_type) for table_type in TableType)
+_CURSOR_KEYS = ("score", "ordinal", "id", "depth", "query", "scopes")
+
+
+def _text(request: web.Request) -> str:
+    text = request.query.get("q", "").strip()
+    if not text:
+        raise InvalidInputError("'q' is required")
+    if len(text) > MAX_QUERY_LENGTH:
+        raise InvalidInputError(f"'q' must be at most {MAX_QUERY_LENGTH} characters")
+    return text
 
 
 def _kind(raw: str | None) -> DocumentKind | None:
@@ -25,36 +62,127 @@ def _kind(raw: str | None) -> DocumentKind | None:
         raise InvalidInputError("'kind' must be one of: table, column, any") from None
 
 
+async def _scopes(request: web.Request, database_ids: tuple[str, ...]) -> tuple[str, ...]:
+    """The live generations the caller may read: all their tenant's databases, or those named."""
+    for database_id in database_ids:
+        # Unknown, or another tenant's: a 404, not an empty result.
+        await tenant_database(request, database_id)
+    tenant_id = caller(request).tenant_id
+    return tuple(await request.app[STORE].live_scopes(tenant_id, database_ids or None))
+
+
+def _fingerprint(value: Any) -> str:
+    return hashlib.blake2b(json.dumps(value).encode(), digest_size=8).hexdigest()
+
+
+def _after(cursor: str | None, query: str, scopes: str) -> SearchPosition | None:
+    """Where the previous page ended; the cursor must come from the same search and catalog."""
+    if cursor is None:
+        return None
+    position = decode_cursor(cursor, _CURSOR_KEYS)
+    well_formed = (
+        isinstance(position["score"], int | float)
+        and isinstance(position["ordinal"], int)
+        and isinstance(position["id"], str)
+        and isinstance(position["depth"], int)
+        and 0 < position["depth"] < MAX_SEARCH_DEPTH
+    )
+    if not well_formed or position["query"] != query:
+        raise InvalidInputError("the cursor is not one this API issued for this search")
+    if position["scopes"] != scopes:
+        raise ConflictError("a crawl finished since the first page: search again without a cursor")
+    return SearchPosition(
+        float(position["score"]), position["ordinal"], position["id"], position["depth"]
+    )
+
+
+def _next_cursor(hit: SearchHit, depth: int, query: str, scopes: str) -> str:
+    position = hit.position(depth)
+    return encode_cursor(
+        {
+            "score": position.score,
+            "ordinal": position.ordinal,
+            "id": position.id,
+            "depth": position.depth,
+            "query": query,
+            "scopes": scopes,
+        }
+    )
+
+
 @routes.get("/v1/search")
 async def search(request: web.Request) -> web.Response:
-    text = request.query.get("q", "").strip()
-    if not text:
-        raise InvalidInputError("'q' is required")
-    if len(text) > MAX_QUERY_LENGTH:
-        raise InvalidInputError(f"'q' must be at most {MAX_QUERY_LENGTH} characters")
+    text = _text(request)
     kind = _kind(request.query.get("kind"))
     limit = int_param(request, "limit", 10, 1, 100)
-    store = request.app[STORE]
-    database_ids = request.query.getall("database_id", []) or None
-    for database_id in database_ids or ():
-        await store.get_database(database_id)  # an unknown id is a 404, not an empty result
-    scopes = tuple(await store.live_scopes(database_ids))
-    hits = await request.app[INDEX].search(SearchQuery(text, scopes, kind, limit))
+    schemas = list_param(request, "schema")
+    table_types = list_param(request, "type")
+    if unknown := set(table_types) - set(TABLE_TYPES):
+        raise InvalidInputError(f"'type' must be one of: {', '.join(TABLE_TYPES)}; not {unknown}")
+    data_types = list_param(request, "data_type")
+    if data_types and kind is DocumentKind.TABLE:
+        raise InvalidInputError("'data_type' filters columns; it cannot go with kind=table")
+    database_ids = list_param(request, "database_id", max_items=MAX_DATABASE_IDS)
+    scopes = await _scopes(request, database_ids)
+    query_print = _fingerprint([text, kind, schemas, table_types, data_types, database_ids])
+    scopes_print = _fingerprint(sorted(scopes))
+    after = _after(request.query.get("cursor"), query_print, scopes_print)
+    depth = 0 if after is None else after.depth
+    size = min(limit, MAX_SEARCH_DEPTH - depth)
+    page = await request.app[INDEX].search(
+        # One hit more than the page tells whether another page follows.
+        SearchQuery(
+            text, scopes, kind, size + 1, schemas, table_types, data_types, after, facets=True
+        )
+    )
+    hits = page.hits[:size]
+    depth += len(hits)
+    more = len(page.hits) > size and depth < MAX_SEARCH_DEPTH
+    plan = match_plan(text, kind)
     out = SearchResults(
         query=text,
-        hits=[
-            SearchHitOut(
-                kind=hit.document.kind.value,
-                score=hit.score,
-                database_id=hit.document.database_id,
-                schema=hit.document.schema,
-                table=hit.document.table,
-                column=hit.document.column,
-                table_type=hit.document.table_type,
-                data_type=hit.document.data_type,
-                comment=hit.document.comment,
-            )
-            for hit in hits
-        ],
+        hits=[_hit_out(hit, plan) for hit in hits] if plan else [],
+        facets=SearchFacets.model_validate(
+            {
+                field: [{"value": f.value, "count": f.count} for f in page.facets.get(field, [])]
+                for field in FACET_FIELDS
+            }
+        ),
+        next_cursor=_next_cursor(hits[-1], depth, query_print, scopes_print) if more else None,
     )
     return web.json_response(out.model_dump(mode="json", by_alias=True))
+
+
+def _hit_out(hit: SearchHit, plan: MatchPlan) -> SearchHitOut:
+    document = hit.document
+    why = explain(document, plan)
+    return SearchHitOut(
+        kind=document.kind.value,
+        score=hit.score,
+        database_id=document.database_id,
+        schema=document.schema,
+        table=document.table,
+        column=document.column,
+        table_type=document.table_type,
+        data_type=document.data_type,
+        comment=document.comment,
+        highlight=why.highlight,
+        matched_columns=[
+            MatchedColumnOut(name=c.name, data_type=c.data_type, highlight=c.highlight)
+            for c in why.matched_columns
+        ],
+    )
+
+
+@routes.get("/v1/suggest")
+async def suggest(request: web.Request) -> web.Response:
+    text = _text(request)
+    kind = _kind(request.query.get("kind"))
+    limit = int_param(request, "limit", 10, 1, 50)
+    database_ids = list_param(request, "database_id", max_items=MAX_DATABASE_IDS)
+    scopes = await _scopes(request, database_ids)
+    found = await request.app[INDEX].suggest(SuggestQuery(text, scopes, kind, limit))
+    out = Suggestions(
+        query=text, suggestions=[SuggestionOut(name=s.name, count=s.count) for s in found]
+    )
+    return web.json_response(out.model_dump(mode="json"))

@@ -9,8 +9,11 @@ from aiohttp import web
 
 from catalog.browse import table_pages
 from catalog.documents import Document, DocumentKind, generation_scope
+from catalog.principal import Role
 from catalog.search import SearchQuery
-from gateway.keys import INDEX, STORE
+from gateway.access import tenant_database
+from gateway.auth import require
+from gateway.keys import INDEX
 
 routes = web.RouteTableDef()
 
@@ -24,8 +27,8 @@ def _seed_columns(doc: Document) -> list[dict[str, Any]]:
 @routes.get("/search/{database_id}/{table_name}")
 async def seed_search(request: web.Request) -> web.Response:
     """Tables whose names match `table_name` (exact first, typos tolerated), with columns."""
-    store = request.app[STORE]
-    database = await store.get_database(request.match_info["database_id"])
+    require(request, Role.READER)
+    database = await tenant_database(request, request.match_info["database_id"])
     tables: dict[str, dict[str, list[dict[str, Any]]]] = {}
     if database.live_generation is not None:
         query = SearchQuery(
@@ -34,7 +37,7 @@ async def seed_search(request: web.Request) -> web.Response:
             DocumentKind.TABLE,
             SEED_SEARCH_LIMIT,
         )
-        for hit in await request.app[INDEX].search(query):
+        for hit in (await request.app[INDEX].search(query)).hits:
             tables.setdefault(hit.document.schema, {})[hit.document.table] = _seed_columns(
                 hit.document
             )
@@ -44,8 +47,8 @@ async def seed_search(request: web.Request) -> web.Response:
 @routes.get("/{database_id}")
 async def seed_schema(request: web.Request) -> web.StreamResponse:
     """The whole schema, streamed a page at a time so memory stays flat for huge catalogs."""
-    store = request.app[STORE]
-    database = await store.get_database(request.match_info["database_id"])
+    require(request, Role.READER)
+    database = await tenant_database(request, request.match_info["database_id"])
     response = web.StreamResponse(headers={"Content-Type": "application/json; charset=utf-8"})
     await response.prepare(request)
     await response.write(

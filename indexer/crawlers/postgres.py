@@ -14,6 +14,7 @@ from types import TracebackType
 
 import asyncpg
 
+from catalog.crawler import AccessCheck, AccessReport
 from catalog.errors import CrawlFailure, TransientError
 from catalog.models import Column, ForeignKey, Index, SslMode, Table, TableType, Target
 from catalog.redact import scrub
@@ -274,6 +275,51 @@ class PostgresCrawler:
             for oid in wanted
             if oid in by_oid
         ]
+
+    async def check_access(self) -> AccessReport:
+        """What a connection test reports: the crawler needs CONNECT, and reads only pg_catalog,
+        which PostgreSQL shows to every role; schema USAGE is reported, not required."""
+        connection = self._open()
+        with self._translated():
+            version = await connection.fetchval("SHOW server_version")
+            read_only = await connection.fetchval("SHOW default_transaction_read_only")
+            visible = await connection.fetchval(
+                "SELECT count(*) FROM pg_catalog.pg_class c"
+                " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f')"
+                " AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+                " AND n.nspname NOT LIKE 'pg\\_toast%'"
+            )
+            no_usage = await connection.fetch(
+                "SELECT nspname FROM pg_catalog.pg_namespace"
+                " WHERE nspname NOT IN ('pg_catalog', 'information_schema')"
+                " AND nspname NOT LIKE 'pg\\_%'"
+                " AND NOT has_schema_privilege(oid, 'USAGE') ORDER BY nspname LIMIT 20"
+            )
+        missing = ", ".join(r["nspname"] for r in no_usage)
+        return AccessReport(
+            server_version=version,
+            checks=(
+                AccessCheck(
+                    "connect",
+                    True,
+                    f"connected to {self._target.dbname} as {self._target.user}",
+                ),
+                AccessCheck(
+                    "read_only_session",
+                    read_only == "on",
+                    "the session is read-only" if read_only == "on" else "read-only not in force",
+                ),
+                AccessCheck("catalog_visible", True, f"{visible} relations visible in pg_catalog"),
+                AccessCheck(
+                    "schema_usage",
+                    True,
+                    f"no USAGE on: {missing} (their tables are still cataloged)"
+                    if missing
+                    else "USAGE on every schema",
+                ),
+            ),
+        )
 
     def _open(self) -> asyncpg.Connection:
         if self._connection is None:

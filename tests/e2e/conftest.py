@@ -93,7 +93,7 @@ async def system(tmp_path, store_url, nats_url, aiohttp_client) -> AsyncIterator
     stop = asyncio.Event()
     async with open_services(settings, with_events=True) as services:
         indexer = asyncio.create_task(run_indexer(services, stop))
-        app = create_app(settings, services.store, services.index, services.cipher)
+        app = create_app(services)
         client = await aiohttp_client(app)
         try:
             yield System(client, services)

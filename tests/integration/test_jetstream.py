@@ -135,7 +135,7 @@ async def test_worker_terminates_malformed_messages(js, store):
             while await stream_messages(js):
                 await asyncio.sleep(0.05)
     assert handler.seen == []
-    [letter] = await store.list_dead_letters(None, None, 10)
+    [letter] = await store.list_dead_letters(None, None, None, 10)
     assert letter.crawl_id is None
     assert "malformed" in letter.reason
     assert letter.stream_sequence == 1
@@ -155,7 +155,7 @@ async def test_worker_gives_up_after_max_deliver_and_fails_the_crawl(js, store):
     assert failed.error_class == "unavailable"
     assert "gave up after 4 attempts" in failed.error_message
     assert len(handler.seen) == SETTINGS.max_deliver
-    [letter] = await store.list_dead_letters(crawl.id, None, 10)
+    [letter] = await store.list_dead_letters(None, crawl.id, None, 10)
     assert (letter.subject, letter.deliveries) == (CRAWL_BATCH, SETTINGS.max_deliver)
 
 

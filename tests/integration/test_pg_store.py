@@ -11,7 +11,8 @@ from catalog.adapters.pg_store import PgStore
 from catalog.cipher import SecretCipher, generate_key
 from catalog.errors import NotFoundError, TransientError
 from catalog.messages import CRAWL_REQUESTED
-from catalog.models import CrawlState
+from catalog.models import DEFAULT_TENANT, CrawlState
+from catalog.principal import Principal, Role
 from catalog.store import BatchPlan, OutboxMessage
 from catalog.tokens import token_hash
 from tests.factories import PASSWORD, new_database
@@ -91,12 +92,13 @@ async def test_crawl_lifecycle_and_live_generation(store, cipher):
         )
     )
     await store.complete_batch(crawl.id, 1, 1, 5)
-    assert await store.live_scopes([database.id]) == []
+    assert await store.live_scopes(DEFAULT_TENANT, [database.id]) == []
     done = await store.complete_crawl(crawl.id)
     assert done.state is CrawlState.COMPLETE
     assert done.finished_at is not None
-    assert await store.live_scopes([database.id]) == [f"{database.id}:1"]
-    assert await store.live_scopes(None) == [f"{database.id}:1"]
+    assert await store.live_scopes(DEFAULT_TENANT, [database.id]) == [f"{database.id}:1"]
+    assert await store.live_scopes(DEFAULT_TENANT, None) == [f"{database.id}:1"]
+    assert await store.live_scopes("another", None) == []
     # A failure after completion changes nothing.
     assert (await store.fail_crawl(crawl.id, "timeout", "late")).state is CrawlState.COMPLETE
 
@@ -119,9 +121,11 @@ async def test_failing_a_crawl_records_the_error(store, cipher):
 
 
 async def test_tokens_are_found_by_hash(store):
-    await store.add_token(token_hash("cat_x"), "admin", "admin")
-    assert await store.token_role(token_hash("cat_x")) == "admin"
-    assert await store.token_role(token_hash("cat_y")) is None
+    await store.add_token(token_hash("cat_x"), "ci", Role.EDITOR, DEFAULT_TENANT)
+    assert await store.token_principal(token_hash("cat_x")) == Principal(
+        DEFAULT_TENANT, Role.EDITOR, "token:ci"
+    )
+    assert await store.token_principal(token_hash("cat_y")) is None
 
 
 async def test_unknown_ids_are_not_found(store):
@@ -137,8 +141,9 @@ async def test_list_databases_pages_by_id(store, cipher):
     ids = [
         (await services.register_database(store, cipher, new_database()))[0].id for _ in range(3)
     ]
-    first = await store.list_databases(None, 2)
-    rest = await store.list_databases(first[-1].id, 2)
+    first = await store.list_databases(DEFAULT_TENANT, None, 2)
+    rest = await store.list_databases(DEFAULT_TENANT, first[-1].id, 2)
+    assert await store.list_databases("another", None, 10) == []
     assert [d.id for d in first + rest] == sorted(ids)
     latest = await store.latest_crawls(ids)
     assert set(latest) == set(ids)

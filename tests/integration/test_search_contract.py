@@ -1,27 +1,25 @@
-"""One contract and relevance suite, run unchanged against both search adapters.
+"""One contract suite, run unchanged against both search adapters (tests/integration/conftest.py).
 
-tantivy runs in a temporary directory; OpenSearch runs against osmem-server (the `osmem_url`
-fixture gives each test a fresh clone) with a unique index name per test.
-
-Writes are published the way a crawl's finish step publishes them: `upsert`, then
-`delete_generations_before(database, generation)`, which makes the index current for readers
-(on OpenSearch it refreshes; a bare bulk write is not searchable until the next refresh).
+Writes are published the way a crawl's finish step publishes them (tests.search_helpers.crawl).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Sequence
 
 import pytest
+import tantivy
+from opensearchpy import AsyncOpenSearch
 
-from catalog.adapters.opensearch_index import OpenSearchIndex
+from catalog.adapters.opensearch_index import INDEX_BODY, OpenSearchIndex
 from catalog.adapters.tantivy_index import TantivyIndex
-from catalog.documents import Document, DocumentKind, documents_for_table, generation_scope
+from catalog.documents import Document, DocumentKind, generation_scope
 from catalog.errors import TransientError
 from catalog.models import Column, Table, TableType
 from catalog.search import SearchIndex, SearchQuery
+from tests.search_helpers import crawl, found, generation_documents
 
 DB_A = "db-a"
 DB_B = "db-b"
@@ -58,26 +56,6 @@ SHOP_TABLES = [
 ]
 
 
-def shop_documents(database_id: str, generation: int, tables: Sequence[Table]) -> list[Document]:
-    return [
-        document
-        for ordinal, table in enumerate(tables)
-        for document in documents_for_table(database_id, generation, ordinal * 10, table)
-    ]
-
-
-async def crawl(
-    index: SearchIndex, database_id: str, generation: int, tables: Sequence[Table]
-) -> list[Document]:
-    """Write one generation in two batches, then finish it; returns the documents written."""
-    documents = shop_documents(database_id, generation, tables)
-    half = len(documents) // 2
-    await index.upsert(documents[half:])  # batches may land in any order
-    await index.upsert(documents[:half])
-    await index.delete_generations_before(database_id, generation)
-    return documents
-
-
 def tables_of(documents: Sequence[Document]) -> list[Document]:
     return [document for document in documents if document.kind is DocumentKind.TABLE]
 
@@ -92,26 +70,8 @@ async def all_pages(index: SearchIndex, scope: str, limit: int) -> list[list[Doc
 
 
 async def names(index: SearchIndex, text: str, kind: DocumentKind | None = None) -> list[str]:
-    hits = await index.search(SearchQuery(text=text, scopes=(SCOPE_A1,), kind=kind))
+    hits = await found(index, SearchQuery(text=text, scopes=(SCOPE_A1,), kind=kind))
     return [hit.document.name for hit in hits]
-
-
-@pytest.fixture(params=["tantivy", "opensearch"])
-def index_factory(request: pytest.FixtureRequest, tmp_path) -> Callable[[], SearchIndex]:
-    """Builds adapters on the same storage, so a test can reopen what another instance wrote."""
-    if request.param == "tantivy":
-        return lambda: TantivyIndex(tmp_path / "search")
-    url = request.getfixturevalue("osmem_url")  # starts osmem only for the OpenSearch runs
-    name = f"catalog-test-{uuid.uuid4().hex}"
-    return lambda: OpenSearchIndex(url, name)
-
-
-@pytest.fixture
-async def search_index(index_factory: Callable[[], SearchIndex]) -> AsyncIterator[SearchIndex]:
-    index = index_factory()
-    await index.open()
-    yield index
-    await index.close()
 
 
 @pytest.fixture
@@ -143,8 +103,8 @@ async def test_payload_round_trips(search_index, shop):
     stored = {
         document.id: document for document in await search_index.tables_page(SCOPE_A1, None, 100)
     }
-    hits = await search_index.search(
-        SearchQuery(text="total_amount", scopes=(SCOPE_A1,), kind=DocumentKind.COLUMN)
+    hits = await found(
+        search_index, SearchQuery(text="total_amount", scopes=(SCOPE_A1,), kind=DocumentKind.COLUMN)
     )
     stored |= {hit.document.id: hit.document for hit in hits}
 
@@ -197,7 +157,7 @@ async def test_delete_generations_before_removes_only_older_generations_of_that_
 
     # Generation 2 renamed a table; only the upsert so far, then the finish step.
     generation_2 = [*SHOP_TABLES[:3], _table("clients", "id")]
-    await search_index.upsert(shop_documents(DB_A, 2, generation_2))
+    await search_index.upsert(generation_documents(DB_A, 2, generation_2))
     await search_index.delete_generations_before(DB_A, 2)
 
     assert await search_index.tables_page(SCOPE_A1, None, 100) == []
@@ -210,20 +170,20 @@ async def test_delete_generations_before_removes_only_older_generations_of_that_
     ]
     # Column documents of the old generation are gone too.
     old_columns = SearchQuery(text="full_name", scopes=(SCOPE_A1,), kind=DocumentKind.COLUMN)
-    assert await search_index.search(old_columns) == []
+    assert await found(search_index, old_columns) == []
 
 
 async def test_delete_database_removes_all_its_documents(search_index):
     await crawl(search_index, DB_A, 1, SHOP_TABLES)
     await crawl(search_index, DB_B, 1, SHOP_TABLES[:1])
-    await search_index.upsert(shop_documents(DB_A, 2, SHOP_TABLES[:2]))  # an unfinished crawl
+    await search_index.upsert(generation_documents(DB_A, 2, SHOP_TABLES[:2]))  # an unfinished crawl
 
     await search_index.delete_database(DB_A)
 
     for scope in (SCOPE_A1, SCOPE_A2):
         assert await search_index.tables_page(scope, None, 100) == []
-    hits = await search_index.search(
-        SearchQuery(text="customer_orders", scopes=(SCOPE_A1, SCOPE_A2, SCOPE_B1))
+    hits = await found(
+        search_index, SearchQuery(text="customer_orders", scopes=(SCOPE_A1, SCOPE_A2, SCOPE_B1))
     )
     assert hits
     assert {hit.document.database_id for hit in hits} == {DB_B}
@@ -233,8 +193,9 @@ async def test_delete_database_removes_all_its_documents(search_index):
 
 
 async def test_exact_name_ranks_first_among_similar_names(search_index, shop):
-    hits = await search_index.search(
-        SearchQuery(text="customer_orders", scopes=(SCOPE_A1,), kind=DocumentKind.TABLE)
+    hits = await found(
+        search_index,
+        SearchQuery(text="customer_orders", scopes=(SCOPE_A1,), kind=DocumentKind.TABLE),
     )
 
     assert [hit.document.table for hit in hits] == ["customer_orders", "customer_orders_archive"]
@@ -246,7 +207,7 @@ async def test_ranking_exact_name_then_exact_parts_then_prefix_then_fuzzy(search
     tables = [_table(name) for name in ("card", "cartography", "cart_items", "cart", "parts")]
     await crawl(search_index, DB_A, 1, tables)
 
-    hits = await search_index.search(SearchQuery(text="cart", scopes=(SCOPE_A1,)))
+    hits = await found(search_index, SearchQuery(text="cart", scopes=(SCOPE_A1,)))
 
     assert [hit.document.table for hit in hits] == ["cart", "cart_items", "cartography", "card"]
     scores = [hit.score for hit in hits]
@@ -288,8 +249,8 @@ async def test_search_without_a_match(search_index, shop):
 
 
 async def test_case_does_not_change_scores(search_index, shop):
-    lower = await search_index.search(SearchQuery(text="salesregion", scopes=(SCOPE_A1,)))
-    upper = await search_index.search(SearchQuery(text="SALESREGION", scopes=(SCOPE_A1,)))
+    lower = await found(search_index, SearchQuery(text="salesregion", scopes=(SCOPE_A1,)))
+    upper = await found(search_index, SearchQuery(text="SALESREGION", scopes=(SCOPE_A1,)))
 
     assert [(hit.document.id, hit.score) for hit in upper] == [
         (hit.document.id, hit.score) for hit in lower
@@ -297,16 +258,23 @@ async def test_case_does_not_change_scores(search_index, shop):
 
 
 async def test_kind_filter(search_index, shop):
-    columns = await search_index.search(
-        SearchQuery(text="order_date", scopes=(SCOPE_A1,), kind=DocumentKind.COLUMN)
+    columns = await found(
+        search_index, SearchQuery(text="order_date", scopes=(SCOPE_A1,), kind=DocumentKind.COLUMN)
     )
     assert [(hit.document.table, hit.document.column) for hit in columns] == [
         ("customer_orders", "order_date")
     ]
     assert columns[0].document.data_type == "integer"
-    assert await names(search_index, "order_date", kind=DocumentKind.TABLE) == []
+    # A table matches through its columns' names (catalog.search.COLUMN_EXACT_SCORE), but only
+    # its own document comes back, never a column's.
+    tables = await found(
+        search_index, SearchQuery(text="order_date", scopes=(SCOPE_A1,), kind=DocumentKind.TABLE)
+    )
+    assert [(hit.document.kind, hit.document.table) for hit in tables] == [
+        (DocumentKind.TABLE, "customer_orders")
+    ]
 
-    both = await search_index.search(SearchQuery(text="region", scopes=(SCOPE_A1,)))
+    both = await found(search_index, SearchQuery(text="region", scopes=(SCOPE_A1,)))
     assert {hit.document.kind for hit in both} == {DocumentKind.TABLE, DocumentKind.COLUMN}
 
 
@@ -314,14 +282,15 @@ async def test_scopes_filter(search_index, shop):
     await crawl(search_index, DB_B, 1, SHOP_TABLES[:1])
     # An unfinished newer crawl of db-a found a new table: readers that do not list its scope
     # never see it.
-    await search_index.upsert(shop_documents(DB_A, 2, [_table("customer_orders_2024", "id")]))
+    await search_index.upsert(generation_documents(DB_A, 2, [_table("customer_orders_2024", "id")]))
 
-    only_a = await search_index.search(SearchQuery(text="customer_orders", scopes=(SCOPE_A1,)))
+    only_a = await found(search_index, SearchQuery(text="customer_orders", scopes=(SCOPE_A1,)))
     assert only_a
     assert {hit.document.scope for hit in only_a} == {SCOPE_A1}
 
-    a_and_b = await search_index.search(
-        SearchQuery(text="customer_orders", scopes=(SCOPE_A1, SCOPE_B1), kind=DocumentKind.TABLE)
+    a_and_b = await found(
+        search_index,
+        SearchQuery(text="customer_orders", scopes=(SCOPE_A1, SCOPE_B1), kind=DocumentKind.TABLE),
     )
     assert sorted(
         hit.document.scope for hit in a_and_b if hit.document.table == "customer_orders"
@@ -330,17 +299,20 @@ async def test_scopes_filter(search_index, shop):
         SCOPE_B1,
     ]
 
-    assert await search_index.search(SearchQuery(text="customer_orders", scopes=())) == []
+    assert await found(search_index, SearchQuery(text="customer_orders", scopes=())) == []
 
 
 async def test_limit_caps_hits_and_keeps_the_best(search_index, shop):
-    everything = await search_index.search(SearchQuery(text="id", scopes=(SCOPE_A1,), limit=100))
-    assert len(everything) == len(SHOP_TABLES)  # every table has an "id" column
+    everything = await found(search_index, SearchQuery(text="id", scopes=(SCOPE_A1,), limit=100))
+    # Every table has an "id" column: the columns named so first, then the tables holding them.
+    assert [hit.document.kind for hit in everything] == [DocumentKind.COLUMN] * len(SHOP_TABLES) + [
+        DocumentKind.TABLE
+    ] * len(SHOP_TABLES)
 
-    capped = await search_index.search(SearchQuery(text="id", scopes=(SCOPE_A1,), limit=2))
+    capped = await found(search_index, SearchQuery(text="id", scopes=(SCOPE_A1,), limit=2))
     assert [hit.document.id for hit in capped] == [hit.document.id for hit in everything[:2]]
 
-    top = await search_index.search(SearchQuery(text="orders", scopes=(SCOPE_A1,), limit=1))
+    top = await found(search_index, SearchQuery(text="orders", scopes=(SCOPE_A1,), limit=1))
     assert [hit.document.name for hit in top] == ["orders"]
 
 
@@ -359,6 +331,48 @@ async def test_opensearch_unreachable_is_transient():
         with pytest.raises(TransientError):
             await index.ping()
         with pytest.raises(TransientError):
-            await index.search(SearchQuery(text="orders", scopes=(SCOPE_A1,)))
+            await found(index, SearchQuery(text="orders", scopes=(SCOPE_A1,)))
+    finally:
+        await index.close()
+
+
+async def test_tantivy_recreates_an_index_built_with_another_schema(tmp_path, caplog):
+    path = tmp_path / "search"
+    path.mkdir()
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("id", tokenizer_name="raw")
+    old = tantivy.Index(builder.build(), path=str(path))
+    writer = old.writer(heap_size=15_000_000)
+    writer.add_document(tantivy.Document(id="from-an-older-version"))
+    writer.commit()
+    writer.wait_merging_threads()
+
+    index = TantivyIndex(path)
+    await index.open()
+    try:
+        assert "re-crawl" in caplog.text
+        assert await index.tables_page(SCOPE_A1, None, 10) == []
+        await crawl(index, DB_A, 1, SHOP_TABLES)
+        assert (await names(index, "stomer", kind=DocumentKind.TABLE))[0] == "customer_orders"
+    finally:
+        await index.close()
+
+
+async def test_opensearch_open_adds_the_fields_an_older_mapping_lacks(osmem_url):
+    name = f"catalog-test-{uuid.uuid4().hex}"
+    old_fields = {"name_substrings", "name_compact", "column_terms", "name_display"}
+    mapping = INDEX_BODY["mappings"]
+    old_body = INDEX_BODY | {
+        "mappings": mapping
+        | {"properties": {k: v for k, v in mapping["properties"].items() if k not in old_fields}}
+    }
+    async with AsyncOpenSearch(hosts=[osmem_url]) as client:
+        await client.indices.create(index=name, body=old_body)
+
+    index = OpenSearchIndex(osmem_url, name)
+    await index.open()
+    try:
+        await crawl(index, DB_A, 1, SHOP_TABLES)  # a strict mapping refuses unmapped fields
+        assert (await names(index, "stomer", kind=DocumentKind.TABLE))[0] == "customer_orders"
     finally:
         await index.close()

@@ -10,7 +10,7 @@ from catalog.errors import CrawlFailure
 from catalog.models import Engine, Target
 from catalog.netguard import TargetPolicy
 from catalog.settings import Settings
-from indexer.runtime import crawler_factory
+from indexer.crawlers import crawler_factory
 
 TARGET = Target(Engine.POSTGRESQL, "pg.internal.test", 5432, "postgres", "postgres")
 
@@ -39,3 +39,15 @@ async def test_a_name_rebound_to_a_refused_address_fails_the_crawl():
             pass
     assert caught.value.error_class == "refused_target"
     assert "not a permitted target" in str(caught.value)
+
+
+async def test_a_connection_test_reports_what_the_crawler_can_do():
+    open_crawler = crawler_factory(Settings(), policy_resolving_to("127.0.0.1"))
+    async with open_crawler(TARGET, "any") as crawler:
+        report = await crawler.check_access()
+    assert report.ok
+    assert report.server_version.split(".")[0].isdigit()
+    checks = {check.name: check for check in report.checks}
+    assert set(checks) == {"connect", "read_only_session", "catalog_visible", "schema_usage"}
+    assert checks["read_only_session"].ok
+    assert "relations visible" in checks["catalog_visible"].detail

@@ -7,7 +7,13 @@ import pytest
 from catalog.cipher import SecretCipher, generate_key
 from catalog.documents import DocumentKind, document_id, documents_for_table
 from catalog.errors import CredentialError, InvalidInputError, PermanentError
-from catalog.identifiers import identifier_parts, identifier_terms
+from catalog.identifiers import (
+    compact_name,
+    identifier_parts,
+    identifier_terms,
+    inner_suffixes,
+    part_spans,
+)
 from catalog.messages import (
     CRAWL_BATCH,
     CRAWL_REQUESTED,
@@ -43,8 +49,35 @@ def test_identifier_parts(name, parts):
 
 
 def test_identifier_terms_keep_the_whole_name_for_exact_matches():
-    assert identifier_terms("customer_orders") == ["customer", "orders", "customer_orders"]
+    assert identifier_terms("customer_orders") == [
+        "customer",
+        "orders",
+        "customer_orders",  # underscores kept, for exact matching
+        "customerorders",  # typed without separators
+    ]
+    assert identifier_terms("SalesRegion") == ["sales", "region", "salesregion"]
     assert identifier_terms("orders") == ["orders"]
+
+
+def test_inner_suffixes_make_substrings_prefixes():
+    suffixes = inner_suffixes("DriverLicense_2019")
+    assert "license" in suffixes  # `license` is a prefix of a suffix of the word
+    assert "driverlicense" not in suffixes  # the word itself: prefix search covers it
+    assert all(len(suffix) >= 3 for suffix in suffixes)
+    assert "019" in suffixes
+    assert inner_suffixes("id") == []
+
+
+def test_part_spans_point_into_the_original_name():
+    name = "Ops Data.salesRegion_2019"
+    assert [name[start:end] for start, end in part_spans(name)] == [
+        "Ops",
+        "Data",
+        "sales",
+        "Region",
+        "2019",
+    ]
+    assert compact_name(name) == "opsdatasalesregion2019"
 
 
 def test_cipher_round_trips_and_binds_to_the_row():

@@ -7,9 +7,12 @@ import json
 
 import pytest
 
+from catalog.bootstrap import Services
 from catalog.cipher import SecretCipher, generate_key
 from catalog.documents import documents_for_table
+from catalog.models import DEFAULT_TENANT, TableType
 from catalog.netguard import TargetPolicy
+from catalog.principal import Role
 from catalog.settings import Settings
 from catalog.tokens import token_hash
 from gateway.app import create_app
@@ -21,11 +24,16 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 BODY = {"dbname": "shop", "user": "reader", "password": PASSWORD, "host": "127.0.0.1", "port": 5432}
 
 
+def services_over(store, index, settings: Settings | None = None) -> Services:
+    cipher = SecretCipher.from_keys([generate_key()])
+    return Services(settings or Settings(), store, index, cipher, None)
+
+
 @pytest.fixture
 async def gateway(aiohttp_client):
     store, index = InMemoryStore(), InMemorySearchIndex()
-    await store.add_token(token_hash(TOKEN), "admin", "admin")
-    app = create_app(Settings(), store, index, SecretCipher.from_keys([generate_key()]))
+    await store.add_token(token_hash(TOKEN), "admin", Role.ADMIN, DEFAULT_TENANT)
+    app = create_app(services_over(store, index))
     client = await aiohttp_client(app)
     return client, store, index
 
@@ -288,13 +296,13 @@ async def test_dead_letters_are_listed_and_filtered_by_crawl(gateway):
 @pytest.mark.parametrize("host", ["169.254.169.254", "metadata.internal.test"])
 async def test_registering_a_refused_target_is_422_and_stores_nothing(aiohttp_client, host):
     store, index = InMemoryStore(), InMemorySearchIndex()
-    await store.add_token(token_hash(TOKEN), "admin", "admin")
+    await store.add_token(token_hash(TOKEN), "admin", Role.ADMIN, DEFAULT_TENANT)
 
     async def resolve(name: str, port: int) -> list[str]:
         return ["169.254.169.254"]  # a name that points at the cloud metadata service
 
     policy = dataclasses.replace(TargetPolicy.from_lists((), ()), resolve=resolve)
-    app = create_app(Settings(), store, index, SecretCipher.from_keys([generate_key()]), policy)
+    app = create_app(services_over(store, index), policy=policy)
     client = await aiohttp_client(app)
     for path in ("/v1/databases", "/credentials"):
         response = await client.post(path, json={**BODY, "host": host}, headers=AUTH)
@@ -319,3 +327,137 @@ async def test_tls_settings_are_accepted_validated_and_shown(gateway):
         problem = await response.json()
         assert_problem(response, problem, 422)
         assert {e["field"] for e in problem["errors"]} & {"sslmode", "ca_cert"}
+
+
+async def _search(client, query: str) -> dict:
+    response = await client.get(f"/v1/search?{query}", headers=AUTH)
+    assert response.status == 200, await response.text()
+    return await response.json()
+
+
+async def test_search_explains_hits_counts_facets_and_filters(gateway):
+    client, store, index = gateway
+    created = await (await client.post("/v1/databases", json=BODY, headers=AUTH)).json()
+    await complete_crawl(
+        store,
+        index,
+        created["id"],
+        table("crm", "customers", "id", "email"),
+        table("crm", "email_log", "id", "sent_at"),
+        table("sales", "orders", "id", "customer_email"),
+        table("sales", "email_views", "id", kind=TableType.VIEW),
+    )
+
+    body = await _search(client, "q=email&limit=2")
+    assert len(body["hits"]) == 2
+    assert body["next_cursor"] is not None
+    facets = {
+        field: {f["value"]: f["count"] for f in body["facets"][field]} for field in body["facets"]
+    }
+    # The whole result, not the page: two tables and two columns have an "email" part.
+    assert facets["kind"] == {"table": 2, "column": 2}
+    assert facets["schema"] == {"crm": 2, "sales": 2}
+    assert facets["database_id"] == {created["id"]: 4}
+    assert facets["table_type"] == {"table": 3, "view": 1}
+
+    email = (await _search(client, "q=email&kind=column&schema=crm"))["hits"]
+    assert [(h["table"], h["column"], h["highlight"]) for h in email] == [
+        ("customers", "email", "<em>email</em>")
+    ]
+    assert email[0]["matched_columns"] == []
+    views = await _search(client, "q=email&type=view")
+    assert [h["table"] for h in views["hits"]] == ["email_views"]
+    assert await _search(client, "q=email&data_type=text") == {
+        "query": "email",
+        "hits": [],
+        "facets": {"database_id": [], "schema": [], "kind": [], "table_type": []},
+        "next_cursor": None,
+    }
+    typed = await _search(client, "q=email&data_type=integer&data_type=text&kind=column")
+    assert len(typed["hits"]) == 2
+
+
+async def test_search_pages_with_cursors_until_the_last_hit(gateway):
+    client, store, index = gateway
+    created = await (await client.post("/v1/databases", json=BODY, headers=AUTH)).json()
+    await complete_crawl(
+        store, index, created["id"], *(table("public", f"t{i}", "id") for i in range(7))
+    )
+    everything = await _search(client, "q=id&kind=column&limit=100")
+    assert len(everything["hits"]) == 7
+    assert everything["next_cursor"] is None
+
+    seen, cursor = [], None
+    while True:
+        body = await _search(
+            client, "q=id&kind=column&limit=3" + (f"&cursor={cursor}" if cursor else "")
+        )
+        seen += [hit["table"] for hit in body["hits"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [hit["table"] for hit in everything["hits"]]
+
+    first = await _search(client, "q=id&kind=column&limit=3")
+    # A cursor belongs to its search: other parameters are a 400, a newer crawl is a 409.
+    response = await client.get(
+        f"/v1/search?q=id&kind=table&limit=3&cursor={first['next_cursor']}", headers=AUTH
+    )
+    assert_problem(response, await response.json(), 400)
+    await store.request_crawl(created["id"], "crawl_2")
+    await complete_crawl(store, index, created["id"], table("public", "t0", "id"))
+    response = await client.get(
+        f"/v1/search?q=id&kind=column&limit=3&cursor={first['next_cursor']}", headers=AUTH
+    )
+    assert_problem(response, await response.json(), 409)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "q=x&type=table_like",
+        "q=x&kind=table&data_type=text",
+        "q=x&cursor=garbage",
+        "q=x&schema=" + "s" * 201,
+        "q=x" + "&schema=s" * 21,
+        "q=x&limit=101",
+    ],
+)
+async def test_bad_search_parameters_are_400_problems(gateway, query):
+    client, *_ = gateway
+    response = await client.get(f"/v1/search?{query}", headers=AUTH)
+    assert_problem(response, await response.json(), 400)
+
+
+async def test_suggest_completes_names_and_validates(gateway):
+    client, store, index = gateway
+    created = await (await client.post("/v1/databases", json=BODY, headers=AUTH)).json()
+    await complete_crawl(
+        store,
+        index,
+        created["id"],
+        table("public", "orders", "id", "order_date"),
+        table("public", "OrderLines", "id", "order_date"),
+        table("public", "customers", "id"),
+    )
+    response = await client.get("/v1/suggest?q=order", headers=AUTH)
+    assert response.status == 200
+    assert await response.json() == {
+        "query": "order",
+        "suggestions": [
+            {"name": "order_date", "count": 2},
+            {"name": "orders", "count": 1},
+            {"name": "OrderLines", "count": 1},
+        ],
+    }
+    only_tables = await (
+        await client.get(
+            f"/v1/suggest?q=order&kind=table&limit=1&database_id={created['id']}", headers=AUTH
+        )
+    ).json()
+    assert only_tables["suggestions"] == [{"name": "orders", "count": 1}]
+    for query in ("", "?q=", "?q=o&limit=0", "?q=o&kind=schema"):
+        response = await client.get(f"/v1/suggest{query}", headers=AUTH)
+        assert_problem(response, await response.json(), 400)
+    response = await client.get("/v1/suggest?q=o&database_id=nope", headers=AUTH)
+    assert_problem(response, await response.json(), 404)

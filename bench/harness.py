@@ -1,0 +1,262 @@
+"""What the benchmarks share: `catalog up` in a fresh data folder, registration, crawl polling,
+and peak RSS sampling of the catalog process and its embedded engines."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import aiohttp
+import psutil
+
+from catalog.embedded import free_port
+
+CATALOG = str(Path(sys.executable).parent / "catalog")
+POLL_SECONDS = 0.05
+SAMPLE_SECONDS = 0.1
+MB = 1024 * 1024
+BATCH_LINE = re.compile(r"crawl (\S+) batch \d+ indexed: .* in ([\d.]+) s")
+
+
+class BenchError(Exception):
+    pass
+
+
+@dataclass
+class Peaks:
+    """Peak resident memory, split into the crawling process and its embedded engines."""
+
+    catalog: int = 0
+    embedded: int = 0
+
+    def reset(self) -> None:
+        self.catalog = self.embedded = 0
+
+
+@dataclass
+class Target:
+    """The database to register: what POST /v1/databases needs besides a name."""
+
+    dbname: str
+    host: str = "127.0.0.1"
+    port: int = 5432
+    user: str = "postgres"
+    password: str = "bench"  # trust auth ignores it
+
+
+@dataclass
+class CatalogUp:
+    """A running `catalog up`: where it listens, its files, and the admin token."""
+
+    proc: asyncio.subprocess.Process
+    temp: Path
+    data_dir: Path
+    log: Path
+    base: str
+    startup: float = 0.0
+    token: str = ""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def _rss(proc: psutil.Process) -> int:
+    try:
+        return proc.memory_info().rss
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return 0
+
+
+def _tree(proc: psutil.Process) -> list[psutil.Process]:
+    try:
+        return [proc, *proc.children(recursive=True)]
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return []
+
+
+def _postmaster(data_dir: Path) -> psutil.Process | None:
+    # pg_ctl daemonises the postmaster, so it is no child of `catalog up`: use its pid file.
+    pid_file = data_dir / "postgres" / "postmaster.pid"
+    try:
+        return psutil.Process(int(pid_file.read_text().split()[0]))
+    except (OSError, ValueError, IndexError, psutil.NoSuchProcess):
+        return None
+
+
+async def sample_memory(pid: int, data_dir: Path, *peaks: Peaks) -> None:
+    """Sample RSS until cancelled. Summed RSS counts PostgreSQL's shared buffers per backend."""
+    catalog = psutil.Process(pid)
+    while True:
+        own = _rss(catalog)
+        embedded = [p for p in _tree(catalog) if p.pid != pid]
+        postmaster = _postmaster(data_dir)
+        if postmaster is not None:
+            embedded += _tree(postmaster)
+        others = sum(_rss(p) for p in {p.pid: p for p in embedded}.values())
+        for peak in peaks:
+            peak.catalog = max(peak.catalog, own)
+            peak.embedded = max(peak.embedded, others)
+        await asyncio.sleep(SAMPLE_SECONDS)
+
+
+async def wait_until_ready(
+    http: aiohttp.ClientSession, base: str, proc: asyncio.subprocess.Process
+) -> None:
+    while True:
+        if proc.returncode is not None:
+            raise BenchError(f"catalog up exited with {proc.returncode} before it was ready")
+        with contextlib.suppress(aiohttp.ClientError):
+            async with http.get(f"{base}/readyz") as response:
+                if response.status == 200:
+                    return
+        await asyncio.sleep(0.1)
+
+
+def batch_seconds(log: Path, crawl_id: str) -> list[float]:
+    """Per-batch seconds as the indexer logs them: where the crawl's time goes."""
+    found = []
+    for line in log.read_text(errors="replace").splitlines():
+        match = BATCH_LINE.search(line)
+        if match and match.group(1) == crawl_id:
+            found.append(float(match.group(2)))
+    return found
+
+
+def seconds_between(start: str, end: str) -> float:
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+
+
+def tail(log: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+async def stop(proc: asyncio.subprocess.Process, data_dir: Path) -> int:
+    if proc.returncode is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            async with asyncio.timeout(60):
+                await proc.wait()
+        except TimeoutError:
+            print("catalog up did not stop within 60 s of SIGTERM; killing it", file=sys.stderr)
+            proc.kill()
+            await proc.wait()
+            # Its embedded PostgreSQL is daemonised and would outlive it; it is ours to stop.
+            postmaster = _postmaster(data_dir)
+            if postmaster is not None:
+                postmaster.send_signal(signal.SIGTERM)
+    return proc.returncode if proc.returncode is not None else -1
+
+
+def catalog_env(data_dir: Path, port: int, workers: int, batch_size: int) -> dict[str, str]:
+    return {
+        **os.environ,
+        "CATALOG_DATA_DIR": str(data_dir),
+        "CATALOG_PORT": str(port),
+        "CATALOG_WORKERS": str(workers),
+        "CATALOG_BATCH_SIZE": str(batch_size),
+        "CATALOG_LOG_LEVEL": "INFO",  # the per-batch lines say where the time goes
+        # Embedded engines whatever the caller's environment says, and a token file to read.
+        "CATALOG_DATABASE_URL": "",
+        "CATALOG_NATS_URL": "",
+        "CATALOG_OPENSEARCH_URL": "",
+        "CATALOG_ADMIN_TOKEN": "",
+    }
+
+
+@contextlib.asynccontextmanager
+async def catalog_up(
+    workers: int, batch_size: int, ready_timeout: float
+) -> AsyncIterator[CatalogUp]:
+    """Start `catalog up` in a fresh temporary folder on a free port; yield once it is ready.
+
+    On exit it is stopped with SIGTERM; a non-zero exit raises BenchError. The temporary
+    folder is left for the caller to keep or remove (`CatalogUp.temp`).
+    """
+    temp = Path(tempfile.mkdtemp(prefix="bench-catalog-"))
+    data_dir, log = temp / "data", temp / "catalog-up.log"
+    port = free_port()
+    env = catalog_env(data_dir, port, workers, batch_size)
+    with log.open("wb") as out:
+        proc = await asyncio.create_subprocess_exec(
+            CATALOG, "up", env=env, stdout=out, stderr=asyncio.subprocess.STDOUT
+        )
+    print(f"catalog up pid {proc.pid}, data in {data_dir}, log {log}", flush=True)
+    up = CatalogUp(proc, temp, data_dir, log, f"http://127.0.0.1:{port}")
+    failed = False
+    try:
+        began = time.perf_counter()
+        async with aiohttp.ClientSession() as http, asyncio.timeout(ready_timeout):
+            await wait_until_ready(http, up.base, proc)
+        up.startup = time.perf_counter() - began
+        up.token = (data_dir / "admin-token").read_text().strip()
+        yield up
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        code = await stop(proc, data_dir)
+        if code != 0 and not failed:
+            raise BenchError(f"catalog up exited with {code}")
+
+
+async def register(http: aiohttp.ClientSession, base: str, target: Target, label: str) -> str:
+    """Register `target` under a new name (so a new database entry and a full crawl); its id."""
+    body = {
+        "name": f"{target.dbname}-{label}-{uuid.uuid4().hex[:8]}",
+        "dbname": target.dbname,
+        "host": target.host,
+        "port": target.port,
+        "user": target.user,
+        "password": target.password,
+    }
+    async with http.post(f"{base}/v1/databases", json=body) as response:
+        if response.status != 201:
+            raise BenchError(f"registration answered {response.status}: {await response.text()}")
+        return (await response.json())["id"]
+
+
+async def request_crawl(http: aiohttp.ClientSession, base: str, database_id: str) -> dict:
+    """POST a re-crawl; the crawl it queued (or the one already queued or running)."""
+    async with http.post(f"{base}/v1/databases/{database_id}/crawls") as response:
+        if response.status != 202:
+            raise BenchError(f"re-crawl answered {response.status}: {await response.text()}")
+        return (await response.json())["crawl"]
+
+
+async def wait_for_crawl(
+    http: aiohttp.ClientSession,
+    base: str,
+    database_id: str,
+    crawl_id: str | None = None,
+    poll: float = POLL_SECONDS,
+) -> dict:
+    """Poll until the latest crawl (or `crawl_id`) is complete; its status. Any other end fails.
+
+    No time limit of its own: wrap it in `asyncio.timeout`.
+    """
+    while True:
+        async with http.get(f"{base}/v1/databases/{database_id}") as response:
+            if response.status != 200:
+                raise BenchError(f"status answered {response.status}: {await response.text()}")
+            crawl = (await response.json())["crawl"]
+        if crawl and (crawl_id is None or crawl["id"] == crawl_id):
+            if crawl["state"] == "complete":
+                return crawl
+            if crawl["state"] not in ("queued", "running"):
+                raise BenchError(f"crawl ended {crawl['state']}: {crawl.get('error')}")
+        await asyncio.sleep(poll)

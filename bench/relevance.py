@@ -1,0 +1,51 @@
+"""Run the relevance suite (tests/relevance) and print each query's rank and the totals.
+
+    python -m bench.relevance                      # tantivy, in a temporary directory
+    python -m bench.relevance --opensearch-url http://127.0.0.1:9200
+
+The same queries, catalog and measure gate both adapters in tests/integration/test_relevance.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+from catalog.adapters.opensearch_index import OpenSearchIndex
+from catalog.adapters.tantivy_index import TantivyIndex
+from catalog.search import SearchIndex
+from tests.relevance.catalog import load_relevance_catalog
+from tests.relevance.measure import run_queries
+
+
+async def measure(index: SearchIndex) -> str:
+    await index.open()
+    try:
+        documents = await load_relevance_catalog(index)
+        report = await run_queries(index)
+    finally:
+        await index.close()
+    return f"{len(documents)} documents\n{report.table()}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.relevance", description=__doc__)
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--opensearch-url", help="measure the OpenSearch adapter there instead")
+    args = parser.parse_args(argv)
+    if args.opensearch_url:
+        # A fresh index of its own, left behind for inspection.
+        name = f"catalog-relevance-{uuid.uuid4().hex[:8]}"
+        print(asyncio.run(measure(OpenSearchIndex(args.opensearch_url, name))))
+        return 0
+    with tempfile.TemporaryDirectory() as directory:
+        print(asyncio.run(measure(TantivyIndex(Path(directory) / "index"))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

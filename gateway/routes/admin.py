@@ -1,0 +1,95 @@
+"""Tenants, API tokens and the audit log: for admins."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from catalog.errors import ForbiddenError
+from catalog.ids import new_id
+from catalog.models import DEFAULT_TENANT, Tenant
+from catalog.principal import Principal, Role
+from catalog.tokens import new_token, token_hash
+from gateway.access import audit
+from gateway.auth import require
+from gateway.cursors import decode_cursor, encode_cursor
+from gateway.keys import STORE
+from gateway.params import int_param, read_body
+from gateway.schemas import (
+    AuditEventOut,
+    AuditList,
+    TenantIn,
+    TenantList,
+    TenantOut,
+    TokenIn,
+    TokenOut,
+)
+
+routes = web.RouteTableDef()
+
+
+def _operator(request: web.Request) -> Principal:
+    """An admin of the operator's tenant: the only callers that span tenants."""
+    principal = require(request, Role.ADMIN)
+    if principal.tenant_id != DEFAULT_TENANT:
+        raise ForbiddenError("only the operator's admins manage tenants")
+    return principal
+
+
+@routes.post("/v1/tenants")
+async def create_tenant(request: web.Request) -> web.Response:
+    _operator(request)
+    body = await read_body(request, TenantIn)
+    tenant = Tenant(new_id("tenant"), body.name, datetime.now(UTC))
+    await request.app[STORE].add_tenant(tenant)
+    await audit(request, "tenant.created", tenant_id=tenant.id, name=tenant.name)
+    return web.json_response(
+        TenantOut.model_validate(tenant, from_attributes=True).model_dump(mode="json"), status=201
+    )
+
+
+@routes.get("/v1/tenants")
+async def list_tenants(request: web.Request) -> web.Response:
+    _operator(request)
+    limit = int_param(request, "limit", 100, 1, 500)
+    cursor = request.query.get("cursor")
+    after = decode_cursor(cursor, ("after",))["after"] if cursor else None
+    tenants = await request.app[STORE].list_tenants(after, limit + 1)
+    out = TenantList(
+        items=[TenantOut.model_validate(t, from_attributes=True) for t in tenants[:limit]],
+        next_cursor=encode_cursor({"after": tenants[limit - 1].id})
+        if len(tenants) > limit
+        else None,
+    )
+    return web.json_response(out.model_dump(mode="json"))
+
+
+@routes.post("/v1/tokens")
+async def create_token(request: web.Request) -> web.Response:
+    principal = require(request, Role.ADMIN)
+    body = await read_body(request, TokenIn)
+    tenant_id = body.tenant_id or principal.tenant_id
+    if tenant_id != principal.tenant_id:
+        _operator(request)
+    store = request.app[STORE]
+    await store.get_tenant(tenant_id)  # 404 for a tenant that does not exist
+    token = new_token()
+    await store.add_token(token_hash(token), body.name, Role(body.role), tenant_id)
+    await audit(request, "token.created", name=body.name, role=body.role, tenant_id=tenant_id)
+    out = TokenOut(token=token, name=body.name, role=body.role, tenant_id=tenant_id)
+    return web.json_response(out.model_dump(), status=201)
+
+
+@routes.get("/v1/audit")
+async def list_audit(request: web.Request) -> web.Response:
+    principal = require(request, Role.ADMIN)
+    limit = int_param(request, "limit", 100, 1, 500)
+    cursor = request.query.get("cursor")
+    after = int(decode_cursor(cursor, ("after",))["after"]) if cursor else None
+    events = await request.app[STORE].list_audit(principal.tenant_id, after, limit + 1)
+    out = AuditList(
+        items=[AuditEventOut.model_validate(e, from_attributes=True) for e in events[:limit]],
+        next_cursor=encode_cursor({"after": events[limit - 1].id}) if len(events) > limit else None,
+    )
+    return web.json_response(out.model_dump(mode="json"))

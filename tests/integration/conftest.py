@@ -1,0 +1,34 @@
+"""Search adapters for the contract, requirement and relevance suites: each test runs on both."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from catalog.adapters.opensearch_index import OpenSearchIndex
+from catalog.adapters.tantivy_index import TantivyIndex
+from catalog.search import SearchIndex
+
+
+@pytest.fixture(params=["tantivy", "opensearch"])
+def index_factory(request: pytest.FixtureRequest, tmp_path) -> Callable[[], SearchIndex]:
+    """Builds adapters on the same storage, so a test can reopen what another instance wrote.
+
+    tantivy runs in a temporary directory; OpenSearch runs against osmem-server (the `osmem_url`
+    fixture gives each test a fresh clone) with a unique index name per test.
+    """
+    if request.param == "tantivy":
+        return lambda: TantivyIndex(tmp_path / "search")
+    url = request.getfixturevalue("osmem_url")  # starts osmem only for the OpenSearch runs
+    name = f"catalog-test-{uuid.uuid4().hex}"
+    return lambda: OpenSearchIndex(url, name)
+
+
+@pytest.fixture
+async def search_index(index_factory: Callable[[], SearchIndex]) -> AsyncIterator[SearchIndex]:
+    index = index_factory()
+    await index.open()
+    yield index
+    await index.close()
