@@ -9,16 +9,24 @@ from typing import Any
 
 from catalog.errors import InvalidInputError
 
+_BIGINT = 2**63
+
 
 def encode_cursor(position: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(position, separators=(",", ":")).encode()).decode()
 
 
-def decode_cursor(cursor: str, keys: tuple[str, ...]) -> dict[str, Any]:
+def decode_cursor(cursor: str, keys: tuple[str, ...], kind: type | None = None) -> dict[str, Any]:
+    """The position in `cursor`; with `kind`, every value must be of that type (a forged cursor's
+    list or text would otherwise reach the store or int() and fail there)."""
     try:
         position = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise InvalidInputError("the cursor is not one this API issued") from None
     if not isinstance(position, dict) or set(position) != set(keys):
         raise InvalidInputError("the cursor is not one this API issued")
+    if kind is not None and not all(type(position[key]) is kind for key in keys):
+        raise InvalidInputError("the cursor is not one this API issued")
+    if kind is int and not all(0 <= position[key] < _BIGINT for key in keys):
+        raise InvalidInputError("the cursor is not one this API issued")  # the store's bigint
     return position

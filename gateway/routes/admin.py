@@ -54,7 +54,7 @@ async def list_tenants(request: web.Request) -> web.Response:
     _operator(request)
     limit = int_param(request, "limit", 100, 1, 500)
     cursor = request.query.get("cursor")
-    after = decode_cursor(cursor, ("after",))["after"] if cursor else None
+    after = decode_cursor(cursor, ("after",), str)["after"] if cursor else None
     tenants = await request.app[STORE].list_tenants(after, limit + 1)
     out = TenantList(
         items=[TenantOut.model_validate(t, from_attributes=True) for t in tenants[:limit]],
@@ -86,7 +86,7 @@ async def list_audit(request: web.Request) -> web.Response:
     principal = require(request, Role.ADMIN)
     limit = int_param(request, "limit", 100, 1, 500)
     cursor = request.query.get("cursor")
-    after = int(decode_cursor(cursor, ("after",))["after"]) if cursor else None
+    after = int(decode_cursor(cursor, ("after",), int)["after"]) if cursor else None
     events = await request.app[STORE].list_audit(principal.tenant_id, after, limit + 1)
     out = AuditList(
         items=[AuditEventOut.model_validate(e, from_attributes=True) for e in events[:limit]],

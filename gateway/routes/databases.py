@@ -72,7 +72,7 @@ async def list_databases(request: web.Request) -> web.Response:
     principal = require(request, Role.READER)
     limit = int_param(request, "limit", 50, 1, MAX_PAGE)
     cursor = request.query.get("cursor")
-    after = decode_cursor(cursor, ("after",))["after"] if cursor else None
+    after = decode_cursor(cursor, ("after",), str)["after"] if cursor else None
     store = request.app[STORE]
     databases = await store.list_databases(principal.tenant_id, after, limit + 1)
     crawls = await store.latest_crawls([db.id for db in databases[:limit]])
@@ -188,7 +188,7 @@ async def confirm_crawl(request: web.Request) -> web.Response:
 def _page_start(database: Database, cursor: str | None) -> int | None:
     if not cursor:
         return None
-    position = decode_cursor(cursor, ("g", "o"))
+    position = decode_cursor(cursor, ("g", "o"), int)
     if position["g"] != database.live_generation:
         raise ConflictError("the database was re-crawled since this cursor was issued; start again")
     return int(position["o"])

@@ -19,7 +19,7 @@ routes = web.RouteTableDef()
 async def list_dead_letters(request: web.Request) -> web.Response:
     limit = int_param(request, "limit", 100, 1, 500)
     cursor = request.query.get("cursor")
-    after = int(decode_cursor(cursor, ("after",))["after"]) if cursor else None
+    after = int(decode_cursor(cursor, ("after",), int)["after"]) if cursor else None
     principal = require(request, Role.ADMIN)
     # The operator's admins see every dead letter, malformed ones (no tenant) included.
     tenant = None if principal.tenant_id == DEFAULT_TENANT else principal.tenant_id

@@ -16,6 +16,7 @@ from catalog.principal import Role
 from catalog.settings import Settings
 from catalog.tokens import token_hash
 from gateway.app import create_app
+from gateway.cursors import encode_cursor
 from tests.factories import PASSWORD, table
 from tests.fakes import InMemorySearchIndex, InMemoryStore
 
@@ -461,3 +462,11 @@ async def test_suggest_completes_names_and_validates(gateway):
         assert_problem(response, await response.json(), 400)
     response = await client.get("/v1/suggest?q=o&database_id=nope", headers=AUTH)
     assert_problem(response, await response.json(), 404)
+
+
+async def test_forged_cursors_with_huge_numbers_are_400(gateway):
+    client, *_ = gateway
+    forged = encode_cursor({"after": 10**30})
+    for path in ("/v1/dead-letters", "/v1/audit"):
+        response = await client.get(f"{path}?cursor={forged}", headers=AUTH)
+        assert_problem(response, await response.json(), 400)
