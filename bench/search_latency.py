@@ -73,7 +73,7 @@ def generate(tables: int, columns: int, schemas: int, seed: int) -> list[Documen
                     for i, (name, kind) in enumerate([("id", "bigint"), *picked])
                 ),
             )
-            documents += documents_for_table(DATABASE, 1, ordinal, table)
+            documents += documents_for_table(DATABASE, 1, ordinal, table, tenant_id="bench")
             ordinal += 1
     return documents
 
@@ -91,6 +91,10 @@ async def timed(call: Callable[[], Awaitable[object]], runs: int) -> list[float]
 def summary(samples: list[float]) -> tuple[float, float]:
     ordered = sorted(samples)
     return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+def memory_gib() -> float:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
 
 
 def directory_mb(path: Path) -> float:
@@ -174,8 +178,8 @@ def report(
         "## Search and suggest",
         "",
         f"`python -m bench.search_latency --tables {args.tables} --columns {args.columns}"
-        f" --runs {args.runs}`: {os.cpu_count()} cores, Python {platform.python_version()},"
-        f" tantivy-py {version('tantivy')}.",
+        f" --runs {args.runs}`: {os.cpu_count()} cores, {memory_gib():.0f} GiB,"
+        f" Python {platform.python_version()}, tantivy-py {version('tantivy')}.",
         "",
         f"{documents:,} documents ({args.tables:,} tables x {args.columns} columns) generated in"
         f" {generated:.1f} s and indexed in {built:.1f} s ({size:.0f} MB). Times are per call of"

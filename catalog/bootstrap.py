@@ -62,9 +62,7 @@ async def ensure_admin_token(settings: Settings, store: Store) -> Path | None:
     if not path.exists():
         _write_private(path, new_token())
         log.info("generated an admin token in %s", path)
-    await store.add_token(
-        token_hash(path.read_text().strip()), "admin", Role.ADMIN, DEFAULT_TENANT
-    )
+    await store.add_token(token_hash(path.read_text().strip()), "admin", Role.ADMIN, DEFAULT_TENANT)
     return path
 
 

@@ -44,6 +44,8 @@ class Document:
     id: str
     kind: DocumentKind
     database_id: str
+    # The tenant that owns the database: every search filters on it, besides the scopes.
+    tenant_id: str
     generation: int
     # The table's place in its crawl's plan (sorted by schema, then name); columns share it.
     # Browsing pages by it, so a page costs the same however deep it is.
@@ -113,7 +115,7 @@ def table_payload(table: Table) -> dict[str, Any]:
 
 
 def documents_for_table(
-    database_id: str, generation: int, ordinal: int, table: Table
+    database_id: str, generation: int, ordinal: int, table: Table, *, tenant_id: str
 ) -> list[Document]:
     """The table's document followed by one document per column."""
     payload = table_payload(table)
@@ -122,6 +124,7 @@ def documents_for_table(
             id=document_id(database_id, generation, table.schema, table.name),
             kind=DocumentKind.TABLE,
             database_id=database_id,
+            tenant_id=tenant_id,
             generation=generation,
             ordinal=ordinal,
             schema=table.schema,
@@ -138,6 +141,7 @@ def documents_for_table(
                 id=document_id(database_id, generation, table.schema, table.name, column.name),
                 kind=DocumentKind.COLUMN,
                 database_id=database_id,
+                tenant_id=tenant_id,
                 generation=generation,
                 ordinal=ordinal,
                 schema=table.schema,

@@ -160,6 +160,8 @@ class SearchQuery:
     after: SearchPosition | None = None
     # Also count every hit per FACET_FIELDS value.
     facets: bool = False
+    # The caller's tenant: documents of any other are never returned, whatever the scopes say.
+    tenant_id: str | None = None
 
     def __post_init__(self) -> None:
         # Bounds what an engine without search_after (tantivy) must collect for one page.
@@ -173,13 +175,19 @@ class SearchQuery:
 
     def keyword_filters(self) -> list[tuple[str, tuple[str, ...]]]:
         return keyword_filters(
-            self.scopes, self.kind, self.schemas, self.table_types, self.data_types
+            self.scopes,
+            self.kind,
+            self.tenant_id,
+            self.schemas,
+            self.table_types,
+            self.data_types,
         )
 
 
 def keyword_filters(
     scopes: tuple[str, ...],
     kind: DocumentKind | None,
+    tenant_id: str | None,
     schemas: tuple[str, ...] = (),
     table_types: tuple[str, ...] = (),
     data_types: tuple[str, ...] = (),
@@ -187,6 +195,7 @@ def keyword_filters(
     """(field, any of these values) pairs every hit must satisfy; scopes always come first."""
     wanted = [
         ("scope", scopes),
+        ("tenant_id", () if tenant_id is None else (tenant_id,)),
         ("kind", () if kind is None else (str(kind),)),
         ("schema", schemas),
         ("table_type", table_types),
@@ -234,9 +243,10 @@ class SuggestQuery:
     scopes: tuple[str, ...]
     kind: DocumentKind | None = None
     limit: int = 10
+    tenant_id: str | None = None
 
     def keyword_filters(self) -> list[tuple[str, tuple[str, ...]]]:
-        return keyword_filters(self.scopes, self.kind)
+        return keyword_filters(self.scopes, self.kind, self.tenant_id)
 
 
 @dataclass(frozen=True)

@@ -123,7 +123,11 @@ class CrawlHandlers:
             doc
             for offset, table in enumerate(tables)
             for doc in documents_for_table(
-                crawl.database_id, crawl.generation, batch.first_ordinal + offset, table
+                crawl.database_id,
+                crawl.generation,
+                batch.first_ordinal + offset,
+                table,
+                tenant_id=database.tenant_id,
             )
         ]
         await self._index.upsert(documents)

@@ -8,6 +8,8 @@ from catalog.documents import Document, documents_for_table
 from catalog.models import Table
 from catalog.search import SearchHit, SearchIndex, SearchQuery
 
+TENANT = "tenant"  # the owner of every document these helpers write
+
 
 def generation_documents(
     database_id: str, generation: int, tables: Sequence[Table]
@@ -16,7 +18,9 @@ def generation_documents(
     return [
         document
         for ordinal, table in enumerate(tables)
-        for document in documents_for_table(database_id, generation, ordinal * 10, table)
+        for document in documents_for_table(
+            database_id, generation, ordinal * 10, table, tenant_id=TENANT
+        )
     ]
 
 

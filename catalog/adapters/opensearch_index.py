@@ -58,6 +58,7 @@ INDEX_BODY: dict[str, Any] = {
             "id": _KEYWORD,
             "kind": _KEYWORD,
             "database_id": _KEYWORD,
+            "tenant_id": _KEYWORD,
             "generation": {"type": "long"},
             "scope": _KEYWORD,
             "ordinal": {"type": "long"},

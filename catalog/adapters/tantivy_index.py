@@ -59,7 +59,7 @@ def _build_schema() -> tantivy.Schema:
     # "raw" keeps each value as one term: these are keywords, and the analysed fields are already
     # split and lower-cased in Python (catalog.documents.document_terms), so the engine does no
     # analysis of its own.
-    keywords = ["id", "scope", "data_type", *FACET_FIELDS, "name_display", *TermField]
+    keywords = ["id", "scope", "tenant_id", "data_type", *FACET_FIELDS, "name_display", *TermField]
     for name in keywords:
         builder.add_text_field(
             name, tokenizer_name="raw", index_option="basic", fast=name in _FAST_KEYWORDS
@@ -77,6 +77,7 @@ def _to_tantivy(document: Document) -> tantivy.Document:
     keywords = {
         "id": document.id,
         "database_id": document.database_id,
+        "tenant_id": document.tenant_id,
         "scope": document.scope,
         "kind": str(document.kind),
         "schema": document.schema,

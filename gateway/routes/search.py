@@ -132,7 +132,16 @@ async def search(request: web.Request) -> web.Response:
     page = await request.app[INDEX].search(
         # One hit more than the page tells whether another page follows.
         SearchQuery(
-            text, scopes, kind, size + 1, schemas, table_types, data_types, after, facets=True
+            text,
+            scopes,
+            kind,
+            size + 1,
+            schemas,
+            table_types,
+            data_types,
+            after,
+            facets=True,
+            tenant_id=caller(request).tenant_id,
         )
     )
     hits = page.hits[:size]
@@ -181,7 +190,9 @@ async def suggest(request: web.Request) -> web.Response:
     limit = int_param(request, "limit", 10, 1, 50)
     database_ids = list_param(request, "database_id", max_items=MAX_DATABASE_IDS)
     scopes = await _scopes(request, database_ids)
-    found = await request.app[INDEX].suggest(SuggestQuery(text, scopes, kind, limit))
+    found = await request.app[INDEX].suggest(
+        SuggestQuery(text, scopes, kind, limit, tenant_id=caller(request).tenant_id)
+    )
     out = Suggestions(
         query=text, suggestions=[SuggestionOut(name=s.name, count=s.count) for s in found]
     )

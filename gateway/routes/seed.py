@@ -36,6 +36,7 @@ async def seed_search(request: web.Request) -> web.Response:
             (generation_scope(database.id, database.live_generation),),
             DocumentKind.TABLE,
             SEED_SEARCH_LIMIT,
+            tenant_id=database.tenant_id,
         )
         for hit in (await request.app[INDEX].search(query)).hits:
             tables.setdefault(hit.document.schema, {})[hit.document.table] = _seed_columns(

@@ -196,7 +196,9 @@ class World:
     async def _crawled(self, database_id: str, crawl_id: str) -> None:
         # As the worker would leave it: one table indexed, the crawl complete and live.
         seed = table("public", SEED_TABLE, "id", "customer_id")
-        await self.index.upsert(documents_for_table(database_id, 1, 0, seed))
+        await self.index.upsert(
+            documents_for_table(database_id, 1, 0, seed, tenant_id=DEFAULT_TENANT)
+        )
         await self.store.complete_crawl(crawl_id)
 
 

@@ -18,8 +18,8 @@ from catalog.adapters.tantivy_index import TantivyIndex
 from catalog.documents import Document, DocumentKind, generation_scope
 from catalog.errors import TransientError
 from catalog.models import Column, Table, TableType
-from catalog.search import SearchIndex, SearchQuery
-from tests.search_helpers import crawl, found, generation_documents
+from catalog.search import SearchIndex, SearchQuery, SuggestQuery
+from tests.search_helpers import TENANT, crawl, found, generation_documents
 
 DB_A = "db-a"
 DB_B = "db-b"
@@ -376,3 +376,19 @@ async def test_opensearch_open_adds_the_fields_an_older_mapping_lacks(osmem_url)
         assert (await names(index, "stomer", kind=DocumentKind.TABLE))[0] == "customer_orders"
     finally:
         await index.close()
+
+
+async def test_documents_of_another_tenant_never_answer(search_index, shop):
+    own = SearchQuery(text="customer_orders", scopes=(SCOPE_A1,), tenant_id=TENANT)
+    assert [hit.document.table for hit in await found(search_index, own)][:1] == [
+        "customer_orders"
+    ]
+    assert all(hit.document.tenant_id == TENANT for hit in await found(search_index, own))
+    # Even a scope that names the database returns nothing to another tenant.
+    other = SearchQuery(text="customer_orders", scopes=(SCOPE_A1,), tenant_id="someone-else")
+    assert await found(search_index, other) == []
+    suggested = await search_index.suggest(
+        SuggestQuery("cust", (SCOPE_A1,), tenant_id="someone-else")
+    )
+    assert suggested == []
+    assert await search_index.suggest(SuggestQuery("cust", (SCOPE_A1,), tenant_id=TENANT))

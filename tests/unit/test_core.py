@@ -177,9 +177,15 @@ def test_new_database_repr_hides_the_password():
 
 
 def test_documents_have_deterministic_ids_and_no_secrets():
-    docs = documents_for_table("db_1", 2, 7, table("public", "orders", "id", "total"))
-    again = documents_for_table("db_1", 2, 7, table("public", "orders", "id", "total"))
-    next_crawl = documents_for_table("db_1", 3, 7, table("public", "orders", "id", "total"))
+    docs = documents_for_table(
+        "db_1", 2, 7, table("public", "orders", "id", "total"), tenant_id="t"
+    )
+    again = documents_for_table(
+        "db_1", 2, 7, table("public", "orders", "id", "total"), tenant_id="t"
+    )
+    next_crawl = documents_for_table(
+        "db_1", 3, 7, table("public", "orders", "id", "total"), tenant_id="t"
+    )
     assert [d.id for d in docs] == [d.id for d in again]
     # A new generation never overwrites what readers of the previous one are served.
     assert not {d.id for d in docs} & {d.id for d in next_crawl}

@@ -30,7 +30,7 @@ def _documents(name: str, *columns: str):
             for i, c in enumerate(columns)
         ),
     )
-    return documents_for_table("db", 1, 0, table)
+    return documents_for_table("db", 1, 0, table, tenant_id="tenant")
 
 
 def _explain(text: str, name: str, *columns: str, kind: DocumentKind | None = None):

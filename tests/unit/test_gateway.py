@@ -42,7 +42,9 @@ async def gateway(aiohttp_client):
 async def complete_crawl(store, index, database_id: str, *tables) -> None:
     crawl = await store.latest_crawl(database_id)
     for ordinal, t in enumerate(tables):
-        await index.upsert(documents_for_table(database_id, crawl.generation, ordinal, t))
+        await index.upsert(
+            documents_for_table(database_id, crawl.generation, ordinal, t, tenant_id=DEFAULT_TENANT)
+        )
     await store.complete_crawl(crawl.id)
 
 

@@ -59,7 +59,15 @@ async def register(client, who: str) -> dict:
 
 async def crawled(store, index, database_id: str) -> None:
     crawl = await store.latest_crawl(database_id)
-    await index.upsert(documents_for_table(database_id, 1, 0, table("public", "orders", "id")))
+    await index.upsert(
+        documents_for_table(
+            database_id,
+            1,
+            0,
+            table("public", "orders", "id"),
+            tenant_id=store.databases[database_id].tenant_id,
+        )
+    )
     await store.complete_crawl(crawl.id)
 
 
