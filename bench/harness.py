@@ -162,7 +162,9 @@ async def stop(proc: asyncio.subprocess.Process, data_dir: Path) -> int:
     return proc.returncode if proc.returncode is not None else -1
 
 
-def catalog_env(data_dir: Path, port: int, workers: int, batch_size: int) -> dict[str, str]:
+def catalog_env(
+    data_dir: Path, port: int, workers: int, batch_size: int, extra: dict[str, str] | None = None
+) -> dict[str, str]:
     return {
         **os.environ,
         "CATALOG_DATA_DIR": str(data_dir),
@@ -175,12 +177,13 @@ def catalog_env(data_dir: Path, port: int, workers: int, batch_size: int) -> dic
         "CATALOG_NATS_URL": "",
         "CATALOG_OPENSEARCH_URL": "",
         "CATALOG_ADMIN_TOKEN": "",
+        **(extra or {}),
     }
 
 
 @contextlib.asynccontextmanager
 async def catalog_up(
-    workers: int, batch_size: int, ready_timeout: float
+    workers: int, batch_size: int, ready_timeout: float, extra_env: dict[str, str] | None = None
 ) -> AsyncIterator[CatalogUp]:
     """Start `catalog up` in a fresh temporary folder on a free port; yield once it is ready.
 
@@ -190,7 +193,7 @@ async def catalog_up(
     temp = Path(tempfile.mkdtemp(prefix="bench-catalog-"))
     data_dir, log = temp / "data", temp / "catalog-up.log"
     port = free_port()
-    env = catalog_env(data_dir, port, workers, batch_size)
+    env = catalog_env(data_dir, port, workers, batch_size, extra_env)
     with log.open("wb") as out:
         proc = await asyncio.create_subprocess_exec(
             CATALOG, "up", env=env, stdout=out, stderr=asyncio.subprocess.STDOUT

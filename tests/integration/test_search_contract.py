@@ -380,9 +380,7 @@ async def test_opensearch_open_adds_the_fields_an_older_mapping_lacks(osmem_url)
 
 async def test_documents_of_another_tenant_never_answer(search_index, shop):
     own = SearchQuery(text="customer_orders", scopes=(SCOPE_A1,), tenant_id=TENANT)
-    assert [hit.document.table for hit in await found(search_index, own)][:1] == [
-        "customer_orders"
-    ]
+    assert [hit.document.table for hit in await found(search_index, own)][:1] == ["customer_orders"]
     assert all(hit.document.tenant_id == TENANT for hit in await found(search_index, own))
     # Even a scope that names the database returns nothing to another tenant.
     other = SearchQuery(text="customer_orders", scopes=(SCOPE_A1,), tenant_id="someone-else")
