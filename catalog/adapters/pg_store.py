@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from importlib import resources
 from typing import Any
 
@@ -19,6 +20,7 @@ from catalog.messages import (
     CrawlConfirmed,
     CrawlRequested,
     DatabaseDeleted,
+    Message,
     encode,
 )
 from catalog.models import (
@@ -112,7 +114,7 @@ class PgStore:
         await self._pool.close()
 
     async def migrate(self) -> None:
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._transaction() as conn:
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
             await conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -128,6 +130,24 @@ class PgStore:
                     await conn.execute(
                         "INSERT INTO schema_migrations (version) VALUES ($1)", version
                     )
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        """One connection in one transaction; "the store is not there" becomes TransientError."""
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                yield conn
+        except _UNAVAILABLE as exc:
+            raise TransientError("the store is unreachable") from exc
+
+    @staticmethod
+    async def _enqueue(conn: asyncpg.Connection, subject: str, message: Message) -> None:
+        """Put a message in the outbox, in the caller's transaction: it leaves only on commit."""
+        await conn.execute(
+            "INSERT INTO outbox (subject, payload) VALUES ($1, $2::jsonb)",
+            subject,
+            encode(message).decode(),
+        )
 
     async def _fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
         try:
@@ -229,29 +249,26 @@ class PgStore:
 
     async def add_database(self, database: Database, password: Sealed, crawl_id: str) -> Crawl:
         t = database.target
-        try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                await conn.execute(
-                    "INSERT INTO databases (id, name, engine, host, port, dbname, username,"
-                    " password_key_id, password_ciphertext, created_at, sslmode, ca_cert,"
-                    " tenant_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                    database.id,
-                    database.name,
-                    str(t.engine),
-                    t.host,
-                    t.port,
-                    t.dbname,
-                    t.user,
-                    password.key_id,
-                    password.blob,
-                    database.created_at,
-                    str(t.sslmode),
-                    t.ca_cert,
-                    database.tenant_id,
-                )
-                return await self._queue_crawl(conn, database.id, crawl_id, generation=1)
-        except _UNAVAILABLE as exc:
-            raise TransientError("the store is unreachable") from exc
+        async with self._transaction() as conn:
+            await conn.execute(
+                "INSERT INTO databases (id, name, engine, host, port, dbname, username,"
+                " password_key_id, password_ciphertext, created_at, sslmode, ca_cert,"
+                " tenant_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                database.id,
+                database.name,
+                str(t.engine),
+                t.host,
+                t.port,
+                t.dbname,
+                t.user,
+                password.key_id,
+                password.blob,
+                database.created_at,
+                str(t.sslmode),
+                t.ca_cert,
+                database.tenant_id,
+            )
+            return await self._queue_crawl(conn, database.id, crawl_id, generation=1)
 
     async def _queue_crawl(
         self, conn: asyncpg.Connection, database_id: str, crawl_id: str, generation: int
@@ -263,11 +280,7 @@ class PgStore:
             database_id,
             generation,
         )
-        await conn.execute(
-            "INSERT INTO outbox (subject, payload) VALUES ($1, $2::jsonb)",
-            CRAWL_REQUESTED,
-            encode(CrawlRequested(crawl_id, database_id)).decode(),
-        )
+        await self._enqueue(conn, CRAWL_REQUESTED, CrawlRequested(crawl_id, database_id))
         return _crawl(row)
 
     async def get_database(self, database_id: str) -> Database:
@@ -333,28 +346,25 @@ class PgStore:
     # Crawls
 
     async def request_crawl(self, database_id: str, crawl_id: str) -> Crawl:
-        try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                # The row lock serialises concurrent requests for one database.
-                locked = await conn.fetchrow(
-                    "SELECT id FROM databases WHERE id = $1 FOR UPDATE", database_id
-                )
-                if locked is None:
-                    raise NotFoundError(f"no database with id {database_id!r}")
-                active = await conn.fetchrow(
-                    f"SELECT {_CRAWL_COLUMNS} FROM crawls WHERE database_id = $1"
-                    " AND state IN ('queued', 'running') ORDER BY generation DESC LIMIT 1",
-                    database_id,
-                )
-                if active is not None:
-                    return _crawl(active)
-                generation = await conn.fetchval(
-                    "SELECT coalesce(max(generation), 0) + 1 FROM crawls WHERE database_id = $1",
-                    database_id,
-                )
-                return await self._queue_crawl(conn, database_id, crawl_id, generation)
-        except _UNAVAILABLE as exc:
-            raise TransientError("the store is unreachable") from exc
+        async with self._transaction() as conn:
+            # The row lock serialises concurrent requests for one database.
+            locked = await conn.fetchrow(
+                "SELECT id FROM databases WHERE id = $1 FOR UPDATE", database_id
+            )
+            if locked is None:
+                raise NotFoundError(f"no database with id {database_id!r}")
+            active = await conn.fetchrow(
+                f"SELECT {_CRAWL_COLUMNS} FROM crawls WHERE database_id = $1"
+                " AND state IN ('queued', 'running') ORDER BY generation DESC LIMIT 1",
+                database_id,
+            )
+            if active is not None:
+                return _crawl(active)
+            generation = await conn.fetchval(
+                "SELECT coalesce(max(generation), 0) + 1 FROM crawls WHERE database_id = $1",
+                database_id,
+            )
+            return await self._queue_crawl(conn, database_id, crawl_id, generation)
 
     async def get_crawl(self, crawl_id: str) -> Crawl:
         row = await self._fetchrow(f"SELECT {_CRAWL_COLUMNS} FROM crawls WHERE id = $1", crawl_id)
@@ -406,48 +416,38 @@ class PgStore:
         )
 
     async def delete_database(self, database_id: str) -> None:
-        try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                deleted = await conn.fetchval(
-                    "DELETE FROM databases WHERE id = $1 RETURNING id", database_id
-                )
-                if deleted is None:
-                    raise NotFoundError(f"no database with id {database_id!r}")
-                await conn.execute(
-                    "INSERT INTO outbox (subject, payload) VALUES ($1, $2::jsonb)",
-                    DATABASE_DELETED,
-                    encode(DatabaseDeleted(database_id)).decode(),
-                )
-        except _UNAVAILABLE as exc:
-            raise TransientError("the store is unreachable") from exc
+        async with self._transaction() as conn:
+            deleted = await conn.fetchval(
+                "DELETE FROM databases WHERE id = $1 RETURNING id", database_id
+            )
+            if deleted is None:
+                raise NotFoundError(f"no database with id {database_id!r}")
+            await self._enqueue(conn, DATABASE_DELETED, DatabaseDeleted(database_id))
 
     async def start_crawl(self, crawl_id: str, plan: Sequence[BatchPlan]) -> Crawl:
-        try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                row = await conn.fetchrow(
-                    f"SELECT {_CRAWL_COLUMNS} FROM crawls WHERE id = $1 FOR UPDATE", crawl_id
-                )
-                if row is None:
-                    raise NotFoundError(f"no crawl with id {crawl_id!r}")
-                if row["state"] != CrawlState.QUEUED:
-                    return _crawl(row)
-                await conn.copy_records_to_table(
-                    "crawl_batches",
-                    records=[
-                        (crawl_id, number, batch.first_ordinal, list(batch.refs))
-                        for number, batch in enumerate(plan)
-                    ],
-                    columns=["crawl_id", "number", "first_ordinal", "refs"],
-                )
-                row = await conn.fetchrow(
-                    "UPDATE crawls SET state = 'running', started_at = now(), batches_total = $2"
-                    f" WHERE id = $1 RETURNING {_CRAWL_COLUMNS}",
-                    crawl_id,
-                    len(plan),
-                )
+        async with self._transaction() as conn:
+            row = await conn.fetchrow(
+                f"SELECT {_CRAWL_COLUMNS} FROM crawls WHERE id = $1 FOR UPDATE", crawl_id
+            )
+            if row is None:
+                raise NotFoundError(f"no crawl with id {crawl_id!r}")
+            if row["state"] != CrawlState.QUEUED:
                 return _crawl(row)
-        except _UNAVAILABLE as exc:
-            raise TransientError("the store is unreachable") from exc
+            await conn.copy_records_to_table(
+                "crawl_batches",
+                records=[
+                    (crawl_id, number, batch.first_ordinal, list(batch.refs))
+                    for number, batch in enumerate(plan)
+                ],
+                columns=["crawl_id", "number", "first_ordinal", "refs"],
+            )
+            row = await conn.fetchrow(
+                "UPDATE crawls SET state = 'running', started_at = now(), batches_total = $2"
+                f" WHERE id = $1 RETURNING {_CRAWL_COLUMNS}",
+                crawl_id,
+                len(plan),
+            )
+            return _crawl(row)
 
     async def get_batch(self, crawl_id: str, number: int) -> Batch:
         row = await self._fetchrow(
@@ -521,23 +521,16 @@ class PgStore:
         return _crawl(row) if row is not None else await self.get_crawl(crawl_id)
 
     async def confirm_crawl(self, crawl_id: str) -> Crawl:
-        try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                row = await conn.fetchrow(
-                    f"SELECT {_CRAWL_COLUMNS} FROM crawls WHERE id = $1 FOR UPDATE", crawl_id
-                )
-                if row is None:
-                    raise NotFoundError(f"no crawl with id {crawl_id!r}")
-                if row["state"] != CrawlState.HELD:
-                    raise ConflictError(f"crawl {crawl_id} is {row['state']}, not held")
-                await conn.execute(
-                    "INSERT INTO outbox (subject, payload) VALUES ($1, $2::jsonb)",
-                    CRAWL_CONFIRMED,
-                    encode(CrawlConfirmed(crawl_id, row["database_id"])).decode(),
-                )
-                return _crawl(row)
-        except _UNAVAILABLE as exc:
-            raise TransientError("the store is unreachable") from exc
+        async with self._transaction() as conn:
+            row = await conn.fetchrow(
+                f"SELECT {_CRAWL_COLUMNS} FROM crawls WHERE id = $1 FOR UPDATE", crawl_id
+            )
+            if row is None:
+                raise NotFoundError(f"no crawl with id {crawl_id!r}")
+            if row["state"] != CrawlState.HELD:
+                raise ConflictError(f"crawl {crawl_id} is {row['state']}, not held")
+            await self._enqueue(conn, CRAWL_CONFIRMED, CrawlConfirmed(crawl_id, row["database_id"]))
+            return _crawl(row)
 
     # Dead letters
 
@@ -580,21 +573,18 @@ class PgStore:
     # Outbox
 
     async def relay_outbox(self, publish: Publish, limit: int) -> int:
-        try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                rows = await conn.fetch(
-                    "SELECT id, subject, payload FROM outbox WHERE sent_at IS NULL"
-                    " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
-                    limit,
+        async with self._transaction() as conn:
+            rows = await conn.fetch(
+                "SELECT id, subject, payload FROM outbox WHERE sent_at IS NULL"
+                " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                limit,
+            )
+            for row in rows:
+                message = OutboxMessage(row["id"], row["subject"], json.loads(row["payload"]))
+                await publish(message)
+            if rows:
+                await conn.execute(
+                    "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])",
+                    [r["id"] for r in rows],
                 )
-                for row in rows:
-                    message = OutboxMessage(row["id"], row["subject"], json.loads(row["payload"]))
-                    await publish(message)
-                if rows:
-                    await conn.execute(
-                        "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])",
-                        [r["id"] for r in rows],
-                    )
-                return len(rows)
-        except _UNAVAILABLE as exc:
-            raise TransientError("the store is unreachable") from exc
+            return len(rows)
