@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from html import escape
 
+from rapidfuzz.distance import OSA
+
 from catalog.documents import Document, TermField, document_terms
 from catalog.identifiers import Span, identifier_terms, part_spans, word_spans
 from catalog.search import Match, MatchPlan, TermClause
@@ -38,22 +40,13 @@ class Explanation:
 
 
 def edit_distance(a: str, b: str, limit: int) -> int:
-    """Edits from a to b (insert, delete, substitute, swap neighbours), or limit + 1 if more."""
-    if abs(len(a) - len(b)) > limit:
-        return limit + 1
-    before: list[int] = []
-    previous = list(range(len(b) + 1))
-    for i, char in enumerate(a, 1):
-        current = [i]
-        for j, other in enumerate(b, 1):
-            cost = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char != other))
-            if i > 1 and j > 1 and char == b[j - 2] and a[i - 2] == other:
-                cost = min(cost, before[j - 2] + 1)
-            current.append(cost)
-        if min(current) > limit:
-            return limit + 1
-        before, previous = previous, current
-    return min(previous[-1], limit + 1)
+    """Edits from a to b (insert, delete, substitute, swap neighbours), or limit + 1 if more.
+
+    The optimal-string-alignment distance, which is what the engines' fuzzy queries count with
+    transpositions on; rapidfuzz computes it in C, a thousand times faster than Python did, and
+    explaining every hit of every page made it the gateway's hottest loop.
+    """
+    return OSA.distance(a, b, score_cutoff=limit)
 
 
 def clause_matches(clause: TermClause, term: str) -> bool:
