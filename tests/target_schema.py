@@ -95,3 +95,21 @@ ANALYZE;
 -- Created after ANALYZE: never analyzed, so no row estimate.
 CREATE TABLE public.plain (x integer);
 """
+
+# Every relation SCHEMA creates, in the order the crawler lists them (schema, then name, as the
+# "C" collation of pg_catalog's `name` sorts them).
+RELATIONS = [
+    ("Ops Data", "CamelCase"),
+    ("Ops Data", "my table"),
+    ("données", "größe"),
+    ("public", "plain"),
+    ("sales", "customer_emails"),
+    ("sales", "customers"),
+    ("sales", "event_notes"),
+    ("sales", "events"),
+    ("sales", "events_2025"),
+    ("sales", "events_2026"),
+    ("sales", "order_lines"),
+    ("sales", "order_totals"),
+    ("sales", "orders"),
+]

@@ -68,7 +68,7 @@ class System:
     services: Services
 
     async def wait_for_crawl(self, database_id: str, generation: int) -> dict:
-        async with asyncio.timeout(30):
+        async with asyncio.timeout(90):  # generous: a loaded CI machine is slow, not wrong
             while True:
                 response = await self.client.get(f"/v1/databases/{database_id}", headers=AUTH)
                 body = await response.json()

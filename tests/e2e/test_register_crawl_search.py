@@ -10,23 +10,10 @@ import nats
 import tantivy
 
 from tests.e2e.conftest import AUTH
+from tests.target_schema import RELATIONS
 from tests.tls_postgres import tls_postgres
 
-EXPECTED_TABLES = {
-    ("données", "größe"),
-    ("Ops Data", "CamelCase"),
-    ("Ops Data", "my table"),
-    ("public", "plain"),
-    ("sales", "customer_emails"),
-    ("sales", "customers"),
-    ("sales", "event_notes"),
-    ("sales", "events"),
-    ("sales", "events_2025"),
-    ("sales", "events_2026"),
-    ("sales", "order_lines"),
-    ("sales", "order_totals"),
-    ("sales", "orders"),
-}
+EXPECTED_TABLES = set(RELATIONS)
 
 
 async def all_tables(client, database_id: str, limit: int = 4) -> list[dict]:
