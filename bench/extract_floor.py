@@ -1,0 +1,492 @@
+"""The floors of a crawl, and the alternatives to our extractor, for one catalog in one run.
+
+    python -m bench.extract_floor --database bench_10k --repeat 3 --inspector-sample 500
+
+Each approach runs --repeat times, every run in a fresh spawned process, so its peak RSS
+(getrusage of that process) is its own. The approaches:
+
+1. floor extract: whole-catalog streamed pg_catalog queries with asyncpg (server-side cursors,
+   rows only counted): the crawler's own SQL, filtered by a subquery instead of an oid array.
+2. our extractor: PostgresCrawler.list_relations, then read_batch in batches of 500.
+3. floor index: the same documents (documents_for_table over our extractor's tables, built
+   outside the timer) upserted into a fresh TantivyIndex in batches of 5,000, then close().
+4. the seed's approach: one information_schema.columns query, fetched whole, into a dict.
+5. SQLAlchemy Inspector table by table: a sample, extrapolated linearly to the whole catalog.
+6. SQLAlchemy 2 Inspector get_multi_*: the whole catalog, one call of each per schema.
+
+SQLAlchemy and psycopg2-binary are bench-only: `pip install 'sqlalchemy>=2' psycopg2-binary`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import multiprocessing.connection
+import pickle
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from bench.harness import MB
+
+EXTRACT_BATCH = 500  # what the indexer reads per batch
+INDEX_BATCH = 5_000  # documents per upsert (each upsert commits)
+STREAM_PREFETCH = 10_000  # rows per round trip in the floor's cursors
+STATEMENT_TIMEOUT = 3_600.0
+DATABASE_ID = "bench"
+TENANT_ID = "default"
+
+
+def dsn(params: dict[str, Any]) -> str:
+    return f"postgresql://{params['user']}@{params['host']}:{params['port']}/{params['database']}"
+
+
+def current_rss() -> int:
+    return psutil.Process().memory_info().rss
+
+
+def whole_catalog_sql() -> dict[str, str]:
+    """The crawler's four batch queries over the whole catalog: the oid array is replaced by the
+    relation list itself, so the floor reads exactly what the crawler reads, in one pass."""
+    from indexer.crawlers import postgres
+
+    relations = postgres._LIST_RELATIONS.split("ORDER BY")[0]
+    queries = {
+        "relations": postgres._RELATIONS,
+        "columns": postgres._COLUMNS,
+        "constraints": postgres._CONSTRAINTS,
+        "indexes": postgres._INDEXES,
+    }
+    whole = {}
+    for name, sql in queries.items():
+        assert sql.count("= ANY($1::oid[])") == 1, name  # the crawler's SQL changed shape
+        whole[name] = sql.replace("= ANY($1::oid[])", f"IN ({relations})")
+    return whole
+
+
+# --- 1. floor extract ---------------------------------------------------------------------
+
+
+async def _floor_extract(params: dict[str, Any]) -> dict[str, Any]:
+    import asyncpg
+
+    queries = whole_catalog_sql()
+    start_rss = current_rss()
+    began = time.perf_counter()
+    # jit off as the crawler sets it: the same planner, so only the batching differs.
+    connection = await asyncpg.connect(dsn(params), server_settings={"jit": "off"})
+    counts: dict[str, int] = {}
+    parts: dict[str, float] = {}
+    try:
+        async with connection.transaction(isolation="repeatable_read", readonly=True):
+            for name, sql in queries.items():
+                part = time.perf_counter()
+                counts[name] = 0
+                async for _ in connection.cursor(sql, prefetch=STREAM_PREFETCH):
+                    counts[name] += 1
+                parts[name] = time.perf_counter() - part
+    finally:
+        await connection.close()
+    seconds = time.perf_counter() - began
+    return {"seconds": seconds, "counts": counts, "parts": parts, "start_rss": start_rss}
+
+
+# --- 2. our extractor -----------------------------------------------------------------------
+
+
+def _crawler(params: dict[str, Any]) -> Any:
+    from catalog.models import Engine, SslMode, Target
+    from indexer.crawlers.postgres import PostgresCrawler
+
+    target = Target(
+        engine=Engine.POSTGRESQL,
+        host=params["host"],
+        port=params["port"],
+        dbname=params["database"],
+        user=params["user"],
+        sslmode=SslMode.DISABLE,
+    )
+    return PostgresCrawler(target, "", connect_timeout=30.0, statement_timeout=STATEMENT_TIMEOUT)
+
+
+async def extract_tables(params: dict[str, Any]) -> Any:
+    """Our extractor's batches of tables, in plan order (an async iterator of lists)."""
+    async with _crawler(params) as crawler:
+        oids = [oid async for oid in crawler.list_relations()]
+        for start in range(0, len(oids), EXTRACT_BATCH):
+            yield await crawler.read_batch(oids[start : start + EXTRACT_BATCH])
+
+
+async def _extractor(params: dict[str, Any]) -> dict[str, Any]:
+    _crawler(params)  # imports outside the timer
+    start_rss = current_rss()
+    began = time.perf_counter()
+    tables = columns = batches = 0
+    async for batch in extract_tables(params):
+        batches += 1
+        tables += len(batch)
+        columns += sum(len(table.columns) for table in batch)
+    seconds = time.perf_counter() - began
+    counts = {"tables": tables, "columns": columns, "batches": batches}
+    return {"seconds": seconds, "counts": counts, "start_rss": start_rss}
+
+
+# --- 3. floor index -------------------------------------------------------------------------
+
+
+async def write_tables_pickle(params: dict[str, Any], path: Path) -> int:
+    """Our extractor's tables, one pickle per batch, so the indexing run can stream them."""
+    tables = 0
+    with path.open("wb") as out:
+        async for batch in extract_tables(params):
+            pickle.dump(batch, out, protocol=pickle.HIGHEST_PROTOCOL)
+            tables += len(batch)
+    return tables
+
+
+def _pickled_batches(path: Path) -> Iterator[list[Any]]:
+    with path.open("rb") as source:
+        while True:
+            try:
+                yield pickle.load(source)
+            except EOFError:
+                return
+
+
+def _document_batches(path: Path) -> Iterator[list[Any]]:
+    """Batches of exactly INDEX_BATCH documents (the last one shorter), built lazily so memory
+    stays that of a stream, as in a crawl."""
+    from catalog.documents import documents_for_table
+
+    pending: list[Any] = []
+    ordinal = 0
+    for tables in _pickled_batches(path):
+        for table in tables:
+            pending += documents_for_table(DATABASE_ID, 1, ordinal, table, tenant_id=TENANT_ID)
+            ordinal += 1
+        while len(pending) >= INDEX_BATCH:
+            yield pending[:INDEX_BATCH]
+            pending = pending[INDEX_BATCH:]
+    if pending:
+        yield pending
+
+
+async def _floor_index(params: dict[str, Any]) -> dict[str, Any]:
+    from catalog.adapters.tantivy_index import TantivyIndex
+
+    temp = Path(tempfile.mkdtemp(prefix="bench-floor-index-"))
+    try:
+        index = TantivyIndex(temp / "index")
+        await index.open()  # creating an empty index is not indexing
+        start_rss = current_rss()
+        seconds = 0.0
+        documents = upserts = 0
+        # Building the documents is left out of the timer; only upsert and close are timed.
+        for batch in _document_batches(Path(params["pickle"])):
+            began = time.perf_counter()
+            await index.upsert(batch)
+            seconds += time.perf_counter() - began
+            documents += len(batch)
+            upserts += 1
+        began = time.perf_counter()
+        await index.close()
+        closing = time.perf_counter() - began
+        seconds += closing
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+    counts = {"documents": documents, "upserts": upserts}
+    return {
+        "seconds": seconds,
+        "counts": counts,
+        "parts": {"close": closing},
+        "start_rss": start_rss,
+    }
+
+
+# --- 4. the seed's approach -----------------------------------------------------------------
+
+SEED_SQL = """
+SELECT table_schema, table_name, column_name, data_type
+FROM information_schema.columns
+WHERE table_schema NOT IN ('pg_catalog', 'information_schema')
+"""
+
+
+async def _seed(params: dict[str, Any]) -> dict[str, Any]:
+    import asyncpg
+
+    start_rss = current_rss()
+    began = time.perf_counter()
+    connection = await asyncpg.connect(dsn(params))  # server defaults, as the seed had them
+    try:
+        rows = await connection.fetch(SEED_SQL)
+    finally:
+        await connection.close()
+    catalog: dict[str, dict[str, list[dict[str, str]]]] = {}
+    for schema, table, column, data_type in rows:
+        columns = catalog.setdefault(schema, {}).setdefault(table, [])
+        columns.append({"column_name": column, "data_type": data_type})
+    seconds = time.perf_counter() - began
+    tables = sum(len(tables) for tables in catalog.values())
+    counts = {"tables": tables, "columns": len(rows)}
+    return {"seconds": seconds, "counts": counts, "start_rss": start_rss}
+
+
+# --- 5 and 6. SQLAlchemy Inspector ----------------------------------------------------------
+
+ALL_TABLES_SQL = """
+SELECT n.nspname, c.relname
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f')
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\\_toast%'
+  AND n.nspname NOT LIKE 'pg\\_temp%'
+ORDER BY n.nspname, c.relname
+"""
+
+
+def _engine(params: dict[str, Any]) -> Any:
+    import sqlalchemy
+
+    return sqlalchemy.create_engine(dsn(params).replace("postgresql://", "postgresql+psycopg2://"))
+
+
+def _inspector_by_table(params: dict[str, Any]) -> dict[str, Any]:
+    import sqlalchemy
+
+    engine = _engine(params)
+    with engine.connect() as connection:
+        every = [tuple(row) for row in connection.execute(sqlalchemy.text(ALL_TABLES_SQL))]
+    # Spread evenly over the plan, so every schema and name length is in the sample.
+    size = min(params["inspector_sample"], len(every))
+    sample = [every[i * len(every) // size] for i in range(size)]
+    start_rss = current_rss()
+    began = time.perf_counter()
+    inspector = sqlalchemy.inspect(engine)
+    columns = keys = foreign = indexes = 0
+    for schema, table in sample:
+        columns += len(inspector.get_columns(table, schema=schema))
+        keys += len(inspector.get_pk_constraint(table, schema=schema)["constrained_columns"])
+        foreign += len(inspector.get_foreign_keys(table, schema=schema))
+        indexes += len(inspector.get_indexes(table, schema=schema))
+    measured = time.perf_counter() - began
+    engine.dispose()
+    counts = {
+        "sampled tables": size,
+        "of tables": len(every),
+        "columns": columns,
+        "pk columns": keys,
+        "fks": foreign,
+        "indexes": indexes,
+    }
+    return {
+        "seconds": measured * len(every) / size,  # linear: every table costs the same queries
+        "measured": measured,
+        "counts": counts,
+        "start_rss": start_rss,
+    }
+
+
+def _inspector_bulk(params: dict[str, Any]) -> dict[str, Any]:
+    import sqlalchemy
+    from sqlalchemy.engine.reflection import ObjectKind
+
+    engine = _engine(params)
+    start_rss = current_rss()
+    began = time.perf_counter()
+    inspector = sqlalchemy.inspect(engine)
+    schemas = [
+        s for s in inspector.get_schema_names() if s not in ("information_schema", "pg_catalog")
+    ]
+    counts = {"tables": 0, "columns": 0, "pk columns": 0, "fks": 0, "indexes": 0}
+    parts = dict.fromkeys(("columns", "pk", "fks", "indexes"), 0.0)
+    # One schema at a time: schema=None would mean the default schema only, not all of them.
+    for schema in schemas:
+        part = time.perf_counter()
+        found = inspector.get_multi_columns(schema=schema, kind=ObjectKind.ANY)
+        parts["columns"] += time.perf_counter() - part
+        counts["tables"] += len(found)
+        counts["columns"] += sum(len(c) for c in found.values())
+        part = time.perf_counter()
+        keys = inspector.get_multi_pk_constraint(schema=schema, kind=ObjectKind.ANY)
+        parts["pk"] += time.perf_counter() - part
+        counts["pk columns"] += sum(len(k["constrained_columns"]) for k in keys.values())
+        part = time.perf_counter()
+        foreign = inspector.get_multi_foreign_keys(schema=schema, kind=ObjectKind.ANY)
+        parts["fks"] += time.perf_counter() - part
+        counts["fks"] += sum(len(f) for f in foreign.values())
+        part = time.perf_counter()
+        indexes = inspector.get_multi_indexes(schema=schema, kind=ObjectKind.ANY)
+        parts["indexes"] += time.perf_counter() - part
+        counts["indexes"] += sum(len(i) for i in indexes.values())
+        # Drop each schema's results as a crawl would once indexed; the inspector's own
+        # info_cache still keeps them, which is part of what this approach costs.
+        del found, keys, foreign, indexes
+    seconds = time.perf_counter() - began
+    engine.dispose()
+    return {"seconds": seconds, "counts": counts, "parts": parts, "start_rss": start_rss}
+
+
+# --- the runner -----------------------------------------------------------------------------
+
+APPROACHES: dict[str, tuple[str, Callable[[dict[str, Any]], Any]]] = {
+    "floor_extract": ("floor extract (streamed pg_catalog, asyncpg)", _floor_extract),
+    "extractor": ("our extractor (list_relations + read_batch 500)", _extractor),
+    "floor_index": ("floor index (TantivyIndex, upsert 5,000)", _floor_index),
+    "seed": ("seed: information_schema.columns fetched whole", _seed),
+    "inspector": ("SQLAlchemy Inspector per table (extrapolated)", _inspector_by_table),
+    "bulk": ("SQLAlchemy Inspector get_multi_* per schema", _inspector_bulk),
+}
+
+
+def _child(name: str, params: dict[str, Any], out: multiprocessing.connection.Connection) -> None:
+    """One run of one approach in this fresh process; sends its result and peak RSS."""
+    try:
+        function = APPROACHES[name][1]
+        result = function(params)
+        if asyncio.iscoroutine(result):
+            result = asyncio.run(result)
+        # ru_maxrss is in KiB on Linux: this process's peak, imports included.
+        result["peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        out.send(result)
+    except BaseException as exc:
+        out.send({"error": f"{type(exc).__name__}: {exc}"})
+        raise
+    finally:
+        out.close()
+
+
+def run_once(name: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
+    context = multiprocessing.get_context("spawn")
+    receive, send = context.Pipe(duplex=False)
+    process = context.Process(target=_child, args=(name, params, send))
+    process.start()
+    send.close()
+    try:
+        if not receive.poll(timeout):
+            process.kill()  # ours: started just above
+            return {"error": f"cut after {timeout:.0f} s"}
+        try:
+            return receive.recv()
+        except EOFError:
+            return {"error": "the process died without a result"}
+    finally:
+        process.join(30)
+        receive.close()
+
+
+def median_row(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    ok = [r for r in runs if "error" not in r]
+    if not ok:
+        return {"error": runs[-1]["error"] if runs else "not run"}
+    median = statistics.median(r["seconds"] for r in ok)
+    return {
+        "seconds": median,
+        "runs": [r["seconds"] for r in ok],
+        "peak_rss": max(r["peak_rss"] for r in ok),
+        "start_rss": max(r["start_rss"] for r in ok),
+        "counts": ok[-1]["counts"],
+        "parts": {k: statistics.median(r["parts"][k] for r in ok) for k in ok[-1].get("parts", {})},
+        "measured": statistics.median(r["measured"] for r in ok) if "measured" in ok[-1] else None,
+        "failed": len(runs) - len(ok),
+    }
+
+
+def report(args: argparse.Namespace, rows: dict[str, dict[str, Any]], wall: float) -> None:
+    ours = rows.get("extractor", {}).get("seconds")
+    print()
+    print(f"### {args.database}: median of {args.repeat} runs, each in a fresh process")
+    print()
+    print("| approach | median s | peak RSS MB | RSS before timed work MB | vs our extractor |")
+    print("|---|---:|---:|---:|---:|")
+    for name, row in rows.items():
+        label = APPROACHES[name][0]
+        if "error" in row:
+            print(f"| {label} | {row['error']} | - | - | - |")
+            continue
+        ratio = f"{row['seconds'] / ours:.2f}x" if ours else "-"
+        print(
+            f"| {label} | {row['seconds']:.2f} | {row['peak_rss'] / MB:.0f} | "
+            f"{row['start_rss'] / MB:.0f} | {ratio} |"
+        )
+    floor = [rows.get(k, {}).get("seconds") for k in ("floor_extract", "floor_index")]
+    if all(s is not None for s in floor):
+        total = sum(floor)
+        versus = f" ({total / ours:.2f}x our extractor alone)" if ours else ""
+        print()
+        print(f"floor extract + floor index: {total:.2f} s{versus}")
+    print()
+    for name, row in rows.items():
+        if "error" in row:
+            continue
+        counts = ", ".join(f"{k} {v:,}" for k, v in row["counts"].items())
+        parts = ", ".join(f"{k} {v:.2f} s" for k, v in row["parts"].items())
+        runs = ", ".join(f"{s:.2f}" for s in row["runs"])
+        line = f"- {name}: runs [{runs}] s; {counts}"
+        if parts:
+            line += f"; parts (median): {parts}"
+        if row["measured"] is not None:
+            line += f"; sample measured {row['measured']:.2f} s, scaled linearly"
+        if row["failed"]:
+            line += f"; {row['failed']} runs failed"
+        print(line)
+    print()
+    print(f"whole benchmark (setup included): {wall:.1f} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database", required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5432)
+    parser.add_argument("--user", default="postgres")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--inspector-sample", type=int, default=500)
+    parser.add_argument(
+        "--only", nargs="*", choices=list(APPROACHES), default=list(APPROACHES), help="a subset"
+    )
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds per run")
+    args = parser.parse_args(argv)
+    params: dict[str, Any] = {
+        "database": args.database,
+        "host": args.host,
+        "port": args.port,
+        "user": args.user,
+        "inspector_sample": args.inspector_sample,
+    }
+    wall = time.perf_counter()
+    temp = Path(tempfile.mkdtemp(prefix="bench-extract-floor-"))
+    rows: dict[str, dict[str, Any]] = {}
+    try:
+        if "floor_index" in args.only:
+            params["pickle"] = str(temp / "tables.pickle")
+            tables = asyncio.run(write_tables_pickle(params, Path(params["pickle"])))
+            print(f"pickled {tables:,} tables for the floor index", flush=True)
+        for name in args.only:
+            runs = []
+            for number in range(1, args.repeat + 1):
+                result = run_once(name, params, args.timeout)
+                runs.append(result)
+                done = result.get("error") or f"{result['seconds']:.2f} s"
+                print(f"{name} run {number}: {done}", flush=True)
+                if "error" in result:
+                    break  # a cut or failed approach is not repeated
+            rows[name] = median_row(runs)
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+    report(args, rows, time.perf_counter() - wall)
+    return 0 if all("error" not in row for row in rows.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
