@@ -141,6 +141,16 @@ class PgStore:
             raise TransientError("the store is unreachable") from exc
 
     @staticmethod
+    async def _locked_crawl(conn: asyncpg.Connection, crawl_id: str) -> asyncpg.Record:
+        """The crawl's row, locked for the rest of the caller's transaction."""
+        row = await conn.fetchrow(
+            f"SELECT {_CRAWL_COLUMNS} FROM crawls WHERE id = $1 FOR UPDATE", crawl_id
+        )
+        if row is None:
+            raise NotFoundError(f"no crawl with id {crawl_id!r}")
+        return row
+
+    @staticmethod
     async def _enqueue(conn: asyncpg.Connection, subject: str, message: Message) -> None:
         """Put a message in the outbox, in the caller's transaction: it leaves only on commit."""
         await conn.execute(
@@ -426,11 +436,7 @@ class PgStore:
 
     async def start_crawl(self, crawl_id: str, plan: Sequence[BatchPlan]) -> Crawl:
         async with self._transaction() as conn:
-            row = await conn.fetchrow(
-                f"SELECT {_CRAWL_COLUMNS} FROM crawls WHERE id = $1 FOR UPDATE", crawl_id
-            )
-            if row is None:
-                raise NotFoundError(f"no crawl with id {crawl_id!r}")
+            row = await self._locked_crawl(conn, crawl_id)
             if row["state"] != CrawlState.QUEUED:
                 return _crawl(row)
             await conn.copy_records_to_table(
@@ -522,11 +528,7 @@ class PgStore:
 
     async def confirm_crawl(self, crawl_id: str) -> Crawl:
         async with self._transaction() as conn:
-            row = await conn.fetchrow(
-                f"SELECT {_CRAWL_COLUMNS} FROM crawls WHERE id = $1 FOR UPDATE", crawl_id
-            )
-            if row is None:
-                raise NotFoundError(f"no crawl with id {crawl_id!r}")
+            row = await self._locked_crawl(conn, crawl_id)
             if row["state"] != CrawlState.HELD:
                 raise ConflictError(f"crawl {crawl_id} is {row['state']}, not held")
             await self._enqueue(conn, CRAWL_CONFIRMED, CrawlConfirmed(crawl_id, row["database_id"]))
