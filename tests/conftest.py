@@ -24,6 +24,15 @@ def database_url(name: str) -> str:
     return f"{base}/{name}"
 
 
+async def run_sql(dbname: str, sql: str) -> None:
+    """Run statements in one of the test server's databases, on a connection of their own."""
+    conn = await asyncpg.connect(database_url(dbname))
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
 CreateDatabase = Callable[[str], Awaitable[str]]
 
 

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from catalog.embedded import free_port
+from tests.streams import pipe
 
 SSL_REQUEST = 80877103
 GSSENC_REQUEST = 80877104
@@ -88,17 +89,6 @@ def _error_response(code: str, message: str) -> bytes:
     return b"E" + struct.pack("!I", len(fields) + 4) + fields
 
 
-async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-    try:
-        while data := await source.read(65536):
-            sink.write(data)
-            await sink.drain()
-    except (OSError, ssl.SSLError):
-        pass
-    finally:
-        sink.close()
-
-
 @asynccontextmanager
 async def tls_postgres(upstream: tuple[str, int]) -> AsyncIterator[TlsServer]:
     ca_pem, cert_pem, key_pem = _certificates()
@@ -131,7 +121,7 @@ async def tls_postgres(upstream: tuple[str, int]) -> AsyncIterator[TlsServer]:
             writer.close()
             return
         for source, sink in ((reader, up_writer), (up_reader, writer)):
-            task = asyncio.create_task(_pipe(source, sink))
+            task = asyncio.create_task(pipe(source, sink))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
 

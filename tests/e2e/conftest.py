@@ -8,7 +8,6 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -16,7 +15,7 @@ from catalog.bootstrap import Services, open_services
 from catalog.settings import Settings
 from gateway.app import create_app
 from indexer.runtime import run_indexer
-from tests.conftest import database_url
+from tests.conftest import run_sql
 from tests.target_schema import SCHEMA
 
 ADMIN_TOKEN = "cat_e2e-admin-token"
@@ -30,11 +29,7 @@ class Target:
     password: str
 
     async def execute(self, sql: str) -> None:
-        conn = await asyncpg.connect(database_url(self.dbname))
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
+        await run_sql(self.dbname, sql)
 
     def registration(self) -> dict[str, object]:
         return {

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import asyncpg
 
 from catalog.embedded import embedded_nats, free_port
-from tests.conftest import database_url
+from tests.conftest import run_sql
 from tests.processes import process, wait_until_ready
+from tests.streams import pipe
 
 TOKEN = "cat_faults-admin"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -45,8 +45,8 @@ class TcpProxy:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
-        for pipe in list(self._pipes):
-            pipe.cancel()
+        for task in list(self._pipes):
+            task.cancel()
         await asyncio.gather(*self._pipes, return_exceptions=True)
 
     async def restore(self) -> None:
@@ -59,20 +59,9 @@ class TcpProxy:
             writer.close()
             return
         for source, sink in ((reader, up_writer), (up_reader, writer)):
-            pipe = asyncio.create_task(self._pipe(source, sink))
-            self._pipes.add(pipe)
-            pipe.add_done_callback(self._pipes.discard)
-
-    @staticmethod
-    async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-        try:
-            while data := await source.read(65536):
-                sink.write(data)
-                await sink.drain()
-        except (OSError, asyncio.CancelledError):
-            pass
-        finally:
-            sink.close()
+            task = asyncio.create_task(pipe(source, sink))
+            self._pipes.add(task)
+            task.add_done_callback(self._pipes.discard)
 
 
 class Nats:
@@ -116,11 +105,7 @@ class TargetDatabase:
         return docs
 
     async def execute(self, sql: str) -> None:
-        conn = await asyncpg.connect(database_url(self.dbname))
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
+        await run_sql(self.dbname, sql)
 
     async def build(self) -> None:
         await self.execute("".join(f"CREATE SCHEMA {s};" for s in SCHEMAS))
