@@ -21,7 +21,7 @@ async def all_tables(client, database_id: str, limit: int = 4) -> list[dict]:
     while True:
         query = f"limit={limit}" + (f"&cursor={cursor}" if cursor else "")
         response = await client.get(f"/v1/databases/{database_id}/tables?{query}", headers=AUTH)
-        assert response.status == 200
+        assert response.status == 200, await response.text()
         page = await response.json()
         tables += page["items"]
         cursor = page["next_cursor"]
@@ -34,7 +34,7 @@ async def test_register_crawl_browse_search_recrawl(system, target):
     response = await client.post(
         "/v1/databases", json={**target.registration(), "name": "e2e"}, headers=AUTH
     )
-    assert response.status == 201
+    assert response.status == 201, await response.text()
     database_id = (await response.json())["id"]
 
     status = await system.wait_for_crawl(database_id, 1)
@@ -64,21 +64,21 @@ async def test_register_crawl_browse_search_recrawl(system, target):
         f"/v1/search?q=custmers&kind=table&database_id={database_id}", headers=AUTH
     )
     hits = (await response.json())["hits"]
-    assert (hits[0]["schema"], hits[0]["table"]) == ("sales", "customers")
+    assert (hits[0]["schema"], hits[0]["table"]) == ("sales", "customers"), hits
     found = await (await client.get(f"/search/{database_id}/custmers", headers=AUTH)).json()
     assert "customers" in found["tables"]["sales"]
     column_hits = (await (await client.get("/v1/search?q=emial&kind=column", headers=AUTH)).json())[
         "hits"
     ]
-    assert ("customers", "email") in {(h["table"], h["column"]) for h in column_hits}
+    assert ("customers", "email") in {(h["table"], h["column"]) for h in column_hits}, column_hits
 
     # A dropped table disappears once the re-crawl completes.
     await target.execute("DROP TABLE sales.order_lines")
     response = await client.post(f"/v1/databases/{database_id}/crawls", headers=AUTH)
-    assert response.status == 202
+    assert response.status == 202, await response.text()
     status = await system.wait_for_crawl(database_id, 2)
-    assert status["crawl"]["state"] == "complete"
-    assert status["live_generation"] == 2
+    assert status["crawl"]["state"] == "complete", status
+    assert status["live_generation"] == 2, status
     tables = await all_tables(client, database_id, limit=100)
     assert {(t["schema"], t["name"]) for t in tables} == EXPECTED_TABLES - {
         ("sales", "order_lines")
