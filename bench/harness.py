@@ -35,13 +35,15 @@ class BenchError(Exception):
 
 @dataclass
 class Peaks:
-    """Peak resident memory, split into the crawling process and its embedded engines."""
+    """Peak resident memory: the crawling process (`catalog up`'s indexer child), its gateway
+    processes (summed), and the rest (the supervisor and the embedded engines, summed)."""
 
     catalog: int = 0
+    gateways: int = 0
     embedded: int = 0
 
     def reset(self) -> None:
-        self.catalog = self.embedded = 0
+        self.catalog = self.gateways = self.embedded = 0
 
 
 @dataclass
@@ -95,18 +97,30 @@ def _postmaster(data_dir: Path) -> psutil.Process | None:
         return None
 
 
+def _runs_module(proc: psutil.Process, module: str) -> bool:
+    try:
+        return proc.cmdline()[1:3] == ["-m", module]
+    except (psutil.NoSuchProcess, psutil.AccessDenied, IndexError):
+        return False
+
+
 async def sample_memory(pid: int, data_dir: Path, *peaks: Peaks) -> None:
     """Sample RSS until cancelled. Summed RSS counts PostgreSQL's shared buffers per backend."""
     catalog = psutil.Process(pid)
     while True:
-        own = _rss(catalog)
-        embedded = [p for p in _tree(catalog) if p.pid != pid]
+        tree = _tree(catalog)
+        crawler = sum(_rss(p) for p in tree if _runs_module(p, "indexer"))
+        gateways = sum(_rss(p) for p in tree if _runs_module(p, "gateway"))
+        rest = [
+            p for p in tree if not _runs_module(p, "indexer") and not _runs_module(p, "gateway")
+        ]
         postmaster = _postmaster(data_dir)
         if postmaster is not None:
-            embedded += _tree(postmaster)
-        others = sum(_rss(p) for p in {p.pid: p for p in embedded}.values())
+            rest += _tree(postmaster)
+        others = sum(_rss(p) for p in {p.pid: p for p in rest}.values())
         for peak in peaks:
-            peak.catalog = max(peak.catalog, own)
+            peak.catalog = max(peak.catalog, crawler)
+            peak.gateways = max(peak.gateways, gateways)
             peak.embedded = max(peak.embedded, others)
         await asyncio.sleep(SAMPLE_SECONDS)
 

@@ -104,7 +104,7 @@ def report(runs: list[Run], args: argparse.Namespace, startup: float, overall: P
         f"{fmt(statistics.median(durations) if durations else None):>8}"
     )
     print(
-        f"peak RSS over all runs: crawler (catalog up process) {overall.catalog / MB:.0f} MB; "
+        f"peak RSS over all runs: crawler (the indexer process of catalog up) {overall.catalog / MB:.0f} MB; "
         f"embedded PostgreSQL + NATS, summed {overall.embedded / MB:.0f} MB "
         "(the sum counts shared buffers once per backend)"
     )

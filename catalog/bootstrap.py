@@ -6,7 +6,7 @@ import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from catalog.adapters.pg_store import PgStore
@@ -32,6 +32,8 @@ class Services:
     index: SearchIndex
     cipher: SecretCipher
     nats_url: str | None
+    # Where the store is (the embedded one's socket, if embedded); it may hold a password.
+    database_url: str = field(default="", repr=False)
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -66,40 +68,55 @@ async def ensure_admin_token(settings: Settings, store: Store) -> Path | None:
     return path
 
 
-def open_index(settings: Settings) -> SearchIndex:
+def open_index(settings: Settings, *, writes: bool = True) -> SearchIndex:
+    """The search index; `writes=False` for processes that only read it (the gateway), so that
+    the embedded index's one writer stays with the indexer."""
     if settings.opensearch_url:
         from catalog.adapters.opensearch_index import OpenSearchIndex
 
         return OpenSearchIndex(settings.opensearch_url, settings.opensearch_index)
     from catalog.adapters.tantivy_index import TantivyIndex
 
-    return TantivyIndex(settings.data_dir / "index")
+    return TantivyIndex(settings.data_dir / "index", writable=writes)
+
+
+@contextlib.asynccontextmanager
+async def store_url(settings: Settings) -> AsyncIterator[str]:
+    """CATALOG_DATABASE_URL, or else the embedded PostgreSQL's (started, or joined if running)."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    async with embedded_postgres(settings.data_dir) as url:
+        yield url
 
 
 @contextlib.asynccontextmanager
 async def open_store(settings: Settings) -> AsyncIterator[Store]:
-    """The store alone (external, or the embedded PostgreSQL, joined if already running)."""
-    async with contextlib.AsyncExitStack() as stack:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        database_url = settings.database_url or await stack.enter_async_context(
-            embedded_postgres(settings.data_dir)
-        )
-        store = await PgStore.connect(database_url)
-        stack.push_async_callback(store.close)
-        yield store
+    """The store alone, as store_url finds it."""
+    async with store_url(settings) as url:
+        store = await PgStore.connect(url)
+        try:
+            yield store
+        finally:
+            await store.close()
 
 
 @contextlib.asynccontextmanager
-async def open_services(settings: Settings, *, with_events: bool) -> AsyncIterator[Services]:
+async def open_services(
+    settings: Settings, *, with_events: bool, writes_index: bool = True
+) -> AsyncIterator[Services]:
     """Open the store, the index and (if asked) the events engine; embedded ones where unset."""
     async with contextlib.AsyncExitStack() as stack:
         cipher = SecretCipher.from_keys(secret_keys(settings))
-        store = await stack.enter_async_context(open_store(settings))
-        index = open_index(settings)
+        database_url = await stack.enter_async_context(store_url(settings))
+        store = await PgStore.connect(database_url)
+        stack.push_async_callback(store.close)
+        index = open_index(settings, writes=writes_index)
         await index.open()
         stack.push_async_callback(index.close)
         nats_url = settings.nats_url
         if with_events and nats_url is None:
             nats_url = await stack.enter_async_context(embedded_nats(settings.data_dir))
         await ensure_admin_token(settings, store)
-        yield Services(settings, store, index, cipher, nats_url)
+        yield Services(settings, store, index, cipher, nats_url, database_url)

@@ -1,7 +1,8 @@
 """The `catalog` command.
 
-`catalog up` runs everything in one process on embedded defaults; `catalog keys generate|rotate`
-manages the keys that encrypt stored passwords.
+`catalog up` runs everything on one machine on embedded defaults: it starts the engines, then the
+gateway and indexer processes (catalog/supervisor.py); `catalog keys generate|rotate` manages the
+keys that encrypt stored passwords.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 
 from catalog import services
@@ -18,29 +20,31 @@ from catalog.errors import CatalogError
 from catalog.logs import configure_logging
 from catalog.settings import Settings
 from catalog.signals import stop_on_signals
+from catalog.supervisor import supervise
 
 log = logging.getLogger("catalog")
 
 
 async def up(settings: Settings) -> None:
-    # The outermost entry point composes both services; nothing inside imports upward.
-    from gateway.server import serve_gateway
-    from indexer.runtime import run_indexer
-
     stop = stop_on_signals()
+    # The engines (embedded where unset), the admin token and the index are made ready here,
+    # once; the children join them through the URLs passed in their environment.
     async with open_services(settings, with_events=True) as services:
         token_note = (
             "the admin token is CATALOG_ADMIN_TOKEN"
             if settings.admin_token
             else f"the admin token is in {settings.data_dir / ADMIN_TOKEN_FILE}"
         )
+        env = {**os.environ, "CATALOG_DATABASE_URL": services.database_url}
+        if services.nats_url:
+            env["CATALOG_NATS_URL"] = services.nats_url
+        # The index's one writer belongs to the indexer child.
+        await services.index.close()
         print(
             f"catalog up: http://{settings.host}:{settings.port} ({token_note}); Ctrl-C stops",
             flush=True,
         )
-        async with asyncio.TaskGroup() as group:
-            group.create_task(serve_gateway(services, stop))
-            group.create_task(run_indexer(services, stop))
+        await supervise(settings, env, stop)
     print("catalog stopped", flush=True)
 
 
@@ -58,7 +62,9 @@ async def rotate_keys(settings: Settings) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="catalog", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("up", help="run gateway, outbox relay and indexer workers in one process")
+    commands.add_parser(
+        "up", help="run the gateway, outbox relay and indexer workers on embedded defaults"
+    )
     keys = commands.add_parser("keys", help="manage the keys that encrypt stored passwords")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
     key_commands.add_parser("generate", help="print a new key for CATALOG_SECRET_KEYS")

@@ -113,6 +113,32 @@ class Crawl:
     error_class: str | None = None
     error_message: str | None = None
 
+    def progress(self, now: datetime) -> CrawlProgress:
+        """How far the crawl has come as of `now`: derived from its counters, never stored."""
+        if self.started_at is None:  # queued, or failed before its plan was stored
+            return CrawlProgress(None, None, None)
+        running = self.state is CrawlState.RUNNING
+        end = now if running or self.finished_at is None else self.finished_at
+        # A clock behind the store's would give a negative age: treat it as just started.
+        elapsed = max(0.0, (end - self.started_at).total_seconds())
+        rate = self.tables / elapsed if elapsed > 0 else None
+        eta = None
+        if running and elapsed > 0 and self.batches_total is not None and self.batches_done:
+            left = max(0, self.batches_total - self.batches_done)
+            eta = elapsed * left / self.batches_done
+        return CrawlProgress(elapsed, rate, eta)
+
+
+@dataclass(frozen=True)
+class CrawlProgress:
+    """A crawl's pace: over the crawl so far while it runs, over all of it once it ended."""
+
+    elapsed_seconds: float | None  # since it started running (its plan stored), to its end
+    tables_per_second: float | None  # tables indexed / elapsed_seconds
+    # While running, once a batch is done: the time left if the remaining batches go at the
+    # pace of the done ones (batches hold equal numbers of tables, but for the last).
+    eta_seconds: float | None
+
 
 @dataclass(frozen=True)
 class DeadLetter:

@@ -23,6 +23,17 @@ class Settings:
     secret_keys: tuple[str, ...] = field(default=(), repr=False)
     admin_token: str | None = field(default=None, repr=False)
     workers: int = 2
+    # `catalog up`: how many gateway processes share the port (0: one per CPU), and how much
+    # lower the indexer's CPU priority is than theirs (0 to 19), so search stays quick during
+    # a crawl and the crawl takes what searches leave.
+    gateway_processes: int = 0
+    indexer_nice: int = 10
+    # Each gateway process keeps answers to repeated searches and suggestions, up to this many
+    # MiB (0: none). Answers are keyed by the live generations they were computed from, so a
+    # finished crawl is seen at once.
+    search_cache_mb: int = 64
+    # Bind the port with SO_REUSEPORT, so several gateway processes on one host share it.
+    reuse_port: bool = False
     batch_size: int = 500
     connect_timeout: float = 10.0
     statement_timeout: float = 120.0
@@ -71,6 +82,16 @@ class Settings:
                 raise InvalidInputError(f"CATALOG_{name} must be positive, got {raw!r}")
             return value
 
+        def whole(name: str, default: int, low: int, high: int) -> int:
+            raw = get(name)
+            if raw is None:
+                return default
+            if not raw.isdigit() or not low <= int(raw) <= high:
+                raise InvalidInputError(
+                    f"CATALOG_{name} must be a whole number from {low} to {high}, got {raw!r}"
+                )
+            return int(raw)
+
         def listed(name: str) -> tuple[str, ...]:
             return tuple(v.strip() for v in (get(name) or "").split(",") if v.strip())
 
@@ -86,6 +107,10 @@ class Settings:
             secret_keys=listed("SECRET_KEYS"),
             admin_token=get("ADMIN_TOKEN"),
             workers=int(number("WORKERS", base.workers, int)),
+            gateway_processes=whole("GATEWAY_PROCESSES", base.gateway_processes, 0, 64),
+            indexer_nice=whole("INDEXER_NICE", base.indexer_nice, 0, 19),
+            search_cache_mb=whole("SEARCH_CACHE_MB", base.search_cache_mb, 0, 65536),
+            reuse_port=(get("REUSE_PORT") or "").lower() in ("1", "true", "yes"),
             batch_size=int(number("BATCH_SIZE", base.batch_size, int)),
             connect_timeout=number("CONNECT_TIMEOUT", base.connect_timeout, float),
             statement_timeout=number("STATEMENT_TIMEOUT", base.statement_timeout, float),

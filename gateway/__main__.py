@@ -13,7 +13,8 @@ async def main() -> None:
     settings = Settings.from_env()
     configure_logging(settings.log_level)
     stop = stop_on_signals()
-    async with open_services(settings, with_events=False) as services:
+    # The gateway only reads the index: the indexer holds the embedded index's one writer.
+    async with open_services(settings, with_events=False, writes_index=False) as services:
         await serve_gateway(services, stop)
 
 

@@ -10,7 +10,7 @@ from aiohttp.typedefs import Handler
 from catalog.errors import AuthenticationError, ForbiddenError, NotFoundError
 from catalog.principal import Principal, Role
 from catalog.tokens import token_hash
-from gateway.keys import OIDC, PRINCIPAL, STORE
+from gateway.keys import OIDC, PRINCIPAL, STORE, TOKENS
 from gateway.oidc import looks_like_jwt
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/redoc"})
@@ -27,7 +27,7 @@ async def _authenticate(request: web.Request, token: str) -> Principal:
                 "the token names a tenant this catalog does not have"
             ) from None
         return principal
-    principal = await request.app[STORE].token_principal(token_hash(token))
+    principal = await request.app[TOKENS].principal(request.app[STORE], token_hash(token))
     if principal is None:
         raise AuthenticationError("the bearer token is not valid")
     return principal

@@ -9,6 +9,8 @@ from catalog.principal import Principal
 from catalog.search import SearchIndex
 from catalog.settings import Settings
 from catalog.store import Store
+from gateway.answers import AnswerCache
+from gateway.known_tokens import KnownTokens
 from gateway.oidc import OidcVerifier
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -19,5 +21,7 @@ POLICY = web.AppKey("policy", TargetPolicy)
 # Only for "test connection": the one time the gateway talks to a registered database.
 CRAWLERS: web.AppKey[CrawlerFactory] = web.AppKey("crawlers")
 OIDC: web.AppKey[OidcVerifier | None] = web.AppKey("oidc")
+ANSWERS = web.AppKey("answers", AnswerCache)
+TOKENS = web.AppKey("tokens", KnownTokens)
 # Per request: who is calling, set by the auth middleware.
 PRINCIPAL = web.RequestKey("principal", Principal)

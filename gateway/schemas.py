@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ssl
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
@@ -98,25 +98,44 @@ class CrawlError(BaseModel):
     message: str | None
 
 
+def _rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
 class CrawlOut(BaseModel):
     id: str
     state: Literal["queued", "running", "complete", "failed", "held"]
     generation: int
     requested_at: datetime
-    started_at: datetime | None
+    started_at: datetime | None = Field(
+        description="When the crawl started running: its relations listed and its plan stored"
+    )
     finished_at: datetime | None
-    duration_seconds: float | None
-    batches_total: int | None
-    batches_done: int
-    tables: int
-    columns: int
+    duration_seconds: float | None = Field(description="finished_at - started_at, once ended")
+    batches_total: int | None = Field(description="Batches in the plan; null until it starts")
+    batches_done: int = Field(description="Batches indexed so far")
+    tables: int = Field(description="Tables (and views) indexed so far")
+    columns: int = Field(description="Columns indexed so far")
+    elapsed_seconds: float | None = Field(
+        description="Seconds since the crawl started running, up to now while it runs and up"
+        " to finished_at once it ended; null while queued"
+    )
+    tables_per_second: float | None = Field(
+        description="tables / elapsed_seconds: the pace so far while it runs, the whole"
+        " crawl's once it ended"
+    )
+    eta_seconds: float | None = Field(
+        description="While running, once a batch is done: an estimate of the seconds left, if"
+        " the remaining batches go at the pace of the done ones; null otherwise"
+    )
     error: CrawlError | None
 
     @classmethod
-    def of(cls, crawl: Crawl) -> CrawlOut:
+    def of(cls, crawl: Crawl, now: datetime | None = None) -> CrawlOut:
         duration = None
         if crawl.started_at and crawl.finished_at:
             duration = (crawl.finished_at - crawl.started_at).total_seconds()
+        progress = crawl.progress(now or datetime.now(UTC))
         return cls(
             id=crawl.id,
             state=crawl.state.value,
@@ -129,6 +148,9 @@ class CrawlOut(BaseModel):
             batches_done=crawl.batches_done,
             tables=crawl.tables,
             columns=crawl.columns,
+            elapsed_seconds=_rounded(progress.elapsed_seconds, 3),
+            tables_per_second=_rounded(progress.tables_per_second, 2),
+            eta_seconds=_rounded(progress.eta_seconds, 1),
             error=(
                 CrawlError(error_class=crawl.error_class, message=crawl.error_message)
                 if crawl.error_class

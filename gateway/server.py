@@ -20,7 +20,7 @@ async def serve_gateway(services: Services, stop: asyncio.Event) -> None:
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=10)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, settings.host, settings.port)
+        site = web.TCPSite(runner, settings.host, settings.port, reuse_port=settings.reuse_port)
         try:
             await site.start()
         except OSError as exc:

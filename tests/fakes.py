@@ -340,6 +340,7 @@ class InMemorySearchIndex:
     def __init__(self) -> None:
         self.documents: dict[str, Document] = {}
         self.upserts = 0
+        self.reads = 0  # searches and suggestions asked of the index
 
     async def open(self) -> None:
         return None
@@ -371,6 +372,7 @@ class InMemorySearchIndex:
         ]
 
     async def search(self, query: SearchQuery) -> SearchPage:
+        self.reads += 1
         wanted = set(identifier_parts(query.text))
         hits = [
             SearchHit(doc, float(len(wanted & set(doc.name_terms))))
@@ -388,6 +390,7 @@ class InMemorySearchIndex:
 
     async def suggest(self, query: SuggestQuery) -> list[Suggestion]:
         """Names that start with the text, separators and case aside."""
+        self.reads += 1
         typed = compact_name(query.text)
         names = Counter(
             doc.name for doc in self._visible(query) if compact_name(doc.name).startswith(typed)

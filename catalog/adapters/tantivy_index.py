@@ -1,8 +1,12 @@
 """The embedded search adapter: a tantivy index in a local directory.
 
-One IndexWriter per object, serialised by an asyncio.Lock; every write commits and reloads the
-reader before returning, so a write is durable and visible once the call returns. tantivy's calls
-block, so they run in worker threads.
+A writable TantivyIndex (the indexer's) holds the directory's one IndexWriter, serialised by an
+asyncio.Lock; every write commits and reloads its reader before returning, so a write is durable
+and visible once the call returns. A read-only one (each gateway process's) holds no writer, so
+any number of processes can read while one writes. It reloads when a query names a scope it has
+not seen: the store makes a scope live only after all of its documents were committed, so the
+first reload after a scope appears sees every one of them. tantivy's calls block, so they run
+in worker threads.
 
 The index is derived data: when the directory holds an index built with another schema (an older
 version of this program), it is recreated empty and a warning says to re-crawl, which refills it.
@@ -11,7 +15,6 @@ version of this program), it is recreated empty and a warning says to re-crawl, 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,10 +26,11 @@ from catalog.documents import (
     Document,
     DocumentKind,
     TermField,
-    document_from_dict,
+    document_from_json,
+    document_json,
     document_terms,
-    document_to_dict,
 )
+from catalog.errors import PermanentError
 from catalog.search import (
     FACET_FIELDS,
     FACET_SIZE,
@@ -72,9 +76,8 @@ def _build_schema() -> tantivy.Schema:
     return builder.build()
 
 
-def _to_tantivy(document: Document) -> tantivy.Document:
-    doc = tantivy.Document()
-    keywords = {
+def _to_tantivy(document: Document, schema: tantivy.Schema) -> tantivy.Document:
+    values: dict[str, object] = {
         "id": document.id,
         "database_id": document.database_id,
         "tenant_id": document.tenant_id,
@@ -82,23 +85,21 @@ def _to_tantivy(document: Document) -> tantivy.Document:
         "kind": str(document.kind),
         "schema": document.schema,
         "table_type": document.table_type,
-        "data_type": document.data_type,
         "name_display": document.name,
+        "ordinal": document.ordinal,
+        "generation": document.generation,
+        # The whole Document, payload included: what search and browsing give back.
+        "source": document_json(document),
+        **document_terms(document),
     }
-    for name, value in keywords.items():
-        if value is not None:
-            doc.add_text(name, value)
-    for field, terms in document_terms(document).items():
-        for term in terms:
-            doc.add_text(field, term)
-    doc.add_unsigned("ordinal", document.ordinal)
-    doc.add_unsigned("generation", document.generation)
-    doc.add_bytes("source", json.dumps(document_to_dict(document), ensure_ascii=False).encode())
-    return doc
+    if document.data_type is not None:
+        values["data_type"] = document.data_type
+    # One call per document: from_dict was 6x quicker than an add_* call per value.
+    return tantivy.Document.from_dict(values, schema)
 
 
 def _from_tantivy(doc: tantivy.Document) -> Document:
-    return document_from_dict(json.loads(doc.get_first("source")))
+    return document_from_json(doc.get_first("source"))
 
 
 Candidate = tuple[float, int, tantivy.DocAddress]  # score, ordinal, address
@@ -158,22 +159,31 @@ def _page(searcher: tantivy.Searcher, query: Query, search: SearchQuery) -> list
 
 
 class TantivyIndex:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, writable: bool = True) -> None:
         self._path = path
+        self._writable = writable
         self._schema = _build_schema()
         self._index: tantivy.Index | None = None
         self._writer: tantivy.IndexWriter | None = None
         self._write_lock = asyncio.Lock()
+        # Read-only: the scopes the reader has reloaded since first seeing (see the docstring).
+        self._seen_scopes: set[str] = set()
+        self._reload_lock = asyncio.Lock()
 
     async def open(self) -> None:
         if self._index is None:
             self._index, self._writer = await asyncio.to_thread(self._open_blocking)
 
-    def _open_blocking(self) -> tuple[tantivy.Index, tantivy.IndexWriter]:
+    def _open_blocking(self) -> tuple[tantivy.Index, tantivy.IndexWriter | None]:
         self._path.mkdir(parents=True, exist_ok=True)
         try:
             index = tantivy.Index(self._schema, path=str(self._path), reuse=True)
         except ValueError:
+            if not self._writable:
+                raise PermanentError(
+                    f"the search index in {self._path} has an older schema: start the indexer,"
+                    " which recreates it, then re-crawl"
+                ) from None
             # Built by another version with other fields: rebuild it from the crawls.
             log.warning(
                 "the search index in %s has an older schema; it was recreated empty: "
@@ -183,20 +193,38 @@ class TantivyIndex:
             index = tantivy.Index(self._schema, path=str(self._path), reuse=False)
         # Readers move only when we reload after a commit, so no write is seen half-way.
         index.config_reader(reload_policy="manual")
+        if not self._writable:
+            return index, None
         return index, index.writer(heap_size=_WRITER_HEAP_BYTES)
+
+    async def _current(self, scopes: Sequence[str]) -> tantivy.Index:
+        """The index, reloaded first if a read-only reader meets a scope it has not seen."""
+        index = self._opened()
+        if self._writable or self._seen_scopes.issuperset(scopes):
+            return index
+        async with self._reload_lock:
+            if not self._seen_scopes.issuperset(scopes):
+                await asyncio.to_thread(index.reload)
+                self._seen_scopes.update(scopes)
+        return index
 
     async def ping(self) -> None:
         """Embedded: nothing to reach once opened."""
 
     async def upsert(self, documents: Sequence[Document]) -> None:
-        if not documents:
+        # The last of a repeated id wins, as if each replaced the one before.
+        latest = {document.id: document for document in documents}
+        if not latest:
             return
-        prepared = [_to_tantivy(document) for document in documents]
+        prepared = [_to_tantivy(document, self._schema) for document in latest.values()]
 
         def write(writer: tantivy.IndexWriter) -> None:
-            for document, doc in zip(documents, prepared, strict=True):
-                # A delete hides only documents added before it, so a repeated id keeps the last.
-                writer.delete_documents_by_term("id", document.id)
+            # A delete hides only documents added before it: it replaces what an earlier
+            # delivery of these ids wrote, not what this call adds. (One term each: a term-set
+            # query's delete took several times as long.)
+            for document_id in latest:
+                writer.delete_documents_by_term("id", document_id)
+            for doc in prepared:
                 writer.add_document(doc)
 
         await self._write(write)
@@ -223,7 +251,7 @@ class TantivyIndex:
         plan = match_plan(query.text, query.kind)
         if plan is None or not query.scopes or query.limit <= 0:
             return SearchPage(hits=[])
-        index = self._opened()
+        index = await self._current(query.scopes)
         tantivy_query = Query.boolean_query(
             [
                 *self._filters(query),
@@ -285,7 +313,7 @@ class TantivyIndex:
         tiers = suggest_tiers(query.text)
         if not tiers or not query.scopes or query.limit <= 0:
             return []
-        index = self._opened()
+        index = await self._current(query.scopes)
         filters = self._filters(query)
         names = {"names": {"terms": {"field": "name_display", "size": SUGGEST_CANDIDATES}}}
 
@@ -308,7 +336,7 @@ class TantivyIndex:
     ) -> list[Document]:
         if limit <= 0:
             return []
-        index = self._opened()
+        index = await self._current([scope])
         clauses = [
             (Occur.Must, self._term("scope", scope)),
             (Occur.Must, self._term("kind", str(DocumentKind.TABLE))),
@@ -351,7 +379,7 @@ class TantivyIndex:
         async with self._write_lock:
             index, writer = self._opened(), self._writer
             if writer is None:
-                raise RuntimeError("TantivyIndex used before open() or after close()")
+                raise RuntimeError("TantivyIndex written to read-only, before open(), or closed")
 
             def run() -> None:
                 try:

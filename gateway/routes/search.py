@@ -25,7 +25,7 @@ from catalog.search import (
 from gateway.access import tenant_database
 from gateway.auth import caller
 from gateway.cursors import decode_cursor, encode_cursor
-from gateway.keys import INDEX, STORE
+from gateway.keys import ANSWERS, INDEX, STORE
 from gateway.params import int_param, list_param
 from gateway.schemas import (
     MatchedColumnOut,
@@ -64,11 +64,14 @@ def _kind(raw: str | None) -> DocumentKind | None:
 
 async def _scopes(request: web.Request, database_ids: tuple[str, ...]) -> tuple[str, ...]:
     """The live generations the caller may read: all their tenant's databases, or those named."""
-    for database_id in database_ids:
-        # Unknown, or another tenant's: a 404, not an empty result.
-        await tenant_database(request, database_id)
     tenant_id = caller(request).tenant_id
-    return tuple(await request.app[STORE].live_scopes(tenant_id, database_ids or None))
+    scopes = tuple(await request.app[STORE].live_scopes(tenant_id, database_ids or None))
+    live = {scope.rpartition(":")[0] for scope in scopes}
+    for database_id in database_ids:
+        if database_id not in live:
+            # Unknown, or another tenant's: a 404, not an empty result.
+            await tenant_database(request, database_id)
+    return scopes
 
 
 def _fingerprint(value: Any) -> str:
@@ -124,6 +127,11 @@ async def search(request: web.Request) -> web.Response:
         raise InvalidInputError("'data_type' filters columns; it cannot go with kind=table")
     database_ids = list_param(request, "database_id", max_items=MAX_DATABASE_IDS)
     scopes = await _scopes(request, database_ids)
+    tenant_id = caller(request).tenant_id
+    answers = request.app[ANSWERS]
+    key = answers.key(request, tenant_id, scopes)
+    if (answered := answers.get(key)) is not None:
+        return answered
     query_print = _fingerprint([text, kind, schemas, table_types, data_types, database_ids])
     scopes_print = _fingerprint(sorted(scopes))
     after = _after(request.query.get("cursor"), query_print, scopes_print)
@@ -141,7 +149,7 @@ async def search(request: web.Request) -> web.Response:
             data_types,
             after,
             facets=True,
-            tenant_id=caller(request).tenant_id,
+            tenant_id=tenant_id,
         )
     )
     hits = page.hits[:size]
@@ -159,7 +167,7 @@ async def search(request: web.Request) -> web.Response:
         ),
         next_cursor=_next_cursor(hits[-1], depth, query_print, scopes_print) if more else None,
     )
-    return web.json_response(out.model_dump(mode="json", by_alias=True))
+    return answers.answer(key, out.model_dump_json(by_alias=True).encode())
 
 
 def _hit_out(hit: SearchHit, plan: MatchPlan) -> SearchHitOut:
@@ -190,10 +198,15 @@ async def suggest(request: web.Request) -> web.Response:
     limit = int_param(request, "limit", 10, 1, 50)
     database_ids = list_param(request, "database_id", max_items=MAX_DATABASE_IDS)
     scopes = await _scopes(request, database_ids)
+    tenant_id = caller(request).tenant_id
+    answers = request.app[ANSWERS]
+    key = answers.key(request, tenant_id, scopes)
+    if (answered := answers.get(key)) is not None:
+        return answered
     found = await request.app[INDEX].suggest(
-        SuggestQuery(text, scopes, kind, limit, tenant_id=caller(request).tenant_id)
+        SuggestQuery(text, scopes, kind, limit, tenant_id=tenant_id)
     )
     out = Suggestions(
         query=text, suggestions=[SuggestionOut(name=s.name, count=s.count) for s in found]
     )
-    return web.json_response(out.model_dump(mode="json"))
+    return answers.answer(key, out.model_dump_json().encode())

@@ -74,13 +74,21 @@ class System:
 
 
 @pytest.fixture
-async def system(tmp_path, store_url, nats_url, aiohttp_client) -> AsyncIterator[System]:
+def batch_size() -> int:
+    """Several batches even for a small schema; a test may parametrize another."""
+    return 3
+
+
+@pytest.fixture
+async def system(
+    tmp_path, store_url, nats_url, aiohttp_client, batch_size
+) -> AsyncIterator[System]:
     settings = Settings(
         data_dir=tmp_path / "data",
         database_url=store_url,
         nats_url=nats_url,
         admin_token=ADMIN_TOKEN,
-        batch_size=3,  # several batches even for a small schema
+        batch_size=batch_size,
         ack_wait=5,
         retry_delay=0.05,  # an unreachable target gives up in a fraction of a second
         max_deliver=4,

@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import socket
 import stat
 import sys
 from pathlib import Path
@@ -60,6 +63,70 @@ async def test_catalog_up_runs_everything_embedded_and_stops_cleanly(tmp_path, t
     assert (data_dir / "postgres" / "PG_VERSION").exists()
     assert (data_dir / "index").is_dir()
     assert not (data_dir / "postgres" / "postmaster.pid").exists()  # the server was stopped
+
+
+def children_running(parent: int, module: str) -> list[int]:
+    """Pids of `parent`'s children that run `python -m module`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat_fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError):
+            continue
+        if int(stat_fields[1]) == parent and argv[1:3] == [b"-m", module.encode()]:
+            found.append(int(entry.name))
+    return found
+
+
+def up_env(tmp_path: Path, port: int, **extra: str) -> dict[str, str]:
+    env = {"CATALOG_DATA_DIR": str(tmp_path / "data"), "CATALOG_PORT": str(port), **extra}
+    for name in ("CATALOG_DATABASE_URL", "CATALOG_NATS_URL", "CATALOG_OPENSEARCH_URL"):
+        env[name] = ""
+    return env
+
+
+async def test_catalog_up_restarts_a_child_that_dies_and_keeps_serving(tmp_path, target):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "catalog-up.log"
+    env = up_env(tmp_path, port, CATALOG_GATEWAY_PROCESSES="2", CATALOG_INDEXER_NICE="5")
+    async with process(CATALOG, "up", env=env, log=log) as proc:
+        await wait_until_ready(base, proc, log)
+        gateways = children_running(proc.pid, "gateway")
+        [indexer] = children_running(proc.pid, "indexer")
+        assert len(gateways) == 2
+        assert os.getpriority(os.PRIO_PROCESS, indexer) == os.getpriority(os.PRIO_PROCESS, 0) + 5
+        os.kill(indexer, signal.SIGKILL)
+        os.kill(gateways[0], signal.SIGKILL)
+        async with asyncio.timeout(30):
+            while len(children_running(proc.pid, "indexer")) != 1 or (
+                len(children_running(proc.pid, "gateway")) != 2
+            ):
+                await asyncio.sleep(0.2)
+        token = (tmp_path / "data" / "admin-token").read_text().strip()
+        found = await register_and_find(base, token, target)
+        assert "order_totals" in found["tables"]["sales"]
+    assert proc.returncode == 0, log.read_text()
+    output = log.read_text()
+    assert "indexer exited with code -9; restarting it" in output
+    assert "gateway-1 exited with code -9; restarting it" in output or (
+        "gateway-2 exited with code -9; restarting it" in output
+    )
+
+
+async def test_catalog_up_refuses_a_port_in_use_with_one_clear_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        log = tmp_path / "catalog-up.log"
+        async with process(CATALOG, "up", env=up_env(tmp_path, port), log=log) as proc:
+            async with asyncio.timeout(60):
+                await proc.wait()
+    assert proc.returncode == 1
+    assert f"catalog: cannot listen on 127.0.0.1:{port}" in log.read_text()
+    assert not (tmp_path / "data" / "postgres" / "postmaster.pid").exists()
 
 
 async def test_gateway_and_indexer_run_apart_on_external_engines(

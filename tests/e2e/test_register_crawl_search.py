@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
 import asyncpg
 import nats
+import pytest
 import tantivy
 
+from tests.conftest import run_sql
 from tests.e2e.conftest import AUTH
 from tests.target_schema import RELATIONS
 from tests.tls_postgres import tls_postgres
@@ -89,6 +92,57 @@ async def test_register_crawl_browse_search_recrawl(system, target):
         ).json()
     )["hits"]
     assert "order_lines" not in {h["table"] for h in hits}
+
+
+@pytest.mark.parametrize("batch_size", [50])
+async def test_a_running_crawls_progress_rises_to_the_end_at_a_measured_pace(
+    system, create_database, batch_size
+):
+    """GET /v1/databases/{id} while 3,000 tables are crawled in 60 batches: batches and counts
+    only ever rise, to the plan's total, with a positive pace and an estimate of the time left."""
+    dbname = await create_database("e2e_progress")
+    # Fixed-width columns: no TOAST table each, so the DDL takes seconds, not tens of them.
+    statements = [
+        f"CREATE TABLE s{i % 4}.t{i:05d} (id bigint, amount numeric(12, 2), at timestamptz);"
+        for i in range(3000)
+    ]
+    await run_sql(dbname, "CREATE SCHEMA s0; CREATE SCHEMA s1; CREATE SCHEMA s2; CREATE SCHEMA s3;")
+    for start in range(0, len(statements), 500):
+        await run_sql(dbname, "".join(statements[start : start + 500]))
+    body = {"dbname": dbname, "user": "postgres", "password": "unused", "host": "127.0.0.1"}
+    response = await system.client.post("/v1/databases", json=body, headers=AUTH)
+    assert response.status == 201, await response.text()
+    path = f"/v1/databases/{(await response.json())['id']}"
+
+    seen: list[dict] = []
+    async with asyncio.timeout(120):
+        while not seen or seen[-1]["state"] in ("queued", "running"):
+            response = await system.client.get(path, headers=AUTH)
+            assert response.status == 200, await response.text()
+            seen.append((await response.json())["crawl"])
+            await asyncio.sleep(0.02)
+
+    final = seen[-1]
+    assert final["state"] == "complete", final
+    assert final["batches_done"] == final["batches_total"] == 3000 // batch_size
+    assert (final["tables"], final["columns"]) == (3000, 9000)
+    assert final["tables_per_second"] > 0
+    assert final["eta_seconds"] is None
+    assert final["elapsed_seconds"] == pytest.approx(final["duration_seconds"], abs=0.001)
+    for key in ("batches_done", "tables", "columns"):
+        values = [crawl[key] for crawl in seen]
+        assert values == sorted(values), (key, values)
+    running = [crawl for crawl in seen if crawl["state"] == "running"]
+    assert all(c["started_at"] and c["batches_total"] == 3000 // batch_size for c in running)
+    midway = [c for c in running if 0 < c["batches_done"] < c["batches_total"]]
+    assert len({c["batches_done"] for c in midway}) >= 3, [c["batches_done"] for c in seen]
+    for crawl in midway:
+        assert crawl["tables"] == batch_size * crawl["batches_done"], crawl
+        assert crawl["columns"] == 3 * crawl["tables"], crawl
+        assert crawl["tables_per_second"] > 0, crawl
+        assert crawl["eta_seconds"] is not None, crawl
+        assert crawl["eta_seconds"] >= 0, crawl
+        assert crawl["finished_at"] is None, crawl
 
 
 async def test_a_crawl_that_cannot_connect_fails_with_a_class_and_no_secret(system, target):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+
 import pytest
 
 from catalog.cipher import SecretCipher, generate_key
@@ -22,9 +25,12 @@ from catalog.messages import (
     decode,
     encode,
 )
-from catalog.models import NewDatabase
+from catalog.models import DEFAULT_TENANT, NewDatabase
+from catalog.principal import Principal, Role
 from catalog.redact import scrub
 from catalog.settings import Settings
+from catalog.supervisor import children
+from gateway.known_tokens import KnownTokens
 from tests.factories import PASSWORD, new_database, table
 
 
@@ -195,3 +201,68 @@ def test_documents_have_deterministic_ids_and_no_secrets():
     assert docs[1].scope == "db_1:2"
     assert docs[1].ordinal == 7
     assert docs[0].payload["columns"][1]["name"] == "total"
+
+
+def test_settings_read_the_process_layout_and_the_search_cache():
+    settings = Settings.from_env(
+        {
+            "CATALOG_GATEWAY_PROCESSES": "3",
+            "CATALOG_INDEXER_NICE": "0",
+            "CATALOG_REUSE_PORT": "true",
+            "CATALOG_SEARCH_CACHE_MB": "0",
+        }
+    )
+    assert (settings.gateway_processes, settings.indexer_nice) == (3, 0)
+    assert settings.reuse_port
+    assert settings.search_cache_mb == 0
+    defaults = Settings.from_env({})
+    assert (defaults.gateway_processes, defaults.indexer_nice, defaults.reuse_port) == (
+        0,
+        10,
+        False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("INDEXER_NICE", "20"), ("INDEXER_NICE", "-1"), ("GATEWAY_PROCESSES", "x")]
+)
+def test_settings_reject_out_of_range_whole_numbers(name, value):
+    with pytest.raises(InvalidInputError, match=f"CATALOG_{name} must be a whole number"):
+        Settings.from_env({f"CATALOG_{name}": value})
+
+
+def test_catalog_up_runs_one_indexer_and_a_gateway_per_cpu_unless_told():
+    told = children(Settings(gateway_processes=3, indexer_nice=7))
+    assert [(c.name, c.module, c.nice) for c in told] == [
+        ("indexer", "indexer", 7),
+        ("gateway-1", "gateway", 0),
+        ("gateway-2", "gateway", 0),
+        ("gateway-3", "gateway", 0),
+    ]
+    assert len(children(Settings())) == 1 + (os.cpu_count() or 1)
+
+
+class CountingTokens:
+    """A store's token lookup, counted."""
+
+    def __init__(self, principal: Principal | None) -> None:
+        self.principal, self.lookups = principal, 0
+
+    async def token_principal(self, token_hash: bytes) -> Principal | None:
+        self.lookups += 1
+        return self.principal
+
+
+async def test_known_tokens_ask_the_store_once_per_ttl_and_always_for_unknown_ones():
+    admin = Principal(DEFAULT_TENANT, Role.ADMIN, "admin")
+    store = CountingTokens(admin)
+    known = KnownTokens(ttl=0.2)
+    assert [await known.principal(store, b"h") for _ in range(3)] == [admin] * 3
+    assert store.lookups == 1
+    await asyncio.sleep(0.25)
+    await known.principal(store, b"h")
+    assert store.lookups == 2
+    nobody = CountingTokens(None)
+    assert await known.principal(nobody, b"x") is None
+    assert await known.principal(nobody, b"x") is None
+    assert nobody.lookups == 2

@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from catalog.bootstrap import Services
 from catalog.cipher import SecretCipher, generate_key
 from catalog.documents import documents_for_table
-from catalog.models import DEFAULT_TENANT, TableType
+from catalog.messages import CrawlBatchRequested, CrawlRequested
+from catalog.models import DEFAULT_TENANT, Crawl, CrawlState, TableType, Tenant
 from catalog.netguard import TargetPolicy
 from catalog.principal import Role
 from catalog.settings import Settings
 from catalog.tokens import token_hash
 from gateway.app import create_app
 from gateway.cursors import encode_cursor
+from gateway.keys import CIPHER
+from gateway.schemas import CrawlOut
+from indexer.handlers import CrawlHandlers
 from tests.factories import PASSWORD, table
-from tests.fakes import InMemorySearchIndex, InMemoryStore
+from tests.fakes import FakeCrawler, InMemorySearchIndex, InMemoryStore, RecordingPublisher
 
 TOKEN = "cat_test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -166,6 +171,91 @@ async def test_status_shows_the_crawl_and_recrawl_coalesces(gateway):
     assert status["live_generation"] is None
 
 
+async def test_status_shows_a_running_crawls_progress_pace_and_eta(gateway):
+    """Batches and counts so far, tables per second since it started, and the time left."""
+    client, store, index = gateway
+    crawler = FakeCrawler({ref: table("public", f"t{ref:02d}", "id", "name") for ref in range(10)})
+    publisher = RecordingPublisher()
+    handlers = CrawlHandlers(
+        store, index, client.app[CIPHER], crawler.factory(), publisher, 2, stale_fail_safe=0.5
+    )
+    created = await (await client.post("/v1/databases", json=BODY, headers=AUTH)).json()
+    crawl_id, path = created["crawl"]["id"], f"/v1/databases/{created['id']}"
+    queued = (await (await client.get(path, headers=AUTH)).json())["crawl"]
+    assert (queued["started_at"], queued["elapsed_seconds"]) == (None, None)
+    assert (queued["tables_per_second"], queued["eta_seconds"]) == (None, None)
+
+    await handlers.handle(CrawlRequested(crawl_id, created["id"]))
+    batches = [CrawlBatchRequested(**json.loads(data)) for _, data, _ in publisher.published]
+    assert len(batches) == 5
+    for batch in batches[:2]:
+        await handlers.handle(batch)
+    # As if it had started running 10 s ago.
+    crawl = store.crawls[crawl_id]
+    store.crawls[crawl_id] = dataclasses.replace(
+        crawl, started_at=crawl.started_at - timedelta(seconds=10)
+    )
+    running = (await (await client.get(path, headers=AUTH)).json())["crawl"]
+    assert running["state"] == "running"
+    assert (running["batches_done"], running["batches_total"]) == (2, 5)
+    assert (running["tables"], running["columns"]) == (4, 8)
+    assert running["started_at"] is not None
+    assert running["finished_at"] is running["duration_seconds"] is None
+    assert running["elapsed_seconds"] == pytest.approx(10, abs=1)
+    assert running["tables_per_second"] == pytest.approx(0.4, abs=0.05)
+    assert running["eta_seconds"] == pytest.approx(15, abs=1.5)  # 3 batches left at 5 s each
+    listed = (await (await client.get("/v1/databases", headers=AUTH)).json())["items"][0]
+    assert listed["crawl"]["tables_per_second"] == pytest.approx(0.4, abs=0.05)
+
+    for batch in batches[2:]:
+        await handlers.handle(batch)
+    done = (await (await client.get(path, headers=AUTH)).json())["crawl"]
+    assert done["state"] == "complete"
+    assert (done["batches_done"], done["tables"], done["columns"]) == (5, 10, 20)
+    assert done["eta_seconds"] is None
+    assert done["elapsed_seconds"] == pytest.approx(done["duration_seconds"], abs=0.001)
+    assert done["tables_per_second"] == pytest.approx(10 / done["duration_seconds"], rel=0.01)
+    assert PASSWORD not in json.dumps(done)
+
+    document = await (await client.get("/openapi.json")).json()
+    documented = document["components"]["schemas"]["CrawlOut"]["properties"]
+    assert set(running) == set(documented)
+    for name in ("batches_done", "tables", "elapsed_seconds", "tables_per_second", "eta_seconds"):
+        assert documented[name]["description"], name
+
+
+@pytest.mark.parametrize(
+    ("state", "started", "finished", "done", "progress"),
+    [
+        # Queued: nothing to measure yet.
+        (CrawlState.QUEUED, None, None, 0, (None, None, None)),
+        # Running, no batch done yet: a pace of 0, no estimate.
+        (CrawlState.RUNNING, 20, None, 0, (20, 0, None)),
+        # Running, 1 of 4 batches (10 tables) in 20 s: 60 s left.
+        (CrawlState.RUNNING, 20, None, 1, (20, 0.5, 60)),
+        # The gateway's clock behind the store's: just started, no pace.
+        (CrawlState.RUNNING, -5, None, 1, (0, None, None)),
+        # Ended: the pace over the whole crawl, no estimate.
+        (CrawlState.COMPLETE, 60, 20, 4, (40, 1, None)),
+        (CrawlState.FAILED, 60, 50, 1, (10, 1, None)),
+    ],
+)
+def test_crawl_progress_as_of_a_moment(state, started, finished, done, progress):
+    now = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+    def ago(seconds):
+        return None if seconds is None else now - timedelta(seconds=seconds)
+
+    crawl = Crawl(
+        "crawl_1", "db_1", 1, state, ago(90), ago(started), ago(finished),
+        batches_total=None if started is None else 4, batches_done=done, tables=10 * done,
+    )  # fmt: skip
+    measured = crawl.progress(now)
+    assert (measured.elapsed_seconds, measured.tables_per_second, measured.eta_seconds) == progress
+    out = CrawlOut.of(crawl, now)
+    assert (out.elapsed_seconds, out.tables_per_second, out.eta_seconds) == progress
+
+
 async def test_tables_pages_with_cursors_and_the_seed_routes(gateway):
     client, store, index = gateway
     created = await (await client.post("/v1/databases", json=BODY, headers=AUTH)).json()
@@ -225,6 +315,39 @@ async def test_search_route_filters_kind_and_validates(gateway):
         assert_problem(response, await response.json(), 400)
     response = await client.get("/v1/search?q=x&database_id=nope", headers=AUTH)
     assert_problem(response, await response.json(), 404)
+
+
+async def test_repeated_searches_are_answered_once_per_catalog_state(gateway):
+    client, store, index = gateway
+    created = await (await client.post("/v1/databases", json=BODY, headers=AUTH)).json()
+    await complete_crawl(store, index, created["id"], table("public", "orders", "id"))
+    for path in ("/v1/search?q=orders&kind=table", "/v1/suggest?q=ord"):
+        reads = index.reads
+        answers = [await (await client.get(path, headers=AUTH)).json() for _ in range(3)]
+        assert answers[0] == answers[1] == answers[2]
+        assert index.reads == reads + 1
+    # A finished crawl changes the live scopes: the next search reads the new generation.
+    await client.post(f"/v1/databases/{created['id']}/crawls", headers=AUTH)
+    await complete_crawl(store, index, created["id"], table("public", "orders_v2", "id"))
+    body = await (await client.get("/v1/search?q=orders&kind=table", headers=AUTH)).json()
+    assert [h["table"] for h in body["hits"]] == ["orders_v2"]
+
+
+async def test_search_answers_are_not_shared_across_tenants_or_kept_when_off(aiohttp_client):
+    store, index = InMemoryStore(), InMemorySearchIndex()
+    await store.add_token(token_hash(TOKEN), "admin", Role.ADMIN, DEFAULT_TENANT)
+    await store.add_tenant(Tenant("other", "Other", datetime.now(UTC)))
+    await store.add_token(token_hash("cat_other"), "other", Role.ADMIN, "other")
+    app = create_app(services_over(store, index, Settings(search_cache_mb=0)))
+    client = await aiohttp_client(app)
+    for _ in range(2):
+        await client.get("/v1/search?q=orders", headers=AUTH)
+        await client.get("/v1/search?q=orders", headers={"Authorization": "Bearer cat_other"})
+    assert index.reads == 4
+    cached = await aiohttp_client(create_app(services_over(store, index)))
+    for headers in (AUTH, {"Authorization": "Bearer cat_other"}, AUTH):
+        await cached.get("/v1/search?q=orders", headers=headers)
+    assert index.reads == 4 + 2  # one per tenant
 
 
 async def test_openapi_lists_every_route(gateway):
