@@ -313,4 +313,14 @@ class SearchIndex(Protocol):
     ) -> list[Document]:
         """Table documents of one generation in plan order, strictly after `after_ordinal`."""
 
+    async def crawl_started(self) -> None:
+        """A crawl is about to write: an engine that refreshes on a timer (OpenSearch) may stop
+        refreshing until crawl_ended. Called before each batch writes; several crawls in several
+        processes run at once, so it is idempotent and assumes nothing of other calls."""
+
+    async def crawl_ended(self) -> None:
+        """Make every write so far visible to readers, and restore refreshing if it was off.
+        Called when a crawl ends (before the store publishes, holds or fails it) and when a
+        batch fails. An engine whose writes are visible when upsert returns does nothing."""
+
     async def close(self) -> None: ...

@@ -58,7 +58,12 @@ class CrawlHandlers:
         if isinstance(message, CrawlRequested):
             await self.plan(message)
         elif isinstance(message, CrawlBatchRequested):
-            await self.index_batch(message)
+            try:
+                await self.index_batch(message)
+            except Exception:
+                # It may be the crawl's last word: the worker can give up on it and fail the crawl.
+                await self._crawl_ended_quietly()
+                raise
         elif isinstance(message, CrawlConfirmed):
             await self.publish_confirmed(message)
         else:
@@ -130,6 +135,7 @@ class CrawlHandlers:
                 tenant_id=database.tenant_id,
             )
         ]
+        await self._index.crawl_started()  # each batch: another crawl's end may have undone it
         await self._index.upsert(documents)
         columns = len(documents) - len(tables)
         crawl = await self._store.complete_batch(crawl.id, batch.number, len(tables), columns)
@@ -157,6 +163,7 @@ class CrawlHandlers:
     async def _finish(self, crawl: Crawl) -> None:
         fall = await self._fall_beyond_fail_safe(crawl)
         if fall is not None:
+            await self._crawl_ended_quietly()
             await self._store.hold_crawl(crawl.id, fall)
             log.warning("crawl %s held by the fail-safe: %s", crawl.id, fall)
             return
@@ -176,6 +183,8 @@ class CrawlHandlers:
         )
 
     async def _publish(self, crawl: Crawl) -> None:
+        # Every document of the crawl is visible before readers switch to its generation.
+        await self._index.crawl_ended()
         # Readers switch to the new generation first; only then do the old documents go.
         crawl = await self._store.complete_crawl(crawl.id)
         await self._index.delete_generations_before(crawl.database_id, crawl.generation)
@@ -190,5 +199,13 @@ class CrawlHandlers:
 
     async def _fail(self, crawl: Crawl, exc: CrawlFailure | CredentialError) -> None:
         error_class = exc.error_class if isinstance(exc, CrawlFailure) else "credential"
+        await self._crawl_ended_quietly()
         await self._store.fail_crawl(crawl.id, error_class, str(exc))
         log.warning("crawl %s failed (%s): %s", crawl.id, error_class, exc)
+
+    async def _crawl_ended_quietly(self) -> None:
+        """Restore the index's refresh where a crawl stops; failing to must not hide why it did."""
+        try:
+            await self._index.crawl_ended()
+        except Exception as exc:
+            log.warning("could not restore the search index's refresh after a crawl: %s", exc)

@@ -13,13 +13,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import time
 from collections.abc import Awaitable, Callable
 
 import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from catalog.errors import CatalogError, PermanentError, TransientError
+from catalog.errors import CatalogError, NotFoundError, PermanentError, TransientError
 from catalog.messages import Message, decode
 from catalog.settings import Settings
 from catalog.store import Store
@@ -65,7 +67,7 @@ class Worker:
                 continue
             for msg in messages:
                 try:
-                    await self.process(msg)
+                    await self.process(msg, slot)
                 except UNAVAILABLE as exc:
                     # The ack (or nak) did not reach NATS: the message comes back after ack_wait,
                     # and handlers are idempotent, so nothing is lost or doubled.
@@ -74,8 +76,10 @@ class Worker:
             with contextlib.suppress(*UNAVAILABLE):
                 await subscription.unsubscribe()
 
-    async def process(self, msg: Msg) -> None:
+    async def process(self, msg: Msg, slot: int = 0) -> None:
+        """Handle one message and settle it; `slot` names the pull loop, for the log."""
         attempt = msg.metadata.num_delivered or 1
+        started = time.perf_counter()
         try:
             message = decode(msg.subject, msg.data)
         except PermanentError as exc:
@@ -85,11 +89,23 @@ class Worker:
         try:
             await self._handle(message)
         except PermanentError as exc:
+            # Its crawl can never complete without this message: say so, rather than leave it
+            # running forever.
+            await self._fail_crawl(message, "permanent", str(exc))
             await self._terminate(msg, message.crawl_id, str(exc))
         except Exception as exc:
             await self._retry_or_give_up(msg, message, attempt, exc)
         else:
             await msg.ack()
+            # Which worker (process:loop) did what: how a crawl's batches spread over them.
+            log.info(
+                "worker %s:%s acked %s of crawl %s in %.2f s",
+                os.getpid(),
+                slot,
+                msg.subject,
+                message.crawl_id,
+                time.perf_counter() - started,
+            )
         finally:
             heartbeat.cancel()
 
@@ -118,10 +134,15 @@ class Worker:
         # Our own errors say what happened without secrets; anything else shows its type only.
         detail = str(exc) if isinstance(exc, CatalogError) else type(exc).__name__
         reason = f"gave up after {attempt} attempts: {detail}"
-        if message.crawl_id is not None:
-            with contextlib.suppress(TransientError):
-                await self._store.fail_crawl(message.crawl_id, error_class, reason)
+        await self._fail_crawl(message, error_class, reason)
         await self._terminate(msg, message.crawl_id, reason)
+
+    async def _fail_crawl(self, message: Message, error_class: str, reason: str) -> None:
+        """Mark the message's crawl failed, if it has one that still exists (best effort: the
+        dead letter records the message either way)."""
+        if message.crawl_id is not None:
+            with contextlib.suppress(TransientError, NotFoundError):
+                await self._store.fail_crawl(message.crawl_id, error_class, reason)
 
     async def _terminate(self, msg: Msg, crawl_id: str | None, reason: str) -> None:
         """Stop redelivery, and keep a dead letter so the message is counted and visible."""

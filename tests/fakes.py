@@ -348,6 +348,12 @@ class InMemorySearchIndex:
     async def ping(self) -> None:
         return None
 
+    async def crawl_started(self) -> None:
+        return None  # every upsert is visible when it returns, as in tantivy
+
+    async def crawl_ended(self) -> None:
+        return None
+
     async def upsert(self, documents: Sequence[Document]) -> None:
         self.upserts += 1
         for doc in documents:

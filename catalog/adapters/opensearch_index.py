@@ -6,12 +6,45 @@ relevance. Driver responses and errors stay inside this module.
 
 Opening an existing index adds the fields this version maps (an additive mapping update);
 documents written before it lack them until their database is re-crawled.
+
+Bulk writes (upsert). A call is all or error: it returns once every document is acknowledged,
+and raises otherwise, so the worker acks its message only after the writes are durable. The
+documents go out in chunks cut by count and by bytes (`BulkOptions.chunk_size`,
+`max_chunk_bytes`, the names of opensearch-py's bulk helpers), `concurrency` chunks in flight.
+A chunk refused whole with 429, 502, 503 or 504, or the documents of it refused one by one with
+those statuses, are sent again after an exponential backoff with full jitter (so chunks refused
+together do not come back together), up to `max_retries` times; then TransientError (the worker
+naks the message and retries it later). A document rejected for good (a 4xx other than 429)
+fails the call at once, never swallowed: PermanentError, or TransientError if others of its
+request were refused for now (the mapping this adapter always had); any other 5xx raises
+TransientError. The first chunk to fail cancels the others in flight. The client's
+transport first retries 502/503/504 and dropped connections itself, immediately (its default);
+this module's retries with backoff come on top. opensearch-py's `async_streaming_bulk` is not
+used: it sends one chunk at a time and retries 429 only, without jitter.
+
+Refresh during crawls (crawl_started, crawl_ended: see catalog.search.SearchIndex). The
+index, shared by every database and every indexer process, stops refreshing on a timer while
+crawls write: each crawl batch calls crawl_started, which sets `index.refresh_interval` to "-1"
+unless it is already, and first records the value it replaces (unset included) in the mapping's
+`_meta` (`catalog_resting_refresh_interval`), where any process can read it back. crawl_ended,
+called when a crawl ends (before the store publishes, holds or fails it) and when a batch fails,
+restores the recorded value if the interval is "-1", then refreshes the index, so a finishing
+crawl's documents are visible before readers are switched to them. With several crawls at once,
+the first to end restores the interval while the others run; each of their next batches turns it
+off again. Nothing readers see depends on the timer: every publish and every delete refreshes
+explicitly. If a crawl ends where no handler sees it (a worker killed for good, the index down
+while a batch fails), the interval stays "-1" until any later crawl ends. A "-1" nobody
+recorded (set by hand) is left alone; the resting value is whatever the index had before a
+crawl turned refresh off, so change it while no crawl runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import asyncio
+import random
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from opensearchpy import AsyncOpenSearch
@@ -45,6 +78,67 @@ from catalog.search import (
 
 # delete_by_query over a whole large generation can outlast the client's default 10 s timeout.
 _DELETE_TIMEOUT_SECONDS = 300
+
+# Refused for now, not for good: the request, or the refused documents of it, are sent again.
+_RETRY_STATUSES = frozenset({429, 502, 503, 504})
+# Only what upsert reads of a bulk response, so a large chunk's answer stays small.
+_BULK_FILTER_PATH = "errors,items.*.status,items.*.error"
+# Where crawl_started records the refresh interval it replaced, for whichever process restores it.
+RESTING_REFRESH_KEY = "catalog_resting_refresh_interval"
+
+
+@dataclass(frozen=True)
+class BulkOptions:
+    """How upsert sends documents; the names are those of opensearch-py's bulk helpers."""
+
+    chunk_size: int = 500  # documents per bulk request at most
+    max_chunk_bytes: int = 5 * 2**20  # request body bytes at most (a bigger document goes alone)
+    concurrency: int = 4  # bulk requests in flight per upsert call
+    max_retries: int = 6  # sends again of a refused request or of its refused documents
+    initial_backoff: float = 0.5  # seconds before the first retry, doubling, with full jitter
+    max_backoff: float = 20.0
+    request_timeout: float = 60.0  # per bulk request; a busy cluster answers slowly
+
+    def __post_init__(self) -> None:
+        if self.chunk_size < 1 or self.max_chunk_bytes < 1 or self.concurrency < 1:
+            raise ValueError("chunk_size, max_chunk_bytes and concurrency must be positive")
+
+    def backoff(self, retry: int) -> float:
+        """Seconds to wait before retry number `retry` (1, 2, ...): full jitter."""
+        return random.uniform(0, min(self.max_backoff, self.initial_backoff * 2 ** (retry - 1)))
+
+
+@dataclass
+class BulkStats:
+    """What upsert has sent so far, for tests and benchmarks."""
+
+    requests: int = 0  # bulk requests, retries included
+    retries: int = 0  # requests that re-sent a refused request or its refused documents
+    documents: int = 0  # documents acknowledged
+
+
+# One bulk action: the action line and the source line, serialized.
+_Action = tuple[bytes, bytes]
+
+
+def _chunks(actions: Iterable[_Action], size: int, max_bytes: int) -> Iterator[list[_Action]]:
+    """Consecutive actions, at most `size` and `max_bytes` (newlines included) per chunk."""
+    chunk: list[_Action] = []
+    chunk_bytes = 0
+    for action in actions:
+        action_bytes = len(action[0]) + len(action[1]) + 2
+        if chunk and (len(chunk) == size or chunk_bytes + action_bytes > max_bytes):
+            yield chunk
+            chunk, chunk_bytes = [], 0
+        chunk.append(action)
+        chunk_bytes += action_bytes
+    if chunk:
+        yield chunk
+
+
+def _bulk_body(chunk: Sequence[_Action]) -> bytes:
+    return b"".join(line + b"\n" for action in chunk for line in action)
+
 
 _KEYWORD = {"type": "keyword"}
 INDEX_BODY: dict[str, Any] = {
@@ -99,11 +193,34 @@ def _translate_errors(action: str) -> Iterator[None]:
     except OpenSearchConnectionError as exc:
         raise TransientError(f"OpenSearch unreachable during {action}") from exc
     except TransportError as exc:
-        if _is_transient(exc.status_code):
-            raise TransientError(f"OpenSearch busy during {action}: {exc.status_code}") from exc
-        raise PermanentError(
-            f"OpenSearch rejected {action}: {exc.status_code} {exc.error}"
-        ) from exc
+        raise _translated(action, exc) from exc
+
+
+def _translated(action: str, exc: TransportError) -> TransientError | PermanentError:
+    if _is_transient(exc.status_code):
+        return TransientError(f"OpenSearch busy during {action}: {exc.status_code}")
+    return PermanentError(f"OpenSearch rejected {action}: {exc.status_code} {exc.error}")
+
+
+def _item_error_message(failed: list[dict[str, Any]], sent: int) -> str:
+    first = failed[0].get("error") or {}
+    if not isinstance(first, dict):
+        first = {"reason": first}
+    return (
+        f"OpenSearch bulk upsert: {len(failed)} of {sent} documents failed "
+        f"({first.get('type')}: {first.get('reason')})"
+    )
+
+
+def _most_telling(group: BaseExceptionGroup) -> BaseException:
+    """The error a failed upsert raises: a transient one (worth retrying the whole call, as for
+    one request's documents), or else a permanent one, or else whatever it was."""
+    errors = list(group.exceptions)
+    for kind in (TransientError, PermanentError):
+        for error in errors:
+            if isinstance(error, kind):
+                return error
+    return errors[0]
 
 
 def _to_source(document: Document) -> dict[str, Any]:
@@ -184,9 +301,11 @@ def _buckets(aggregation: dict[str, Any]) -> list[tuple[str, int]]:
 
 
 class OpenSearchIndex:
-    def __init__(self, url: str, index: str) -> None:
+    def __init__(self, url: str, index: str, bulk: BulkOptions | None = None) -> None:
         self._index = index
         self._client = AsyncOpenSearch(hosts=[url])
+        self._bulk = bulk or BulkOptions()
+        self.bulk_stats = BulkStats()
 
     async def open(self) -> None:
         with _translate_errors("open"):
@@ -213,29 +332,120 @@ class OpenSearchIndex:
     async def upsert(self, documents: Sequence[Document]) -> None:
         if not documents:
             return
-        body: list[dict[str, Any]] = []
-        for document in documents:
-            # The deterministic id makes a repeated batch overwrite instead of duplicate.
-            body.append({"index": {"_id": document.id}})
-            body.append(_to_source(document))
-        with _translate_errors("bulk upsert"):
-            response = await self._client.bulk(body=body, index=self._index)
-        if response["errors"]:
-            self._raise_item_errors(response["items"])
-
-    @staticmethod
-    def _raise_item_errors(items: list[dict[str, Any]]) -> None:
-        failed = [result for item in items for result in item.values() if "error" in result]
-        if not failed:
-            return
-        first = failed[0]["error"]
-        message = (
-            f"OpenSearch bulk upsert: {len(failed)} of {len(items)} documents failed "
-            f"({first.get('type')}: {first.get('reason')})"
+        dumps = self._client.transport.serializer.dumps
+        # The deterministic id makes a repeated batch overwrite instead of duplicate.
+        actions = (
+            (
+                dumps({"index": {"_id": document.id}}).encode(),
+                dumps(_to_source(document)).encode(),
+            )
+            for document in documents
         )
-        if any(_is_transient(result.get("status")) for result in failed):
-            raise TransientError(message)
-        raise PermanentError(message)
+        # One generator shared by the senders: each takes the next chunk when it is free.
+        chunks = _chunks(actions, self._bulk.chunk_size, self._bulk.max_chunk_bytes)
+        try:
+            async with asyncio.TaskGroup() as senders:
+                for _ in range(self._bulk.concurrency):
+                    senders.create_task(self._send_chunks(chunks))
+        except BaseExceptionGroup as group:
+            # The first failure cancels the other senders: the call fails as a whole anyway.
+            error = _most_telling(group)
+            raise error from error.__cause__
+
+    async def _send_chunks(self, chunks: Iterator[list[_Action]]) -> None:
+        for chunk in chunks:
+            await self._send_chunk(chunk)
+
+    async def _send_chunk(self, chunk: list[_Action]) -> None:
+        """Send one chunk until every document of it is acknowledged, or raise."""
+        options = self._bulk
+        pending = chunk
+        for attempt in range(options.max_retries + 1):
+            last_attempt = attempt == options.max_retries
+            if attempt:
+                self.bulk_stats.retries += 1
+                await asyncio.sleep(options.backoff(attempt))
+            self.bulk_stats.requests += 1
+            try:
+                response = await self._client.bulk(
+                    body=_bulk_body(pending),
+                    index=self._index,
+                    filter_path=_BULK_FILTER_PATH,
+                    request_timeout=options.request_timeout,
+                )
+            except OpenSearchConnectionError as exc:
+                # The transport has retried the connection already; the worker retries later.
+                raise TransientError("OpenSearch unreachable during bulk upsert") from exc
+            except TransportError as exc:
+                if exc.status_code in _RETRY_STATUSES and not last_attempt:
+                    continue
+                raise _translated("bulk upsert", exc) from exc
+            results = [next(iter(item.values())) for item in response.get("items", [])]
+            if len(results) != len(pending):
+                raise TransientError(
+                    f"OpenSearch bulk upsert: {len(results)} results for {len(pending)} documents"
+                )
+            refused = [
+                (action, result)
+                for action, result in zip(pending, results, strict=True)
+                if not 200 <= result.get("status", 500) < 300
+            ]
+            self.bulk_stats.documents += len(pending) - len(refused)
+            if not refused:
+                return
+            failed = [result for _, result in refused]
+            statuses = {result.get("status") for result in failed}
+            if statuses <= _RETRY_STATUSES and not last_attempt:
+                pending = [action for action, _ in refused]
+                continue
+            message = _item_error_message(failed, len(pending))
+            if any(_is_transient(status) for status in statuses):
+                raise TransientError(message)
+            # Rejected for good (a mapping error, a malformed document): retrying cannot help.
+            raise PermanentError(message)
+        raise TransientError(
+            f"OpenSearch refused bulk upsert {options.max_retries + 1} times; retry later"
+        )
+
+    async def crawl_started(self) -> None:
+        with _translate_errors("turning refresh off for a crawl"):
+            current = await self._refresh_interval()
+            if current == "-1":
+                return  # another crawl has turned it off already (or an operator has)
+            meta = await self._meta()
+            if RESTING_REFRESH_KEY not in meta or meta[RESTING_REFRESH_KEY] != current:
+                await self._client.indices.put_mapping(
+                    index=self._index, body={"_meta": meta | {RESTING_REFRESH_KEY: current}}
+                )
+            await self._put_refresh_interval("-1")
+
+    async def crawl_ended(self) -> None:
+        with _translate_errors("refreshing after a crawl"):
+            if await self._refresh_interval() == "-1":
+                meta = await self._meta()
+                if RESTING_REFRESH_KEY in meta:
+                    # None (it was unset) resets it to the engine's default.
+                    await self._put_refresh_interval(meta[RESTING_REFRESH_KEY])
+            await self._client.indices.refresh(index=self._index)
+
+    async def _refresh_interval(self) -> str | None:
+        response = await self._client.indices.get_settings(
+            index=self._index, name="index.refresh_interval", flat_settings=True
+        )
+        for body in response.values():  # keyed by the concrete index, should ours be an alias
+            return body.get("settings", {}).get("index.refresh_interval")
+        return None
+
+    async def _put_refresh_interval(self, value: str | None) -> None:
+        await self._client.indices.put_settings(
+            index=self._index, body={"index": {"refresh_interval": value}}
+        )
+
+    async def _meta(self) -> dict[str, Any]:
+        response = await self._client.indices.get_mapping(index=self._index)
+        for body in response.values():
+            return dict(body.get("mappings", {}).get("_meta", {}))
+        return {}
 
     async def delete_generations_before(self, database_id: str, generation: int) -> None:
         await self._delete_where(

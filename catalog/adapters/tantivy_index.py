@@ -211,6 +211,12 @@ class TantivyIndex:
     async def ping(self) -> None:
         """Embedded: nothing to reach once opened."""
 
+    async def crawl_started(self) -> None:
+        """Nothing to pause: every upsert commits and is visible when it returns."""
+
+    async def crawl_ended(self) -> None:
+        """Nothing to restore (see crawl_started)."""
+
     async def upsert(self, documents: Sequence[Document]) -> None:
         # The last of a repeated id wins, as if each replaced the one before.
         latest = {document.id: document for document in documents}

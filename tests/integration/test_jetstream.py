@@ -10,7 +10,7 @@ import pytest
 from catalog import services
 from catalog.cipher import SecretCipher, generate_key
 from catalog.embedded import embedded_nats, free_port
-from catalog.errors import TransientError
+from catalog.errors import PermanentError, TransientError
 from catalog.messages import CRAWL_BATCH, CRAWL_REQUESTED, CrawlBatchRequested, Message, encode
 from catalog.models import CrawlState
 from catalog.settings import Settings
@@ -157,6 +157,26 @@ async def test_worker_gives_up_after_max_deliver_and_fails_the_crawl(js, store):
     assert len(handler.seen) == SETTINGS.max_deliver
     [letter] = await store.list_dead_letters(None, crawl.id, None, 10)
     assert (letter.subject, letter.deliveries) == (CRAWL_BATCH, SETTINGS.max_deliver)
+
+
+async def test_a_batch_refused_for_good_fails_its_crawl_at_once(js, store):
+    cipher = SecretCipher.from_keys([generate_key()])
+    database, crawl = await services.register_database(store, cipher, new_database())
+    handler = ScriptedHandler(PermanentError("the index rejected a document for good"))
+    batch = CrawlBatchRequested(crawl.id, database.id, 0)
+    await JetStreamPublisher(js).publish(CRAWL_BATCH, encode(batch), batch.message_id)
+    async with running_worker(js, store, handler):
+        async with asyncio.timeout(10):
+            while (await store.get_crawl(crawl.id)).state is not CrawlState.FAILED:
+                await asyncio.sleep(0.05)
+    failed = await store.get_crawl(crawl.id)
+    assert (failed.error_class, failed.error_message) == (
+        "permanent",
+        "the index rejected a document for good",
+    )
+    assert handler.seen == [batch]  # not retried
+    [letter] = await store.list_dead_letters(None, crawl.id, None, 10)
+    assert (letter.subject, letter.deliveries) == (CRAWL_BATCH, 1)
 
 
 async def test_retries_back_off_exponentially_up_to_the_maximum(js, store):
