@@ -29,7 +29,6 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -48,8 +47,8 @@ from bench.harness import (
     BenchError,
     Target,
     catalog_up,
+    kept_on_failure,
     register,
-    tail,
     wait_for_crawl,
 )
 
@@ -376,24 +375,12 @@ async def run(args: argparse.Namespace) -> Results:
             return await measure(http, args.base_url.rstrip("/"), args.pid, args)
     # The per-caller rate limit would throttle a walk of hundreds of pages: lift it.
     limits = {"CATALOG_RATE_LIMIT": "1000000", "CATALOG_RATE_BURST": "1000000"}
-    up, failed = None, False
-    try:
+    with kept_on_failure(args.keep) as folder:
         async with catalog_up(args.workers, args.batch_size, args.ready_timeout, limits) as up:
+            folder.path = up.temp
             print(f"catalog up ready in {up.startup:.1f} s", flush=True)
             async with aiohttp.ClientSession(headers=up.headers) as http:
                 return await measure(http, up.base, up.proc.pid, args)
-    except BaseException:
-        failed = True
-        if up is not None:
-            print(f"\nlast lines of {up.log}:\n{tail(up.log)}", file=sys.stderr)
-            print(f"kept {up.temp} for inspection", file=sys.stderr)
-        raise
-    finally:
-        if up is not None and not failed:
-            if args.keep:
-                print(f"kept {up.temp}")
-            else:
-                shutil.rmtree(up.temp, ignore_errors=True)
 
 
 # ---- reporting -----------------------------------------------------------------------------

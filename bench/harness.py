@@ -7,12 +7,15 @@ import asyncio
 import contextlib
 import os
 import re
+import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -27,6 +30,8 @@ POLL_SECONDS = 0.05
 SAMPLE_SECONDS = 0.1
 MB = 1024 * 1024
 BATCH_LINE = re.compile(r"crawl (\S+) batch \d+ indexed: .* in ([\d.]+) s")
+# The indexer's line per settled message: which worker (process:pull loop) handled which batch.
+WORKER_LINE = re.compile(r"worker (\d+:\d+) acked catalog\.crawl\.batch of crawl (\S+) in ")
 
 
 class BenchError(Exception):
@@ -148,6 +153,41 @@ def batch_seconds(log: Path, crawl_id: str) -> list[float]:
     return found
 
 
+async def batches_per_worker(
+    log: Path, crawl_id: str, batches: int | None = None, wait: float = 5.0
+) -> dict[str, int]:
+    """How many of the crawl's batches each worker ("pid:slot") acknowledged, from the log.
+
+    The last batch completes the crawl before its message is acked and logged, so a caller that
+    saw `complete` waits (up to `wait` seconds) for all `batches` lines.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        found: Counter[str] = Counter()
+        text = await asyncio.to_thread(log.read_text, errors="replace")
+        for line in text.splitlines():
+            match = WORKER_LINE.search(line)
+            if match and match.group(2) == crawl_id:
+                found[match.group(1)] += 1
+        if batches is None or found.total() >= batches or time.monotonic() >= deadline:
+            return dict(sorted(found.items()))
+        await asyncio.sleep(0.1)
+
+
+def git_commit() -> str:
+    """The short commit, with "+ uncommitted" when the work tree differs from it."""
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return f"{head or '?'}{' + uncommitted' if dirty else ''}"
+
+
 def seconds_between(start: str, end: str) -> float:
     return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
 
@@ -197,18 +237,24 @@ def catalog_env(
 
 @contextlib.asynccontextmanager
 async def catalog_up(
-    workers: int, batch_size: int, ready_timeout: float, extra_env: dict[str, str] | None = None
+    workers: int,
+    batch_size: int,
+    ready_timeout: float,
+    extra_env: dict[str, str] | None = None,
+    reuse: Path | None = None,
 ) -> AsyncIterator[CatalogUp]:
     """Start `catalog up` in a fresh temporary folder on a free port; yield once it is ready.
 
-    On exit it is stopped with SIGTERM; a non-zero exit raises BenchError. The temporary
-    folder is left for the caller to keep or remove (`CatalogUp.temp`).
+    With `reuse` (an earlier run's `CatalogUp.temp`) it starts again on that folder's data, so
+    what was crawled there is served without crawling it again (e.g. under other settings);
+    the log is appended to. On exit it is stopped with SIGTERM; a non-zero exit raises
+    BenchError. The folder is left for the caller to keep or remove (`CatalogUp.temp`).
     """
-    temp = Path(tempfile.mkdtemp(prefix="bench-catalog-"))
+    temp = reuse or Path(tempfile.mkdtemp(prefix="bench-catalog-"))
     data_dir, log = temp / "data", temp / "catalog-up.log"
     port = free_port()
     env = catalog_env(data_dir, port, workers, batch_size, extra_env)
-    with log.open("wb") as out:
+    with log.open("ab" if reuse else "wb") as out:
         proc = await asyncio.create_subprocess_exec(
             CATALOG, "up", env=env, stdout=out, stderr=asyncio.subprocess.STDOUT
         )
@@ -229,6 +275,33 @@ async def catalog_up(
         code = await stop(proc, data_dir)
         if code != 0 and not failed:
             raise BenchError(f"catalog up exited with {code}")
+
+
+@dataclass
+class Folder:
+    """A catalog's temporary folder, once `catalog up` has made it."""
+
+    path: Path | None = None
+
+
+@contextlib.contextmanager
+def kept_on_failure(keep: bool) -> Iterator[Folder]:
+    """Remove the folder the caller sets once its work succeeded (unless `keep`); after a
+    failure, keep it for inspection and show the last lines of its `catalog up` log."""
+    folder = Folder()
+    try:
+        yield folder
+    except BaseException:
+        if folder.path is not None:
+            log = folder.path / "catalog-up.log"
+            print(f"\nlast lines of {log}:\n{tail(log)}", file=sys.stderr)
+            print(f"kept {folder.path} for inspection", file=sys.stderr)
+        raise
+    if folder.path is not None:
+        if keep:
+            print(f"kept {folder.path}")
+        else:
+            shutil.rmtree(folder.path, ignore_errors=True)
 
 
 async def register(http: aiohttp.ClientSession, base: str, target: Target, label: str) -> str:

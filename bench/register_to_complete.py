@@ -17,6 +17,7 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import aiohttp
 
@@ -26,6 +27,7 @@ from bench.harness import (
     Peaks,
     Target,
     batch_seconds,
+    batches_per_worker,
     catalog_up,
     register,
     sample_memory,
@@ -44,8 +46,23 @@ class Run:
     columns: int
     batches: int | None
     batch_seconds: list[float] = field(default_factory=list)
-    peak_catalog: int = 0
+    peak_catalog: int = 0  # the crawling process: catalog up's indexer child
     peak_embedded: int = 0
+    peak_gateways: int = 0
+    # Batches each worker ("pid:slot") acknowledged: how the crawl spread over them.
+    workers: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Measured:
+    """What one `catalog up` measured: the runs done (all of them unless `error`)."""
+
+    runs: list[Run] = field(default_factory=list)
+    startup: float = 0.0
+    overall: Peaks = field(default_factory=Peaks)
+    error: str | None = None
+    log: Path | None = None
+    temp: Path | None = None  # the catalog's folder, for the caller to keep or remove
 
 
 def target_of(args: argparse.Namespace) -> Target:
@@ -104,23 +121,23 @@ def report(runs: list[Run], args: argparse.Namespace, startup: float, overall: P
         f"{fmt(statistics.median(durations) if durations else None):>8}"
     )
     print(
-        f"peak RSS over all runs: crawler (the indexer process of catalog up) {overall.catalog / MB:.0f} MB; "
+        f"peak RSS over all runs: crawler (the indexer process of catalog up) "
+        f"{overall.catalog / MB:.0f} MB; gateways, summed {overall.gateways / MB:.0f} MB; "
         f"embedded PostgreSQL + NATS, summed {overall.embedded / MB:.0f} MB "
         "(the sum counts shared buffers once per backend)"
     )
 
 
-async def main_async(args: argparse.Namespace) -> int:
-    run_peaks, overall = Peaks(), Peaks()
-    runs: list[Run] = []
-    failed = False
-    startup = 0.0
-    up = None
+async def measure(args: argparse.Namespace) -> Measured:
+    """Start `catalog up`, crawl the target --repeat times; a failure ends it with `error` set
+    (the runs done so far kept). Its folder is left in `temp` for the caller."""
+    run_peaks = Peaks()
+    measured = Measured()
     try:
         async with catalog_up(args.workers, args.batch_size, args.ready_timeout) as up:
-            startup = up.startup
+            measured.startup, measured.log, measured.temp = up.startup, up.log, up.temp
             sampler = asyncio.create_task(
-                sample_memory(up.proc.pid, up.data_dir, run_peaks, overall)
+                sample_memory(up.proc.pid, up.data_dir, run_peaks, measured.overall)
             )
             try:
                 async with aiohttp.ClientSession(headers=up.headers) as http:
@@ -129,11 +146,14 @@ async def main_async(args: argparse.Namespace) -> int:
                         run, crawl_id, _ = await one_run(http, up.base, args, number)
                         run.peak_catalog = run_peaks.catalog
                         run.peak_embedded = run_peaks.embedded
+                        run.peak_gateways = run_peaks.gateways
                         run.batch_seconds = batch_seconds(up.log, crawl_id)
-                        runs.append(run)
+                        run.workers = await batches_per_worker(up.log, crawl_id, run.batches)
+                        measured.runs.append(run)
                         print(
                             f"run {number}: {run.wall:.2f} s, {run.tables} tables, "
-                            f"{run.columns} columns",
+                            f"{run.columns} columns, crawler peak RSS "
+                            f"{run.peak_catalog / MB:.0f} MB",
                             flush=True,
                         )
             finally:
@@ -141,20 +161,26 @@ async def main_async(args: argparse.Namespace) -> int:
                 with contextlib.suppress(asyncio.CancelledError):
                     await sampler
     except (BenchError, TimeoutError, OSError, aiohttp.ClientError) as exc:
-        failed = True
-        print(f"benchmark failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-    if runs:
-        report(runs, args, startup, overall)
-    if up is None:
+        measured.error = f"{type(exc).__name__}: {exc}"
+    return measured
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    measured = await measure(args)
+    if measured.error:
+        print(f"benchmark failed: {measured.error}", file=sys.stderr)
+    if measured.runs:
+        report(measured.runs, args, measured.startup, measured.overall)
+    if measured.temp is None or measured.log is None:
         return 1
-    if failed:
-        print(f"\nlast lines of {up.log}:\n{tail(up.log)}", file=sys.stderr)
-        print(f"kept {up.temp} for inspection", file=sys.stderr)
+    if measured.error:
+        print(f"\nlast lines of {measured.log}:\n{tail(measured.log)}", file=sys.stderr)
+        print(f"kept {measured.temp} for inspection", file=sys.stderr)
         return 1
     if args.keep:
-        print(f"kept {up.temp}")
+        print(f"kept {measured.temp}")
     else:
-        shutil.rmtree(up.temp, ignore_errors=True)
+        shutil.rmtree(measured.temp, ignore_errors=True)
     return 0
 
 

@@ -290,7 +290,9 @@ async def crawl_under(
     command: list[str] | None,
     label: str,
 ) -> tuple[Crawl, list[WrkRun]]:
-    """Re-crawl; with `command`, run wrk back to back until the crawl is complete."""
+    """Re-crawl; with `command`, run wrk back to back until the crawl is complete, or until
+    `args.crawl_runs` runs are done (0: no limit) and the crawl then finishes unloaded: the
+    indexer runs niced, so a saturating load slows it many times over."""
     peaks = Peaks()
     sampler = asyncio.create_task(sample_memory(up.proc.pid, up.data_dir, peaks))
     runs: list[WrkRun] = []
@@ -308,6 +310,8 @@ async def crawl_under(
         watcher = asyncio.create_task(watch())
         async with asyncio.timeout(args.timeout):
             while command is not None and not complete.is_set():
+                if args.crawl_runs and len(runs) >= args.crawl_runs:
+                    break
                 run = await run_wrk(command, until=complete)
                 runs.append(run)
                 show(f"{label} wrk {len(runs)}", run)
@@ -424,15 +428,20 @@ def median(runs: list[WrkRun], attr: str) -> float:
     return statistics.median(getattr(run, attr) for run in counted(runs))
 
 
+def load_env(args: argparse.Namespace) -> dict[str, str]:
+    """`catalog up`'s extra environment: --env, and the rate limit out of the way (it would cap
+    one token's load far below what is measured here)."""
+    return {
+        "CATALOG_RATE_LIMIT": str(args.rate_limit),
+        "CATALOG_RATE_BURST": str(args.rate_limit),
+        **dict(pair.split("=", 1) for pair in args.env),
+    }
+
+
 async def measure(args: argparse.Namespace, results: Results) -> None:
     target = Target(args.database, args.host, args.port, args.user, args.password)
     results.queries = await pick_queries(target, args.queries, args.seed)
-    # The per-caller rate limit would cap one token's load far below what is measured here.
-    limits = {
-        "CATALOG_RATE_LIMIT": str(args.rate_limit),
-        "CATALOG_RATE_BURST": str(args.rate_limit),
-    }
-    async with catalog_up(args.workers, args.batch_size, args.ready_timeout, limits) as up:
+    async with catalog_up(args.workers, args.batch_size, args.ready_timeout, load_env(args)) as up:
         results.startup, results.log = up.startup, up.log
         overall = results.peak_overall
         sampler = asyncio.create_task(sample_memory(up.proc.pid, up.data_dir, overall))
@@ -450,13 +459,10 @@ async def measure(args: argparse.Namespace, results: Results) -> None:
                 shutil.rmtree(up.temp, ignore_errors=True)
 
 
-async def run_phases(
-    args: argparse.Namespace,
-    results: Results,
-    up: CatalogUp,
-    target: Target,
-    http: aiohttp.ClientSession,
-) -> None:
+async def first_crawl(
+    http: aiohttp.ClientSession, up: CatalogUp, target: Target, args: argparse.Namespace
+) -> tuple[str, Crawl]:
+    """Register the target and wait for its crawl: the database id, and the crawl measured."""
     peaks = Peaks()
     sampler = asyncio.create_task(sample_memory(up.proc.pid, up.data_dir, peaks))
     try:
@@ -469,16 +475,23 @@ async def run_phases(
         sampler.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sampler
-    results.first = Crawl(
+    crawl = Crawl(
         wall, status["duration_seconds"], status["tables"], status["columns"],
         peaks.catalog, peaks.embedded,
     )  # fmt: skip
     print(
-        f"registration -> complete {wall:.1f} s (crawl {fmt(results.first.duration)} s), "
+        f"registration -> complete {wall:.1f} s (crawl {fmt(crawl.duration)} s), "
         f"{status['tables']} tables, {status['columns']} columns, "
         f"peak RSS catalog {peaks.catalog / MB:.0f} MB, engines {peaks.embedded / MB:.0f} MB",
         flush=True,
     )
+    return database_id, crawl
+
+
+async def checked_queries(
+    http: aiohttp.ClientSession, up: CatalogUp, database_id: str, results: Results
+) -> None:
+    """check_queries, with what it found printed."""
     await check_queries(http, up.base, database_id, results)
     print(
         f"{len(results.queries)} one-typo queries, e.g. "
@@ -487,19 +500,42 @@ async def run_phases(
         f"{results.found_top1}",
         flush=True,
     )
+
+
+def load_command(
+    args: argparse.Namespace, up: CatalogUp, database_id: str, queries: list[tuple[str, str]]
+) -> list[str]:
+    """Write the wrk script rotating over the queries into the catalog's folder; the command."""
     script = up.temp / "search.lua"
-    script.write_text(lua_script([search_path(q, database_id) for _, q in results.queries]))
+    script.write_text(lua_script([search_path(q, database_id) for _, q in queries]))
     command = wrk_command(args, up, script)
     print("wrk command: " + shlex.join(redacted(command)), flush=True)
+    return command
 
+
+async def idle_runs(command: list[str], repeat: int, label: str = "idle") -> list[WrkRun]:
+    runs = []
+    for number in range(1, repeat + 1):
+        runs.append(await run_wrk(command))
+        show(f"{label} wrk {number}", runs[-1])
+    return runs
+
+
+async def run_phases(
+    args: argparse.Namespace,
+    results: Results,
+    up: CatalogUp,
+    target: Target,
+    http: aiohttp.ClientSession,
+) -> None:
+    database_id, results.first = await first_crawl(http, up, target, args)
+    await checked_queries(http, up, database_id, results)
+    command = load_command(args, up, database_id, results.queries)
     if args.idle_recrawl:
         results.idle_crawl, _ = await crawl_under(
             http, up, database_id, args, None, "idle re-crawl"
         )
-    for number in range(1, args.repeat + 1):
-        run = await run_wrk(command)
-        results.idle.append(run)
-        show(f"idle wrk {number}", run)
+    results.idle = await idle_runs(command, args.repeat)
     results.loaded_crawl, results.loaded = await crawl_under(
         http, up, database_id, args, command, "loaded re-crawl"
     )
@@ -765,6 +801,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--wrk-timeout", type=float, default=2, help="wrk --timeout, seconds (wrk's default: 2)"
     )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for catalog up, e.g. CATALOG_SEARCH_CACHE_MB=0 (repeatable)",
+    )
+    parser.add_argument(
+        "--crawl-runs",
+        type=int,
+        default=0,
+        help="wrk runs during the re-crawl at most (0: until it is complete)",
+    )
     parser.add_argument("--queries", type=int, default=20, help="one-typo names to rotate")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument(
@@ -791,6 +840,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     for name in ("workers", "batch_size", "threads", "connections", "duration", "repeat"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be positive")
+    if any("=" not in pair for pair in args.env):
+        parser.error("--env takes NAME=VALUE")
     return args
 
 

@@ -31,6 +31,7 @@ from catalog.documents import (
     document_terms,
 )
 from catalog.errors import PermanentError
+from catalog.memory import release_free_memory
 from catalog.search import (
     FACET_FIELDS,
     FACET_SIZE,
@@ -396,5 +397,6 @@ class TantivyIndex:
                     writer.rollback()
                     raise
                 index.reload()
+                release_free_memory()
 
             await asyncio.to_thread(run)
