@@ -615,14 +615,15 @@ def summary_lines(results: Results) -> list[str]:
         lines.append(
             f"- Registration -> complete: {first.wall:.1f} s (the crawl itself "
             f"{fmt(first.duration)} s) for {first.tables:,} tables and {first.columns:,} "
-            f"columns; peak RSS of the `catalog up` process {first.peak_catalog / MB:.0f} MB "
+            f"columns; peak RSS of the crawling process (`catalog up`'s indexer) "
+            f"{first.peak_catalog / MB:.0f} MB "
             f"(embedded PostgreSQL + NATS, summed, {first.peak_embedded / MB:.0f} MB)."
         )
     if idle_crawl and loaded_crawl and idle_crawl.duration and loaded_crawl.duration:
         lines.append(
             f"- Re-crawl with no load: {idle_crawl.duration:.1f} s; under search load: "
             f"{loaded_crawl.duration:.1f} s (x{loaded_crawl.duration / idle_crawl.duration:.2f})."
-            f" Peak RSS of `catalog up` during the loaded re-crawl "
+            f" Peak RSS of the indexer during the loaded re-crawl "
             f"{loaded_crawl.peak_catalog / MB:.0f} MB."
         )
     if results.idle and results.loaded:
@@ -692,8 +693,8 @@ def section(results: Results, args: argparse.Namespace, argv: list[str]) -> str:
         f"Measured {when} at commit {commit or '?'} (working tree with others' edits in "
         f"progress) on {machine()}. `catalog up` on embedded defaults (workers "
         f"{args.workers}, batch size {args.batch_size}), wrk on the same machine, so wrk, the "
-        "embedded PostgreSQL and the one Python process of `catalog up` (gateway and crawler "
-        "together) share the 2 cores. The per-caller rate limit is lifted for the run "
+        "embedded PostgreSQL and `catalog up`'s processes (a gateway per CPU, the indexer at a "
+        "lower CPU priority) share the 2 cores. The per-caller rate limit is lifted for the run "
         f"(CATALOG_RATE_LIMIT = CATALOG_RATE_BURST = {args.rate_limit}): one token makes all "
         "the load.",
         "",

@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from functools import lru_cache
+from itertools import chain
 from typing import Any
 
 import orjson
@@ -85,9 +86,11 @@ class Document:
 def document_terms(document: Document) -> dict[TermField, list[str]]:
     """What each analysed field of a document holds: the one analysis both adapters index."""
     own = _name_analysis(document.name)
-    column_terms: dict[str, None] = {}
-    for column in document.column_names:
-        column_terms.update(dict.fromkeys(_name_analysis(column)[TermField.NAME_TERMS]))
+    column_terms = dict.fromkeys(
+        chain.from_iterable(
+            _name_analysis(column)[TermField.NAME_TERMS] for column in document.column_names
+        )
+    )
     return {field: list(terms) for field, terms in own.items()} | {
         TermField.COLUMN_TERMS: list(column_terms)
     }
