@@ -46,6 +46,7 @@ from bench.harness import (
     MB,
     BenchError,
     Target,
+    add_catalog_args,
     catalog_up,
     kept_on_failure,
     register,
@@ -470,13 +471,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--database", default="bench_100k", help="the target database to crawl")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=5432)
-    parser.add_argument("--user", default="postgres")
-    parser.add_argument("--password", default="bench", help="trust auth ignores it")
-    parser.add_argument("--workers", type=int, default=2, help="CATALOG_WORKERS")
-    parser.add_argument("--batch-size", type=int, default=500, help="CATALOG_BATCH_SIZE")
+    add_catalog_args(parser, "bench_100k")
     parser.add_argument(
         "--page-size", type=int, help="tables per page (default: the largest the API allows)"
     )

@@ -3,6 +3,7 @@ and peak RSS sampling of the catalog process and its embedded engines."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
@@ -214,6 +215,17 @@ async def stop(proc: asyncio.subprocess.Process, data_dir: Path) -> int:
             if postmaster is not None:
                 postmaster.send_signal(signal.SIGTERM)
     return proc.returncode if proc.returncode is not None else -1
+
+
+def add_catalog_args(parser: argparse.ArgumentParser, database: str) -> None:
+    """The options every bench that crawls a target in `catalog up` takes."""
+    parser.add_argument("--database", default=database, help="the target database to crawl")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5432)
+    parser.add_argument("--user", default="postgres")
+    parser.add_argument("--password", default="bench", help="trust auth ignores it")
+    parser.add_argument("--workers", type=int, default=2, help="CATALOG_WORKERS")
+    parser.add_argument("--batch-size", type=int, default=500, help="CATALOG_BATCH_SIZE")
 
 
 def catalog_env(

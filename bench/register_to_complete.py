@@ -26,6 +26,7 @@ from bench.harness import (
     BenchError,
     Peaks,
     Target,
+    add_catalog_args,
     batch_seconds,
     batches_per_worker,
     catalog_up,
@@ -190,14 +191,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--database", default="bench_1k", help="the target database to crawl")
+    add_catalog_args(parser, "bench_1k")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=2, help="CATALOG_WORKERS")
-    parser.add_argument("--batch-size", type=int, default=500, help="CATALOG_BATCH_SIZE")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=5432)
-    parser.add_argument("--user", default="postgres")
-    parser.add_argument("--password", default="bench", help="trust auth ignores it")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per crawl")
     parser.add_argument("--ready-timeout", type=float, default=120)
     parser.add_argument("--keep", action="store_true", help="keep the temporary data folder")

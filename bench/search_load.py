@@ -51,6 +51,7 @@ from bench.harness import (
     CatalogUp,
     Peaks,
     Target,
+    add_catalog_args,
     catalog_up,
     register,
     request_crawl,
@@ -782,13 +783,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--database", default="bench_100k", help="the target database")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=5432)
-    parser.add_argument("--user", default="postgres")
-    parser.add_argument("--password", default="bench", help="trust auth ignores it")
-    parser.add_argument("--workers", type=int, default=2, help="CATALOG_WORKERS")
-    parser.add_argument("--batch-size", type=int, default=500, help="CATALOG_BATCH_SIZE")
+    add_catalog_args(parser, "bench_100k")
     parser.add_argument("--threads", type=int, default=2, help="wrk -t")
     parser.add_argument("--connections", type=int, default=32, help="wrk -c")
     parser.add_argument("--duration", type=int, default=20, help="wrk -d, seconds per run")

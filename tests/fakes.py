@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
@@ -15,9 +16,11 @@ from catalog.documents import Document, DocumentKind
 from catalog.errors import ConflictError, CrawlFailure, NotFoundError, TransientError
 from catalog.identifiers import compact_name, identifier_parts
 from catalog.messages import (
+    CRAWL_BATCH,
     CRAWL_CONFIRMED,
     CRAWL_REQUESTED,
     DATABASE_DELETED,
+    CrawlBatchRequested,
     CrawlConfirmed,
     CrawlRequested,
     DatabaseDeleted,
@@ -462,3 +465,11 @@ class RecordingPublisher:
         if self.failing:
             raise TransientError("NATS did not accept the message")
         self.published.append((subject, data, message_id))
+
+    def batches(self) -> list[CrawlBatchRequested]:
+        """The crawl batch messages published so far, in order."""
+        return [
+            CrawlBatchRequested(**json.loads(data))
+            for subject, data, _ in self.published
+            if subject == CRAWL_BATCH
+        ]

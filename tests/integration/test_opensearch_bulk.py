@@ -29,7 +29,7 @@ from catalog.adapters.opensearch_index import (
 from catalog.cipher import SecretCipher, generate_key
 from catalog.documents import Document
 from catalog.errors import CrawlFailure, PermanentError, TransientError
-from catalog.messages import CRAWL_BATCH, CrawlBatchRequested, CrawlRequested
+from catalog.messages import CrawlRequested
 from catalog.models import CrawlState
 from indexer.handlers import CrawlHandlers
 from tests.factories import new_database, table
@@ -418,11 +418,7 @@ async def crawl_world(proxy, raw, index_name):
     )
     database, crawl = await services.register_database(store, cipher, new_database())
     await handlers.handle(CrawlRequested(crawl.id, database.id))
-    batches = [
-        CrawlBatchRequested(**json.loads(data))
-        for subject, data, _ in publisher.published
-        if subject == CRAWL_BATCH
-    ]
+    batches = publisher.batches()
     assert len(batches) == 3
     yield store, index, crawler, handlers, crawl.id, batches
     await index.close()

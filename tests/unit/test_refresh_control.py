@@ -6,14 +6,12 @@ calls come when, and that an index that cannot restore refresh never hides why a
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from catalog import services
 from catalog.cipher import SecretCipher, generate_key
 from catalog.errors import CrawlFailure, TransientError
-from catalog.messages import CRAWL_BATCH, CrawlBatchRequested, CrawlConfirmed, CrawlRequested
+from catalog.messages import CrawlBatchRequested, CrawlConfirmed, CrawlRequested
 from catalog.models import CrawlState
 from indexer.handlers import CrawlHandlers
 from tests.factories import new_database, table
@@ -62,11 +60,7 @@ async def planned(world) -> tuple[str, list[CrawlBatchRequested]]:
     store, _, _, publisher, cipher, handlers = world
     database, crawl = await services.register_database(store, cipher, new_database())
     await handlers.handle(CrawlRequested(crawl.id, database.id))
-    batches = [
-        CrawlBatchRequested(**json.loads(data))
-        for subject, data, _ in publisher.published
-        if subject == CRAWL_BATCH
-    ]
+    batches = publisher.batches()
     return crawl.id, batches
 
 
