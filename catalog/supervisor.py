@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import logging
 import os
 import signal
@@ -33,6 +35,9 @@ _RESTART_DELAY = 1.0
 _MAX_RESTARTS, _RESTART_WINDOW_SECONDS = 5, 60.0
 # SIGTERM first; SIGKILL for a child still running this long after.
 _GRACE_SECONDS = 30.0
+# Tells a child which process supervises it (see follow_supervisor).
+SUPERVISOR_PID = "CATALOG_SUPERVISOR_PID"
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,21 @@ def check_port_free(host: str, port: int) -> None:
             probe.bind((host, port))
         except OSError as exc:
             raise PermanentError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+
+
+def follow_supervisor() -> None:
+    """In a child of `catalog up`: get SIGTERM when the supervisor dies, however it dies.
+
+    Otherwise a supervisor killed with SIGKILL would leave its gateways holding the port and its
+    indexer holding the index. Linux only (prctl); elsewhere the children outlive it as before.
+    """
+    supervisor = os.environ.get(SUPERVISOR_PID)
+    libc = ctypes.util.find_library("c")
+    if supervisor is None or libc is None or not sys.platform.startswith("linux"):
+        return
+    ctypes.CDLL(libc).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != int(supervisor):  # it died before the line above took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 async def _spawn(child: Child, env: Mapping[str, str]) -> asyncio.subprocess.Process:
@@ -119,7 +139,7 @@ async def _terminate(child: Child, proc: asyncio.subprocess.Process) -> None:
 
 async def supervise(settings: Settings, env: Mapping[str, str], stop: asyncio.Event) -> None:
     """Run every child until `stop` is set (or one cannot stay up), then stop them all."""
-    env = {**env, "CATALOG_REUSE_PORT": "1"}
+    env = {**env, "CATALOG_REUSE_PORT": "1", SUPERVISOR_PID: str(os.getpid())}
     check_port_free(settings.host, settings.port)
 
     async def watch(child: Child) -> None:

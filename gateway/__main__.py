@@ -6,10 +6,12 @@ from catalog.bootstrap import open_services
 from catalog.logs import configure_logging
 from catalog.settings import Settings
 from catalog.signals import stop_on_signals
+from catalog.supervisor import follow_supervisor
 from gateway.server import serve_gateway
 
 
 async def main() -> None:
+    follow_supervisor()
     settings = Settings.from_env()
     configure_logging(settings.log_level)
     stop = stop_on_signals()

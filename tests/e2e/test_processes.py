@@ -115,6 +115,41 @@ async def test_catalog_up_restarts_a_child_that_dies_and_keeps_serving(tmp_path,
     )
 
 
+def processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and text.encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+async def test_the_children_stop_when_catalog_up_is_killed(tmp_path):
+    port = free_port()
+    log = tmp_path / "catalog-up.log"
+    data_dir = tmp_path / "data"
+    async with process(CATALOG, "up", env=up_env(tmp_path, port), log=log) as proc:
+        try:
+            await wait_until_ready(f"http://127.0.0.1:{port}", proc, log)
+            children = children_running(proc.pid, "gateway") + children_running(proc.pid, "indexer")
+            assert len(children) >= 2
+            proc.kill()  # no chance to stop anything itself
+            await proc.wait()
+            async with asyncio.timeout(30):
+                while any(Path(f"/proc/{pid}").exists() for pid in children):
+                    await asyncio.sleep(0.2)
+        finally:
+            # The engines it started outlive a SIGKILL (PostgreSQL daemonises; NATS has its own
+            # session): they are this test's to stop.
+            for pid in processes_mentioning(str(data_dir / "nats")):
+                os.kill(pid, signal.SIGTERM)
+            postmaster = data_dir / "postgres" / "postmaster.pid"
+            if postmaster.exists():
+                os.kill(int(postmaster.read_text().split()[0]), signal.SIGTERM)
+
+
 async def test_catalog_up_refuses_a_port_in_use_with_one_clear_line(tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
