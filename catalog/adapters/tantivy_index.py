@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import tantivy
@@ -135,6 +136,15 @@ def _through_ties(ranked: list[Candidate], count: int) -> list[Candidate]:
         return ranked
     edge = (-ranked[count - 1][0], ranked[count - 1][1])
     return [c for c in ranked if (-c[0], c[1]) <= edge]
+
+
+def _facets_of(documents: Iterable[Document]) -> Facets:
+    """Facet counts over these documents: what the engine's terms aggregation counts."""
+    listed = list(documents)
+    return {
+        field: facet_counts(Counter(str(getattr(d, field)) for d in listed).items())
+        for field in FACET_FIELDS
+    }
 
 
 def _page(searcher: tantivy.Searcher, query: Query, search: SearchQuery) -> list[SearchHit]:
@@ -270,7 +280,13 @@ class TantivyIndex:
         def run() -> SearchPage:
             searcher = index.searcher()
             hits = _page(searcher, tantivy_query, query)
-            return SearchPage(hits, self._facets(searcher, tantivy_query) if query.facets else {})
+            if not query.facets:
+                return SearchPage(hits)
+            if query.after is None and len(hits) < query.limit:
+                # A first page with room to spare holds every hit: count them here instead of
+                # running the query again (a quarter of a selective search's time).
+                return SearchPage(hits, _facets_of(hit.document for hit in hits))
+            return SearchPage(hits, self._facets(searcher, tantivy_query))
 
         return await asyncio.to_thread(run)
 

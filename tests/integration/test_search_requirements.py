@@ -263,6 +263,19 @@ async def test_facets_count_the_whole_filtered_result_not_the_page(catalog):
     assert (await catalog.search(SearchQuery("customer", (SCOPE,)))).facets == {}
 
 
+async def test_facets_are_the_same_whether_the_page_holds_every_hit_or_not(catalog):
+    """A first page with room to spare holds every hit, and an adapter may count facets from it
+    (tantivy does); that must agree with counting them in the engine."""
+    everything = await search(catalog, "customer")
+    roomy = await catalog.search(
+        SearchQuery("customer", (SCOPE,), limit=len(everything) + 1, facets=True)
+    )
+    tight = await catalog.search(SearchQuery("customer", (SCOPE,), limit=1, facets=True))
+    assert len(roomy.hits) == len(everything) > 1
+    assert roomy.facets == tight.facets
+    assert sum(f.count for f in roomy.facets["kind"]) == len(everything)
+
+
 async def test_cursor_pages_follow_the_stable_order_without_gaps_or_repeats(catalog):
     everything = await search(catalog, "id")  # ties galore: every table has an "id" column
     keys = [hit.key() for hit in everything]
