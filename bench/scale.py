@@ -7,7 +7,8 @@ A size `Nk` is the database bench_Nk: N,000 tables x 10 columns in 20 schemas, b
 bench.build_catalog when missing (the build timed). For each size, smallest first:
 
 1. end to end (bench.register_to_complete): registration -> crawl complete in `catalog up`
-   (embedded, workers 2, batch size 500), --repeat times, with the peak RSS of the crawling
+   (embedded, workers 2, batch size 500), --repeat times, each in a fresh `catalog up` (one
+   catalog per run, so each measures the same), with the peak RSS of the crawling
    process (catalog up's indexer child) and of the gateway processes;
 2. the floors (bench.extract_floor): floor extract (the crawler's pg_catalog SQL over the whole
    catalog, streamed) and floor index (tantivy alone: the same documents, converted outside the
@@ -199,20 +200,34 @@ async def ensure_database(args: argparse.Namespace, database: str, tables: int) 
 
 
 async def end_to_end(args: argparse.Namespace, database: str, workers: int) -> Json:
-    """--repeat registrations -> complete in one `catalog up` (bench.register_to_complete)."""
+    """--repeat registrations -> complete (bench.register_to_complete), each in a fresh
+    `catalog up`: in one, every run would index beside the copies the runs before it left, and
+    its memory would measure that growing index, not this catalog."""
     rtc = register_to_complete.parse_args(
         [
-            *("--database", database, "--repeat", str(args.repeat), "--workers", str(workers)),
+            *("--database", database, "--repeat", "1", "--workers", str(workers)),
             *("--batch-size", str(BATCH_SIZE), "--password", args.password, *target_argv(args)),
             *("--timeout", str(args.timeout), "--ready-timeout", str(args.ready_timeout)),
         ]
     )
-    measured = await register_to_complete.measure(rtc)
-    runs = measured.runs
-    result: Json = {
-        "workers": workers,
-        "batch_size": BATCH_SIZE,
-        "startup": measured.startup,
+    runs: list[register_to_complete.Run] = []
+    startups: list[float] = []
+    result: Json = {"workers": workers, "batch_size": BATCH_SIZE, "fresh_catalog_per_run": True}
+    for _ in range(args.repeat):
+        measured = await register_to_complete.measure(rtc)
+        runs += measured.runs
+        startups.append(measured.startup)
+        if measured.error:
+            result["error"] = f"{measured.error} (after {len(runs)} of {args.repeat} runs)"
+            if measured.log is not None:
+                result["log_tail"] = tail(measured.log, 20)
+                print(f"last lines of {measured.log}:\n{result['log_tail']}", file=sys.stderr)
+            print(f"kept {measured.temp} for inspection", file=sys.stderr)
+            break
+        if measured.temp is not None and not args.keep:
+            shutil.rmtree(measured.temp, ignore_errors=True)
+    result |= {
+        "startup": median_or_none(startups),
         "runs": [asdict(run) for run in runs],
         "median_wall": median_or_none([run.wall for run in runs]),
         "median_crawl": median_or_none([r.duration for r in runs if r.duration is not None]),
@@ -220,14 +235,6 @@ async def end_to_end(args: argparse.Namespace, database: str, workers: int) -> J
         "peak_gateways": max((run.peak_gateways for run in runs), default=None),
         "peak_embedded": max((run.peak_embedded for run in runs), default=None),
     }
-    if measured.error:
-        result["error"] = f"{measured.error} (after {len(runs)} of {args.repeat} runs)"
-        if measured.log is not None:
-            result["log_tail"] = tail(measured.log, 20)
-            print(f"last lines of {measured.log}:\n{result['log_tail']}", file=sys.stderr)
-        print(f"kept {measured.temp} for inspection", file=sys.stderr)
-    elif measured.temp is not None and not args.keep:
-        shutil.rmtree(measured.temp, ignore_errors=True)
     return result
 
 
@@ -635,7 +642,8 @@ def size_lines(label: str, record: Json, repeat: int) -> list[str]:
     lines = [
         f"### {record['tables']:,} tables × {record['columns']} columns (`{record['database']}`)",
         "",
-        f"Database {about}. Medians of {repeat} run{'s' * (repeat > 1)}; ÷ floor is the time "
+        f"Database {about}. Medians of {repeat} run{'s' * (repeat > 1)} (end to end: each in a "
+        "fresh `catalog up`); ÷ floor is the time "
         "over floor extract + floor index (tantivy alone); peak RSS is the crawling process's "
         "(`catalog up`'s indexer child; the gateway processes summed beside it), or the fresh "
         "process each other approach runs in.",
