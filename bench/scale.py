@@ -82,7 +82,7 @@ WORKERS, BATCH_SIZE = 2, 500  # catalog up's defaults: what step 1 measures
 NO_CACHE = {"CATALOG_SEARCH_CACHE_MB": "0"}
 SIZE = re.compile(r"^(\d+)([km]?)$")
 
-# The goals of the scale issue (and, for search during a crawl, of the search issue).
+# The goals of the scale issue (and, for search during a crawl, of the reliability issue).
 FLOOR_RATIO = 1.5  # end to end within this many times floor extract + floor index
 INSPECTOR_RATIO = 20.0  # at least this many times faster than Inspector table by table
 CRAWLER_RSS_MB = 250.0  # crawler peak RSS below this at every size...
@@ -593,7 +593,7 @@ def search_goals(largest: str, record: Json) -> list[Goal]:
             continue
         ok = summary["rps"] >= IDLE_RPS and summary["p99"] < IDLE_P99_MS and not summary["timeouts"]
         rows.append((goal, wrk_text(summary), verdict(ok)))
-    goal = f"{largest}: search p99 < {CRAWL_P99_MS:.0f} ms during a crawl (the search issue)"
+    goal = f"{largest}: search p99 < {CRAWL_P99_MS:.0f} ms during a crawl (the reliability issue)"
     loaded = search.get("loaded") or {}
     summary = wrk_summary(loaded.get("runs"))
     if summary is None:

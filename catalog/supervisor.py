@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import ctypes.util
 import logging
 import os
 import signal
@@ -23,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from catalog.errors import PermanentError
+from catalog.libc import libc
 from catalog.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -72,11 +71,10 @@ def follow_supervisor() -> None:
     Otherwise a supervisor killed with SIGKILL would leave its gateways holding the port and its
     indexer holding the index. Linux only (prctl); elsewhere the children outlive it as before.
     """
-    supervisor = os.environ.get(SUPERVISOR_PID)
-    libc = ctypes.util.find_library("c")
-    if supervisor is None or libc is None or not sys.platform.startswith("linux"):
+    supervisor, c = os.environ.get(SUPERVISOR_PID), libc()
+    if supervisor is None or c is None or not sys.platform.startswith("linux"):
         return
-    ctypes.CDLL(libc).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    c.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != int(supervisor):  # it died before the line above took effect
         os.kill(os.getpid(), signal.SIGTERM)
 
