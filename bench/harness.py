@@ -110,7 +110,19 @@ def _runs_module(proc: psutil.Process, module: str) -> bool:
         return False
 
 
-async def sample_memory(pid: int, data_dir: Path, *peaks: Peaks) -> None:
+@contextlib.asynccontextmanager
+async def sampling_memory(pid: int, data_dir: Path, *peaks: Peaks) -> AsyncIterator[None]:
+    """Sample RSS into `peaks` while the block runs."""
+    sampler = asyncio.create_task(_sample_memory(pid, data_dir, *peaks))
+    try:
+        yield
+    finally:
+        sampler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sampler
+
+
+async def _sample_memory(pid: int, data_dir: Path, *peaks: Peaks) -> None:
     """Sample RSS until cancelled. Summed RSS counts PostgreSQL's shared buffers per backend."""
     catalog = psutil.Process(pid)
     while True:

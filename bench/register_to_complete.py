@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import shutil
 import statistics
 import sys
@@ -31,7 +30,7 @@ from bench.harness import (
     batches_per_worker,
     catalog_up,
     register,
-    sample_memory,
+    sampling_memory,
     seconds_between,
     tail,
     wait_for_crawl,
@@ -137,30 +136,25 @@ async def measure(args: argparse.Namespace) -> Measured:
     try:
         async with catalog_up(args.workers, args.batch_size, args.ready_timeout) as up:
             measured.startup, measured.log, measured.temp = up.startup, up.log, up.temp
-            sampler = asyncio.create_task(
-                sample_memory(up.proc.pid, up.data_dir, run_peaks, measured.overall)
-            )
-            try:
-                async with aiohttp.ClientSession(headers=up.headers) as http:
-                    for number in range(1, args.repeat + 1):
-                        run_peaks.reset()
-                        run, crawl_id, _ = await one_run(http, up.base, args, number)
-                        run.peak_catalog = run_peaks.catalog
-                        run.peak_embedded = run_peaks.embedded
-                        run.peak_gateways = run_peaks.gateways
-                        run.batch_seconds = batch_seconds(up.log, crawl_id)
-                        run.workers = await batches_per_worker(up.log, crawl_id, run.batches)
-                        measured.runs.append(run)
-                        print(
-                            f"run {number}: {run.wall:.2f} s, {run.tables} tables, "
-                            f"{run.columns} columns, crawler peak RSS "
-                            f"{run.peak_catalog / MB:.0f} MB",
-                            flush=True,
-                        )
-            finally:
-                sampler.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sampler
+            async with (
+                sampling_memory(up.proc.pid, up.data_dir, run_peaks, measured.overall),
+                aiohttp.ClientSession(headers=up.headers) as http,
+            ):
+                for number in range(1, args.repeat + 1):
+                    run_peaks.reset()
+                    run, crawl_id, _ = await one_run(http, up.base, args, number)
+                    run.peak_catalog = run_peaks.catalog
+                    run.peak_embedded = run_peaks.embedded
+                    run.peak_gateways = run_peaks.gateways
+                    run.batch_seconds = batch_seconds(up.log, crawl_id)
+                    run.workers = await batches_per_worker(up.log, crawl_id, run.batches)
+                    measured.runs.append(run)
+                    print(
+                        f"run {number}: {run.wall:.2f} s, {run.tables} tables, "
+                        f"{run.columns} columns, crawler peak RSS "
+                        f"{run.peak_catalog / MB:.0f} MB",
+                        flush=True,
+                    )
     except (BenchError, TimeoutError, OSError, aiohttp.ClientError) as exc:
         measured.error = f"{type(exc).__name__}: {exc}"
     return measured

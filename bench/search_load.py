@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import platform
@@ -55,7 +54,7 @@ from bench.harness import (
     catalog_up,
     register,
     request_crawl,
-    sample_memory,
+    sampling_memory,
     tail,
     wait_for_crawl,
 )
@@ -295,11 +294,10 @@ async def crawl_under(
     `args.crawl_runs` runs are done (0: no limit) and the crawl then finishes unloaded: the
     indexer runs niced, so a saturating load slows it many times over."""
     peaks = Peaks()
-    sampler = asyncio.create_task(sample_memory(up.proc.pid, up.data_dir, peaks))
     runs: list[WrkRun] = []
     complete = asyncio.Event()
     started = time.perf_counter()
-    try:
+    async with sampling_memory(up.proc.pid, up.data_dir, peaks):
         crawl_id = (await request_crawl(http, up.base, database_id))["id"]
 
         async def watch() -> dict:
@@ -318,10 +316,6 @@ async def crawl_under(
                 show(f"{label} wrk {len(runs)}", run)
             status = await watcher
         wall = time.perf_counter() - started
-    finally:
-        sampler.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sampler
     crawl = Crawl(
         wall, status["duration_seconds"], status["tables"], status["columns"],
         peaks.catalog, peaks.embedded,
@@ -444,16 +438,14 @@ async def measure(args: argparse.Namespace, results: Results) -> None:
     results.queries = await pick_queries(target, args.queries, args.seed)
     async with catalog_up(args.workers, args.batch_size, args.ready_timeout, load_env(args)) as up:
         results.startup, results.log = up.startup, up.log
-        overall = results.peak_overall
-        sampler = asyncio.create_task(sample_memory(up.proc.pid, up.data_dir, overall))
         connector = aiohttp.TCPConnector(limit=4)
         try:
-            async with aiohttp.ClientSession(headers=up.headers, connector=connector) as http:
+            async with (
+                sampling_memory(up.proc.pid, up.data_dir, results.peak_overall),
+                aiohttp.ClientSession(headers=up.headers, connector=connector) as http,
+            ):
                 await run_phases(args, results, up, target, http)
         finally:
-            sampler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sampler
             if args.keep or args.profile:
                 print(f"kept {up.temp}")
             else:
@@ -465,17 +457,12 @@ async def first_crawl(
 ) -> tuple[str, Crawl]:
     """Register the target and wait for its crawl: the database id, and the crawl measured."""
     peaks = Peaks()
-    sampler = asyncio.create_task(sample_memory(up.proc.pid, up.data_dir, peaks))
-    try:
+    async with sampling_memory(up.proc.pid, up.data_dir, peaks):
         started = time.perf_counter()
         database_id = await register(http, up.base, target, "search-load")
         async with asyncio.timeout(args.timeout):
             status = await wait_for_crawl(http, up.base, database_id)
         wall = time.perf_counter() - started
-    finally:
-        sampler.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sampler
     crawl = Crawl(
         wall, status["duration_seconds"], status["tables"], status["columns"],
         peaks.catalog, peaks.embedded,
