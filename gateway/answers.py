@@ -24,14 +24,13 @@ class AnswerCache:
             TTLCache(maxsize=max_bytes, ttl=_TTL_SECONDS, getsizeof=len) if max_bytes else None
         )
 
-    @staticmethod
-    def key(request: web.Request, tenant_id: str, scopes: tuple[str, ...]) -> Hashable:
-        query = tuple(sorted(request.query.items()))
-        return (tenant_id, request.path, query, tuple(sorted(scopes)))
-
-    def get(self, key: Hashable) -> web.Response | None:
+    def lookup(
+        self, request: web.Request, tenant_id: str, scopes: tuple[str, ...]
+    ) -> tuple[Hashable, web.Response | None]:
+        """This request's key, and the answer kept under it if there is one."""
+        key = (tenant_id, request.path, tuple(sorted(request.query.items())), tuple(sorted(scopes)))
         body = None if self._answers is None else self._answers.get(key)
-        return None if body is None else _json(body)
+        return key, None if body is None else _json(body)
 
     def answer(self, key: Hashable, body: bytes) -> web.Response:
         """Keep `body` under `key` (unless it is larger than the whole cache); respond with it."""

@@ -129,8 +129,8 @@ async def search(request: web.Request) -> web.Response:
     scopes = await _scopes(request, database_ids)
     tenant_id = caller(request).tenant_id
     answers = request.app[ANSWERS]
-    key = answers.key(request, tenant_id, scopes)
-    if (answered := answers.get(key)) is not None:
+    key, answered = answers.lookup(request, tenant_id, scopes)
+    if answered is not None:
         return answered
     query_print = _fingerprint([text, kind, schemas, table_types, data_types, database_ids])
     scopes_print = _fingerprint(sorted(scopes))
@@ -200,8 +200,8 @@ async def suggest(request: web.Request) -> web.Response:
     scopes = await _scopes(request, database_ids)
     tenant_id = caller(request).tenant_id
     answers = request.app[ANSWERS]
-    key = answers.key(request, tenant_id, scopes)
-    if (answered := answers.get(key)) is not None:
+    key, answered = answers.lookup(request, tenant_id, scopes)
+    if answered is not None:
         return answered
     found = await request.app[INDEX].suggest(
         SuggestQuery(text, scopes, kind, limit, tenant_id=tenant_id)
