@@ -88,6 +88,9 @@ class Store(Protocol):
     async def active_crawls(self, tenant_id: str) -> int:
         """Crawls queued or running for the tenant's databases."""
 
+    async def database_status(self, database_id: str) -> tuple[Database, Crawl | None]:
+        """The database and its latest crawl, read together (NotFoundError if unknown)."""
+
     async def latest_crawl(self, database_id: str) -> Crawl | None: ...
     async def latest_crawls(self, database_ids: Sequence[str]) -> dict[str, Crawl]:
         """The latest crawl of each database, in one round trip."""

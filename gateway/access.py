@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from catalog.errors import NotFoundError
-from catalog.models import Database
+from catalog.models import Crawl, Database
 from gateway.auth import caller
 from gateway.keys import STORE
 
@@ -19,6 +19,21 @@ async def tenant_database(request: web.Request, database_id: str) -> Database:
         database = await request.app[STORE].get_database(database_id)
     except NotFoundError:
         database = None
+    return _owned(request, database_id, database)
+
+
+async def tenant_database_status(
+    request: web.Request, database_id: str
+) -> tuple[Database, Crawl | None]:
+    """The caller's database and its latest crawl, read together (see tenant_database)."""
+    try:
+        database, crawl = await request.app[STORE].database_status(database_id)
+    except NotFoundError:
+        database, crawl = None, None
+    return _owned(request, database_id, database), crawl
+
+
+def _owned(request: web.Request, database_id: str, database: Database | None) -> Database:
     if database is None or database.tenant_id != caller(request).tenant_id:
         raise NotFoundError(f"no database with id {database_id!r}")
     return database

@@ -192,6 +192,9 @@ class InMemoryStore:
             raise NotFoundError(f"no crawl with id {crawl_id!r}")
         return self.crawls[crawl_id]
 
+    async def database_status(self, database_id: str) -> tuple[Database, Crawl | None]:
+        return await self.get_database(database_id), await self.latest_crawl(database_id)
+
     async def latest_crawl(self, database_id: str) -> Crawl | None:
         mine = [c for c in self.crawls.values() if c.database_id == database_id]
         return max(mine, key=lambda c: c.generation, default=None)

@@ -49,6 +49,9 @@ _DATABASE_COLUMNS = (
     "id, tenant_id, name, engine, host, port, dbname, username, sslmode, ca_cert, created_at,"
     " live_generation"
 )
+_LATEST_CRAWL = (
+    f"SELECT {_CRAWL_COLUMNS} FROM crawls WHERE database_id = $1 ORDER BY generation DESC LIMIT 1"
+)
 
 # Errors that mean "the store is not there right now", as opposed to a bug in a query.
 _UNAVAILABLE = (
@@ -146,10 +149,11 @@ class PgStore:
                     )
 
     @contextlib.asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[asyncpg.Connection]:
-        """One connection in one transaction; "the store is not there" becomes TransientError."""
+    async def _transaction(self, **options: Any) -> AsyncIterator[asyncpg.Connection]:
+        """One connection in one transaction (asyncpg's `options`: isolation, readonly); "the
+        store is not there" becomes TransientError."""
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
+            async with self._pool.acquire() as conn, conn.transaction(**options):
                 yield conn
         except _UNAVAILABLE as exc:
             raise TransientError("the store is unreachable") from exc
@@ -396,12 +400,20 @@ class PgStore:
             raise NotFoundError(f"no crawl with id {crawl_id!r}")
         return _crawl(row)
 
+    async def database_status(self, database_id: str) -> tuple[Database, Crawl | None]:
+        # One snapshot: read apart, a crawl completing between the reads showed as complete
+        # beside the database's previous live generation.
+        async with self._transaction(isolation="repeatable_read", readonly=True) as conn:
+            database = await conn.fetchrow(
+                f"SELECT {_DATABASE_COLUMNS} FROM databases WHERE id = $1", database_id
+            )
+            crawl = await conn.fetchrow(_LATEST_CRAWL, database_id)
+        if database is None:
+            raise NotFoundError(f"no database with id {database_id!r}")
+        return _database(database), None if crawl is None else _crawl(crawl)
+
     async def latest_crawl(self, database_id: str) -> Crawl | None:
-        row = await self._fetchrow(
-            f"SELECT {_CRAWL_COLUMNS} FROM crawls WHERE database_id = $1"
-            " ORDER BY generation DESC LIMIT 1",
-            database_id,
-        )
+        row = await self._fetchrow(_LATEST_CRAWL, database_id)
         return None if row is None else _crawl(row)
 
     async def latest_crawls(self, database_ids: Sequence[str]) -> dict[str, Crawl]:

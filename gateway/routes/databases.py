@@ -11,7 +11,7 @@ from catalog.documents import Document, generation_scope
 from catalog.errors import ConflictError, CrawlFailure, NotFoundError, TransientError
 from catalog.models import Database, NewDatabase
 from catalog.principal import Role
-from gateway.access import audit, tenant_database
+from gateway.access import audit, tenant_database, tenant_database_status
 from gateway.auth import require
 from gateway.cursors import decode_cursor, encode_cursor
 from gateway.keys import CIPHER, CRAWLERS, INDEX, POLICY, SETTINGS, STORE
@@ -88,8 +88,7 @@ async def list_databases(request: web.Request) -> web.Response:
 @routes.get("/v1/databases/{database_id}")
 async def get_database(request: web.Request) -> web.Response:
     require(request, Role.READER)
-    database = await tenant_database(request, request.match_info["database_id"])
-    crawl = await request.app[STORE].latest_crawl(database.id)
+    database, crawl = await tenant_database_status(request, request.match_info["database_id"])
     return web.json_response(DatabaseOut.of(database, crawl).model_dump(mode="json"))
 
 

@@ -113,6 +113,32 @@ async def test_recrawl_requests_coalesce_even_when_concurrent(store, cipher):
     assert crawls[0].generation == 2
 
 
+async def test_a_database_and_its_latest_crawl_are_read_in_one_snapshot(store, cipher):
+    """A crawl completing between two separate reads showed as complete beside the previous
+    live generation (the cause of an intermittent end-to-end failure). Read together, a
+    complete crawl always comes with its generation live."""
+    database, crawl = await services.register_database(store, cipher, new_database())
+    await store.start_crawl(crawl.id, [])
+    await store.complete_crawl(crawl.id)
+    readings = []
+    for _ in range(20):
+        crawl = await services.request_crawl(store, database.id)
+        await store.start_crawl(crawl.id, [])
+
+        async def poll() -> None:
+            for _ in range(25):
+                readings.append(await store.database_status(database.id))
+                await asyncio.sleep(0)
+
+        await asyncio.gather(poll(), poll(), store.complete_crawl(crawl.id))
+    for db, latest in readings:
+        complete = latest.state is CrawlState.COMPLETE
+        assert db.live_generation == (latest.generation if complete else latest.generation - 1)
+    assert len(readings) == 20 * 2 * 25
+    with pytest.raises(NotFoundError):
+        await store.database_status("db_missing")
+
+
 async def test_failing_a_crawl_records_the_error(store, cipher):
     database, crawl = await services.register_database(store, cipher, new_database())
     failed = await store.fail_crawl(crawl.id, "auth_failed", "password authentication failed")
