@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import TypeVar
 
 import asyncpg
 import pytest
@@ -12,38 +17,72 @@ from osmem_server import OsmemServer
 
 from catalog.adapters.pg_store import PgStore
 from catalog.embedded import embedded_nats
+from tests.engines.chromium import running_chromium
+from tests.engines.mariadb import MariaDbServer, running_mariadb
+from tests.engines.postgres import PostgresServer, running_postgres
+from tests.engines.process import EngineFailed, new_run_folder
 
-# The PostgreSQL this machine (and CI) runs; tests make their own databases in it.
-POSTGRES_URL = os.environ.get(
-    "CATALOG_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-
-
-def database_url(name: str) -> str:
-    base, _, _ = POSTGRES_URL.rpartition("/")
-    return f"{base}/{name}"
+T = TypeVar("T")
 
 
-async def run_sql(dbname: str, sql: str) -> None:
-    """Run statements in one of the test server's databases, on a connection of their own."""
-    conn = await asyncpg.connect(database_url(dbname))
+@pytest.fixture(scope="session")
+def engine_run() -> Iterator[Path]:
+    """This run's folder for private engines (leftovers of killed runs are cleaned up first)."""
+    run = new_run_folder()
+    yield run
+    shutil.rmtree(run, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def started(engine: AbstractContextManager[T]) -> Iterator[T]:
+    """An engine that cannot start ends the whole run at once, with its log's tail."""
     try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+        with engine as running:
+            yield running
+    except EngineFailed as exc:
+        pytest.exit(f"engine failed: {exc}", returncode=1)
+
+
+@pytest.fixture(scope="session")
+def postgres(engine_run: Path) -> Iterator[PostgresServer]:
+    """The PostgreSQL for the store and crawl targets: CATALOG_TEST_POSTGRES_URL, or our own."""
+    url = os.environ.get("CATALOG_TEST_POSTGRES_URL")
+    if url:
+        yield PostgresServer.from_url(url)
+        return
+    with started(running_postgres(engine_run)) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def mariadb(engine_run: Path) -> Iterator[MariaDbServer]:
+    """The MariaDB for MySQL-family crawl targets: CATALOG_TEST_MYSQL_URL, or our own."""
+    url = os.environ.get("CATALOG_TEST_MYSQL_URL")
+    if url:
+        yield MariaDbServer.from_url(url)
+        return
+    with started(running_mariadb(engine_run)) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def chromium(engine_run: Path) -> Iterator[str]:
+    """A headless Chromium's DevTools endpoint, for Playwright's connect_over_cdp."""
+    with started(running_chromium(engine_run)) as endpoint:
+        yield endpoint
 
 
 CreateDatabase = Callable[[str], Awaitable[str]]
 
 
 @pytest.fixture
-async def create_database() -> AsyncIterator[CreateDatabase]:
+async def create_database(postgres: PostgresServer) -> AsyncIterator[CreateDatabase]:
     """Make uniquely named databases; each is dropped when the test ends."""
     made: list[str] = []
 
     async def create(prefix: str) -> str:
         name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-        conn = await asyncpg.connect(POSTGRES_URL)
+        conn = await asyncpg.connect(postgres.url())
         try:
             await conn.execute(f'CREATE DATABASE "{name}"')
         finally:
@@ -52,7 +91,7 @@ async def create_database() -> AsyncIterator[CreateDatabase]:
         return name
 
     yield create
-    conn = await asyncpg.connect(POSTGRES_URL)
+    conn = await asyncpg.connect(postgres.url())
     try:
         for name in made:
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -61,8 +100,8 @@ async def create_database() -> AsyncIterator[CreateDatabase]:
 
 
 @pytest.fixture
-async def store_url(create_database: CreateDatabase) -> str:
-    return database_url(await create_database("catalog_store"))
+async def store_url(postgres: PostgresServer, create_database: CreateDatabase) -> str:
+    return postgres.url(await create_database("catalog_store"))
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from catalog.bootstrap import Services, open_services
 from catalog.settings import Settings
 from gateway.app import create_app
 from indexer.runtime import run_indexer
-from tests.conftest import run_sql
+from tests.engines.postgres import PostgresServer
 from tests.target_schema import SCHEMA
 
 ADMIN_TOKEN = "cat_e2e-admin-token"
@@ -24,29 +24,30 @@ AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 @dataclass
 class Target:
+    server: PostgresServer
     dbname: str
     user: str
     password: str
 
     async def execute(self, sql: str) -> None:
-        await run_sql(self.dbname, sql)
+        await self.server.execute(self.dbname, sql)
 
     def registration(self) -> dict[str, object]:
         return {
             "dbname": self.dbname,
             "user": self.user,
             "password": self.password,
-            "host": "127.0.0.1",
-            "port": 5432,
+            "host": self.server.host,
+            "port": self.server.port,
         }
 
 
 @pytest.fixture
-async def target(create_database) -> AsyncIterator[Target]:
+async def target(postgres, create_database) -> AsyncIterator[Target]:
     """A target database with a read-only role that has a password of its own."""
     dbname = await create_database("e2e_target")
     user = f"reader_{uuid.uuid4().hex[:8]}"
-    found = Target(dbname, user, f"pw-{uuid.uuid4().hex}-leak-canary")
+    found = Target(postgres, dbname, user, f"pw-{uuid.uuid4().hex}-leak-canary")
     await found.execute(SCHEMA)
     await found.execute(
         f"CREATE ROLE {user} LOGIN PASSWORD '{found.password}';"

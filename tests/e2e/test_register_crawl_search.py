@@ -11,7 +11,6 @@ import nats
 import pytest
 import tantivy
 
-from tests.conftest import run_sql
 from tests.e2e.conftest import AUTH
 from tests.target_schema import RELATIONS
 from tests.tls_postgres import tls_postgres
@@ -96,7 +95,7 @@ async def test_register_crawl_browse_search_recrawl(system, target):
 
 @pytest.mark.parametrize("batch_size", [50])
 async def test_a_running_crawls_progress_rises_to_the_end_at_a_measured_pace(
-    system, create_database, batch_size
+    system, postgres, create_database, batch_size
 ):
     """GET /v1/databases/{id} while 3,000 tables are crawled in 60 batches: batches and counts
     only ever rise, to the plan's total, with a positive pace and an estimate of the time left."""
@@ -106,10 +105,17 @@ async def test_a_running_crawls_progress_rises_to_the_end_at_a_measured_pace(
         f"CREATE TABLE s{i % 4}.t{i:05d} (id bigint, amount numeric(12, 2), at timestamptz);"
         for i in range(3000)
     ]
-    await run_sql(dbname, "CREATE SCHEMA s0; CREATE SCHEMA s1; CREATE SCHEMA s2; CREATE SCHEMA s3;")
+    schemas = "CREATE SCHEMA s0; CREATE SCHEMA s1; CREATE SCHEMA s2; CREATE SCHEMA s3;"
+    await postgres.execute(dbname, schemas)
     for start in range(0, len(statements), 500):
-        await run_sql(dbname, "".join(statements[start : start + 500]))
-    body = {"dbname": dbname, "user": "postgres", "password": "unused", "host": "127.0.0.1"}
+        await postgres.execute(dbname, "".join(statements[start : start + 500]))
+    body = {
+        "dbname": dbname,
+        "user": "postgres",
+        "password": "unused",
+        "host": postgres.host,
+        "port": postgres.port,
+    }
     response = await system.client.post("/v1/databases", json=body, headers=AUTH)
     assert response.status == 201, await response.text()
     path = f"/v1/databases/{(await response.json())['id']}"
@@ -223,8 +229,8 @@ def _every_index_document(system) -> list[str]:
     return [json.dumps(searcher.doc(address).to_dict(), default=str) for _, address in result.hits]
 
 
-async def test_a_database_behind_verified_tls_is_crawled(system, target):
-    async with tls_postgres(("127.0.0.1", 5432)) as tls:
+async def test_a_database_behind_verified_tls_is_crawled(system, postgres, target):
+    async with tls_postgres((postgres.host, postgres.port)) as tls:
         body = {
             **target.registration(),
             "host": "localhost",

@@ -18,9 +18,10 @@ async def faults(tmp_path, store_url, osmem_url) -> AsyncIterator[Cluster]:
 
 
 @pytest.fixture
-def make_target(create_database) -> MakeTarget:
+def make_target(postgres, create_database) -> MakeTarget:
     async def make(tables: int, columns: int) -> TargetDatabase:
-        target = TargetDatabase(await create_database("fault_target"), tables, columns)
+        dbname = await create_database("fault_target")
+        target = TargetDatabase(postgres, dbname, tables, columns)
         await target.build()
         return target
 

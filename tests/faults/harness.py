@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 
 from catalog.embedded import embedded_nats, free_port
-from tests.conftest import run_sql
+from tests.engines.postgres import PostgresServer
 from tests.processes import process, wait_until_ready
 from tests.streams import pipe
 
@@ -87,6 +87,7 @@ class Nats:
 class TargetDatabase:
     """A target with `tables` tables of `columns` columns each, spread over a few schemas."""
 
+    server: PostgresServer
     dbname: str
     tables: int
     columns: int
@@ -105,7 +106,7 @@ class TargetDatabase:
         return docs
 
     async def execute(self, sql: str) -> None:
-        await run_sql(self.dbname, sql)
+        await self.server.execute(self.dbname, sql)
 
     async def build(self) -> None:
         await self.execute("".join(f"CREATE SCHEMA {s};" for s in SCHEMAS))
@@ -123,8 +124,8 @@ class TargetDatabase:
             "dbname": self.dbname,
             "user": "postgres",
             "password": "fault-tests-password",
-            "host": "127.0.0.1",
-            "port": 5432,
+            "host": self.server.host,
+            "port": self.server.port,
         }
 
 

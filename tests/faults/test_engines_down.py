@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import asyncpg
 
-from tests.conftest import POSTGRES_URL
+from tests.engines.postgres import PostgresServer
 from tests.faults.harness import AUTH
 
 
@@ -86,7 +86,7 @@ async def test_a_target_that_vanishes_mid_crawl_fails_as_unreachable_and_deletes
 
     await faults.request("POST", f"/v1/databases/{database_id}/crawls")
     await faults.wait_for_batches(database_id, 1)
-    await shut_database(target.dbname, accept_connections=False)
+    await shut_database(target.server, target.dbname, accept_connections=False)
     async with searchable_throughout(faults, database_id, "table_00007"):
         failed = await faults.wait_for(database_id, 2, ("failed", "complete"), within=60)
     assert failed["crawl"]["state"] == "failed"
@@ -94,7 +94,7 @@ async def test_a_target_that_vanishes_mid_crawl_fails_as_unreachable_and_deletes
     generation_one = [d for d in await faults.documents(database_id) if d[4] == 1]
     assert {d[:4] for d in generation_one} == target.expected_documents()
 
-    await shut_database(target.dbname, accept_connections=True)
+    await shut_database(target.server, target.dbname, accept_connections=True)
     await faults.request("POST", f"/v1/databases/{database_id}/crawls")
     recovered = await faults.wait_for(database_id, 3, ("complete", "failed"), within=60)
     assert recovered["crawl"]["state"] == "complete", recovered
@@ -133,9 +133,9 @@ async def test_the_gateway_answers_503_while_the_store_restarts_and_recovers_by_
         await asyncio.to_thread(server.cleanup)
 
 
-async def shut_database(dbname: str, *, accept_connections: bool) -> None:
+async def shut_database(postgres: PostgresServer, dbname: str, *, accept_connections: bool) -> None:
     """Close a database to new connections and end its sessions, or open it again."""
-    conn = await asyncpg.connect(POSTGRES_URL)
+    conn = await asyncpg.connect(postgres.url())
     try:
         await conn.execute(
             f'ALTER DATABASE "{dbname}" WITH ALLOW_CONNECTIONS {str(accept_connections).lower()}'

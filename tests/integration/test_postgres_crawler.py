@@ -1,9 +1,7 @@
-"""PostgresCrawler against the real PostgreSQL at 127.0.0.1:5432, in a database of its own.
+"""PostgresCrawler against the suite's PostgreSQL, in a database of its own.
 
-pg_hba on this machine says `host all all 127.0.0.1/32 trust`: the server never asks for a
-password, so a wrong one for an existing role connects. auth_failed is therefore produced with
-a role that does not exist, which the server refuses as an invalid authorization (SQLSTATE 28000),
-the parent class of invalid password (28P01); both map to auth_failed.
+That server trusts its `postgres` superuser over loopback, and asks every other role for its
+password (scram-sha-256), so a wrong password fails as it would in production.
 """
 
 from __future__ import annotations
@@ -21,16 +19,16 @@ import pytest_asyncio
 from catalog.errors import CrawlFailure, TransientError
 from catalog.models import Column, Engine, ForeignKey, Index, Table, TableType, Target
 from indexer.crawlers.postgres import PostgresCrawler
+from tests.engines.postgres import PostgresServer
 from tests.target_schema import RELATIONS, SCHEMA
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 HOST = "127.0.0.1"
-PORT = 5432
 # Distinctive, so a leak into an error message cannot be a coincidence.
 PASSWORD = "pw-Zq8!leak-canary"
 
-# file_fdw ships with PostgreSQL's contrib; where it is missing, the foreign table is left out.
+# file_fdw ships with PostgreSQL's contrib, which scripts/test-deps installs.
 FOREIGN_TABLE = """
 CREATE EXTENSION file_fdw;
 CREATE SERVER files FOREIGN DATA WRAPPER file_fdw;
@@ -40,30 +38,32 @@ CREATE FOREIGN TABLE "Ops Data".imports (line text) SERVER files OPTIONS (filena
 
 @dataclass(frozen=True)
 class Scratch:
+    server: PostgresServer
     dbname: str
-    has_foreign_table: bool
 
 
-async def admin(dbname: str = "postgres") -> asyncpg.Connection:
-    return await asyncpg.connect(host=HOST, port=PORT, user="postgres", database=dbname)
+async def admin(server: PostgresServer, dbname: str = "postgres") -> asyncpg.Connection:
+    return await asyncpg.connect(server.url(dbname))
 
 
-def target(dbname: str, *, user: str = "postgres", port: int = PORT) -> Target:
+def target(dbname: str, *, user: str, port: int) -> Target:
     return Target(engine=Engine.POSTGRESQL, host=HOST, port=port, dbname=dbname, user=user)
 
 
 def crawler(
+    server: PostgresServer,
     dbname: str,
     *,
     user: str = "postgres",
-    port: int = PORT,
+    port: int | None = None,
+    password: str = PASSWORD,
     connect_timeout: float = 5.0,
     statement_timeout: float = 10.0,
     application_name: str = "catalog-indexer-test",
 ) -> PostgresCrawler:
     return PostgresCrawler(
-        target(dbname, user=user, port=port),
-        PASSWORD,
+        target(dbname, user=user, port=port or server.port),
+        password,
         connect_timeout=connect_timeout,
         statement_timeout=statement_timeout,
         application_name=application_name,
@@ -71,29 +71,25 @@ def crawler(
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def scratch() -> AsyncIterator[Scratch]:
+async def scratch(postgres: PostgresServer) -> AsyncIterator[Scratch]:
     dbname = f"crawl_{uuid.uuid4().hex}"
-    server = await admin()
+    server = await admin(postgres)
     try:
         await server.execute(f'CREATE DATABASE "{dbname}"')
-        db = await admin(dbname)
+        db = await admin(postgres, dbname)
         try:
             await db.execute(SCHEMA)
-            try:
-                await db.execute(FOREIGN_TABLE)
-                has_foreign_table = True
-            except asyncpg.PostgresError:
-                has_foreign_table = False
+            await db.execute(FOREIGN_TABLE)
         finally:
             await db.close()
-        yield Scratch(dbname, has_foreign_table)
+        yield Scratch(postgres, dbname)
     finally:
         await server.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
         await server.close()
 
 
-async def relation_names(dbname: str, oids: list[int]) -> list[tuple[str, str]]:
-    db = await admin(dbname)
+async def relation_names(scratch: Scratch, oids: list[int]) -> list[tuple[str, str]]:
+    db = await admin(scratch.server, scratch.dbname)
     try:
         rows = await db.fetch(
             """SELECT n.nspname, c.relname FROM unnest($1::oid[]) WITH ORDINALITY u(oid, ord)
@@ -106,8 +102,8 @@ async def relation_names(dbname: str, oids: list[int]) -> list[tuple[str, str]]:
     return [(r["nspname"], r["relname"]) for r in rows]
 
 
-async def all_oids(dbname: str) -> list[int]:
-    async with crawler(dbname) as c:
+async def all_oids(scratch: Scratch) -> list[int]:
+    async with crawler(scratch.server, scratch.dbname) as c:
         return [oid async for oid in c.list_relations()]
 
 
@@ -115,9 +111,9 @@ def col(name: str, position: int, data_type: str, nullable: bool = True, **kw: o
     return Column(name=name, position=position, data_type=data_type, nullable=nullable, **kw)
 
 
-async def expected_tables(dbname: str, has_foreign_table: bool) -> list[Table]:
+async def expected_tables(scratch: Scratch) -> list[Table]:
     """Every relation of SCHEMA, in list order; sizes come from the server, independently."""
-    db = await admin(dbname)
+    db = await admin(scratch.server, scratch.dbname)
     try:
         size = {
             r["relname"]: r["size"]
@@ -164,7 +160,7 @@ async def expected_tables(dbname: str, has_foreign_table: bool) -> list[Table]:
             partition_of="sales.events",
         )
 
-    tables = [
+    return [
         Table(
             schema="Ops Data",
             name="CamelCase",
@@ -432,55 +428,50 @@ async def expected_tables(dbname: str, has_foreign_table: bool) -> list[Table]:
             ),
         ),
     ]
-    return [t for t in tables if has_foreign_table or t.type is not TableType.FOREIGN_TABLE]
 
 
 async def test_list_relations_streams_every_relation_in_schema_then_name_order(
     scratch: Scratch,
 ) -> None:
-    db = await admin(scratch.dbname)
+    db = await admin(scratch.server, scratch.dbname)
     try:
         # Another session's temporary table lives in pg_temp_N and must not be listed.
         await db.execute("CREATE TEMPORARY TABLE scratch_temp (x text)")
-        oids = await all_oids(scratch.dbname)
+        oids = await all_oids(scratch)
     finally:
         await db.close()
 
-    names = await relation_names(scratch.dbname, oids)
-    expected = sorted(
-        [*RELATIONS, *([("Ops Data", "imports")] if scratch.has_foreign_table else [])]
-    )
+    names = await relation_names(scratch, oids)
+    expected = sorted([*RELATIONS, ("Ops Data", "imports")])
     assert names == expected
     assert len(oids) == len(names)  # every oid is a live relation of this database
 
 
 async def test_read_batch_returns_every_detail(scratch: Scratch) -> None:
-    async with crawler(scratch.dbname) as c:
+    async with crawler(scratch.server, scratch.dbname) as c:
         oids = [oid async for oid in c.list_relations()]
         tables = await c.read_batch(oids)
 
-    expected = await expected_tables(scratch.dbname, scratch.has_foreign_table)
+    expected = await expected_tables(scratch)
     assert [(t.schema, t.name) for t in tables] == [(t.schema, t.name) for t in expected]
     for got, want in zip(tables, expected, strict=True):
         assert got == want, f"{want.schema}.{want.name}"
 
 
 async def test_read_batch_follows_the_order_it_is_given(scratch: Scratch) -> None:
-    oids = await all_oids(scratch.dbname)
-    async with crawler(scratch.dbname) as c:
+    oids = await all_oids(scratch)
+    async with crawler(scratch.server, scratch.dbname) as c:
         tables = await c.read_batch(oids[::-1])
-    assert [(t.schema, t.name) for t in tables] == (await relation_names(scratch.dbname, oids))[
-        ::-1
-    ]
+    assert [(t.schema, t.name) for t in tables] == (await relation_names(scratch, oids))[::-1]
 
 
 @pytest.mark.parametrize("cuts", [(1,), (3, 4), (2, 7, 8, 11), tuple(range(1, 20))])
 async def test_batches_split_anywhere_give_the_same_tables(
     scratch: Scratch, cuts: tuple[int, ...]
 ) -> None:
-    oids = await all_oids(scratch.dbname)
+    oids = await all_oids(scratch)
     bounds = [0, *[cut for cut in cuts if cut < len(oids)], len(oids)]
-    async with crawler(scratch.dbname) as c:
+    async with crawler(scratch.server, scratch.dbname) as c:
         whole = await c.read_batch(oids)
         pieces = [
             table
@@ -492,17 +483,17 @@ async def test_batches_split_anywhere_give_the_same_tables(
 
 
 async def test_a_relation_dropped_after_the_plan_is_skipped(scratch: Scratch) -> None:
-    db = await admin(scratch.dbname)
+    db = await admin(scratch.server, scratch.dbname)
     try:
         await db.execute("CREATE TABLE public.doomed (x integer)")
         doomed = await db.fetchval("SELECT 'public.doomed'::regclass::oid")
-        oids = await all_oids(scratch.dbname)
+        oids = await all_oids(scratch)
         assert doomed in oids
         await db.execute("DROP TABLE public.doomed")
     finally:
         await db.close()
 
-    async with crawler(scratch.dbname) as c:
+    async with crawler(scratch.server, scratch.dbname) as c:
         tables = await c.read_batch(oids)
         nothing = await c.read_batch([doomed])
     assert nothing == []
@@ -511,13 +502,15 @@ async def test_a_relation_dropped_after_the_plan_is_skipped(scratch: Scratch) ->
 
 
 async def test_empty_batch_gives_no_tables(scratch: Scratch) -> None:
-    async with crawler(scratch.dbname) as c:
+    async with crawler(scratch.server, scratch.dbname) as c:
         assert await c.read_batch([]) == []
 
 
 async def test_the_session_is_read_only_and_named(scratch: Scratch) -> None:
     name = f"crawler-{uuid.uuid4().hex[:8]}"
-    async with crawler(scratch.dbname, application_name=name, statement_timeout=2.5) as c:
+    async with crawler(
+        scratch.server, scratch.dbname, application_name=name, statement_timeout=2.5
+    ) as c:
         connection = c._connection  # internal: the test inspects the session it opened
         assert connection is not None
         assert await connection.fetchval("SHOW default_transaction_read_only") == "on"
@@ -525,7 +518,7 @@ async def test_the_session_is_read_only_and_named(scratch: Scratch) -> None:
         with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
             await connection.execute("CREATE TABLE public.written (x integer)")
 
-        server = await admin()
+        server = await admin(scratch.server)
         try:
             seen = await server.fetch(
                 "SELECT datname FROM pg_stat_activity WHERE application_name = $1", name
@@ -554,13 +547,29 @@ async def crawl_failure(c: PostgresCrawler) -> Failure:
 
 
 async def test_unknown_role_is_auth_failed(scratch: Scratch) -> None:
-    failure = await crawl_failure(crawler(scratch.dbname, user=f"nobody_{uuid.uuid4().hex}"))
+    failure = await crawl_failure(
+        crawler(scratch.server, scratch.dbname, user=f"nobody_{uuid.uuid4().hex}")
+    )
     assert failure.error_class == "auth_failed"
     assert isinstance(failure.__cause__, asyncpg.InvalidAuthorizationSpecificationError)
 
 
-async def test_missing_database_is_database_missing() -> None:
-    failure = await crawl_failure(crawler(f"crawl_missing_{uuid.uuid4().hex}"))
+async def test_wrong_password_is_auth_failed(scratch: Scratch) -> None:
+    role = f"crawl_role_{uuid.uuid4().hex}"
+    server = await admin(scratch.server)
+    try:
+        await server.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{PASSWORD}'")
+        wrong = crawler(scratch.server, scratch.dbname, user=role, password="wrong-password")
+        failure = await crawl_failure(wrong)
+    finally:
+        await server.execute(f"DROP ROLE IF EXISTS {role}")
+        await server.close()
+    assert failure.error_class == "auth_failed"
+    assert isinstance(failure.__cause__, asyncpg.InvalidPasswordError)
+
+
+async def test_missing_database_is_database_missing(postgres: PostgresServer) -> None:
+    failure = await crawl_failure(crawler(postgres, f"crawl_missing_{uuid.uuid4().hex}"))
     assert failure.error_class == "database_missing"
 
 
@@ -568,7 +577,9 @@ async def test_closed_port_is_unreachable(scratch: Scratch) -> None:
     # Bound but not listening: the kernel refuses connections to it while we hold it.
     with socket.socket() as closed:
         closed.bind((HOST, 0))
-        failure = await crawl_failure(crawler(scratch.dbname, port=closed.getsockname()[1]))
+        failure = await crawl_failure(
+            crawler(scratch.server, scratch.dbname, port=closed.getsockname()[1])
+        )
     assert failure.error_class == "unreachable"
 
 
@@ -576,7 +587,9 @@ async def test_server_that_never_answers_is_timeout(scratch: Scratch) -> None:
     # The kernel completes the handshake into the backlog; nobody ever reads or answers.
     with socket.create_server((HOST, 0)) as silent:
         failure = await crawl_failure(
-            crawler(scratch.dbname, port=silent.getsockname()[1], connect_timeout=0.5)
+            crawler(
+                scratch.server, scratch.dbname, port=silent.getsockname()[1], connect_timeout=0.5
+            )
         )
     assert failure.error_class == "timeout"
 
@@ -584,13 +597,13 @@ async def test_server_that_never_answers_is_timeout(scratch: Scratch) -> None:
 async def test_statement_timeout_is_timeout(scratch: Scratch) -> None:
     # An exclusive lock held elsewhere (think ALTER TABLE) blocks the size lookup until
     # statement_timeout cancels it.
-    db = await admin(scratch.dbname)
+    db = await admin(scratch.server, scratch.dbname)
     try:
         orders = await db.fetchval("SELECT 'sales.orders'::regclass::oid")
         async with db.transaction():
             await db.execute("LOCK TABLE sales.orders IN ACCESS EXCLUSIVE MODE")
             with pytest.raises(TransientError) as caught:
-                async with crawler(scratch.dbname, statement_timeout=0.3) as c:
+                async with crawler(scratch.server, scratch.dbname, statement_timeout=0.3) as c:
                     await c.read_batch([orders])
     finally:
         await db.close()
@@ -602,12 +615,12 @@ async def test_statement_timeout_is_timeout(scratch: Scratch) -> None:
 async def test_database_without_connect_privilege_is_permission(scratch: Scratch) -> None:
     role = f"crawl_role_{uuid.uuid4().hex}"
     locked = f"crawl_locked_{uuid.uuid4().hex}"
-    server = await admin()
+    server = await admin(scratch.server)
     try:
         await server.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{PASSWORD}'")
         await server.execute(f"CREATE DATABASE {locked}")
         await server.execute(f"REVOKE CONNECT ON DATABASE {locked} FROM PUBLIC")
-        failure = await crawl_failure(crawler(locked, user=role))
+        failure = await crawl_failure(crawler(scratch.server, locked, user=role))
     finally:
         await server.execute(f"DROP DATABASE IF EXISTS {locked} WITH (FORCE)")
         await server.execute(f"DROP ROLE IF EXISTS {role}")
@@ -617,9 +630,9 @@ async def test_database_without_connect_privilege_is_permission(scratch: Scratch
 
 async def test_connection_lost_mid_crawl_is_unreachable(scratch: Scratch) -> None:
     name = f"crawler-{uuid.uuid4().hex[:8]}"
-    async with crawler(scratch.dbname, application_name=name) as c:
+    async with crawler(scratch.server, scratch.dbname, application_name=name) as c:
         oids = [oid async for oid in c.list_relations()]
-        server = await admin()
+        server = await admin(scratch.server)
         try:
             terminated = await server.fetchval(
                 "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
@@ -637,4 +650,4 @@ async def test_connection_lost_mid_crawl_is_unreachable(scratch: Scratch) -> Non
 
 async def test_the_crawler_must_be_opened_first(scratch: Scratch) -> None:
     with pytest.raises(RuntimeError, match="async with"):
-        await crawler(scratch.dbname).read_batch([1])
+        await crawler(scratch.server, scratch.dbname).read_batch([1])

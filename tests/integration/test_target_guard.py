@@ -11,39 +11,45 @@ from catalog.models import Engine, Target
 from catalog.netguard import TargetPolicy
 from catalog.settings import Settings
 from indexer.crawlers import crawler_factory
+from tests.engines.postgres import PostgresServer
 
-TARGET = Target(Engine.POSTGRESQL, "pg.internal.test", 5432, "postgres", "postgres")
+HOST = "pg.internal.test"
+
+
+@pytest.fixture
+def target(postgres: PostgresServer) -> Target:
+    return Target(Engine.POSTGRESQL, HOST, postgres.port, "postgres", "postgres")
 
 
 def policy_resolving_to(*addresses: str) -> TargetPolicy:
     async def resolve(host: str, port: int) -> list[str]:
-        assert host == TARGET.host
+        assert host == HOST
         return list(addresses)
 
     return dataclasses.replace(TargetPolicy.from_lists((), ()), resolve=resolve)
 
 
-async def test_the_crawler_connects_to_the_checked_address():
+async def test_the_crawler_connects_to_the_checked_address(target):
     open_crawler = crawler_factory(Settings(), policy_resolving_to("127.0.0.1"))
     # "pg.internal.test" exists nowhere but in the resolver: connecting proves the checked
     # address was used, not a second DNS lookup.
-    async with open_crawler(TARGET, "any") as crawler:
+    async with open_crawler(target, "any") as crawler:
         relations = [oid async for oid in crawler.list_relations()]
     assert isinstance(relations, list)
 
 
-async def test_a_name_rebound_to_a_refused_address_fails_the_crawl():
+async def test_a_name_rebound_to_a_refused_address_fails_the_crawl(target):
     open_crawler = crawler_factory(Settings(), policy_resolving_to("169.254.169.254"))
     with pytest.raises(CrawlFailure) as caught:
-        async with open_crawler(TARGET, "any"):
+        async with open_crawler(target, "any"):
             pass
     assert caught.value.error_class == "refused_target"
     assert "not a permitted target" in str(caught.value)
 
 
-async def test_a_connection_test_reports_what_the_crawler_can_do():
+async def test_a_connection_test_reports_what_the_crawler_can_do(target):
     open_crawler = crawler_factory(Settings(), policy_resolving_to("127.0.0.1"))
-    async with open_crawler(TARGET, "any") as crawler:
+    async with open_crawler(target, "any") as crawler:
         report = await crawler.check_access()
     assert report.ok
     assert report.server_version.split(".")[0].isdigit()

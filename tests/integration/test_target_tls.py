@@ -11,8 +11,8 @@ from tests.tls_postgres import TlsServer, tls_postgres
 
 
 @pytest.fixture
-async def tls_server() -> TlsServer:
-    async with tls_postgres(("127.0.0.1", 5432)) as server:
+async def tls_server(postgres) -> TlsServer:
+    async with tls_postgres((postgres.host, postgres.port)) as server:
         yield server
 
 
