@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager
@@ -13,12 +14,12 @@ from typing import TypeVar
 
 import asyncpg
 import pytest
-from osmem_server import OsmemServer
 
 from catalog.adapters.pg_store import PgStore
 from catalog.embedded import embedded_nats
 from tests.engines.chromium import running_chromium
 from tests.engines.mariadb import MariaDbServer, running_mariadb
+from tests.engines.opensearch_node import running_opensearch
 from tests.engines.postgres import PostgresServer, running_postgres
 from tests.engines.process import EngineFailed, new_run_folder
 
@@ -119,17 +120,22 @@ async def nats_url(tmp_path) -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
-def osmem_server(pytestconfig: pytest.Config) -> Iterator[OsmemServer]:
-    """The plugin's server, started as the plugin does (same ini options), but closed fully.
+def opensearch_node(engine_run: Path) -> Iterator[str]:
+    """A real single-node OpenSearch: CATALOG_TEST_OPENSEARCH_URL, or our own."""
+    url = os.environ.get("CATALOG_TEST_OPENSEARCH_URL")
+    if url:
+        yield url.rstrip("/")
+        return
+    with started(running_opensearch(engine_run)) as node:
+        yield node
 
-    osmem-server 0.1.6's close() leaves the process's stdout pipe open; with
-    filterwarnings=error the resulting ResourceWarning fails whichever test collects it.
-    """
-    server = OsmemServer.start(
-        freeze=pytestconfig.getini("osmem_freeze"),
-        japanese=pytestconfig.getini("osmem_japanese"),
+
+@pytest.fixture
+def opensearch_url(opensearch_node: str) -> Iterator[str]:
+    """The node, emptied after the test: each test starts with no indices of an earlier one."""
+    yield opensearch_node
+    request = urllib.request.Request(
+        f"{opensearch_node}/*,-.*?expand_wildcards=open,closed", method="DELETE"
     )
-    yield server
-    server.close()
-    if server.process.stdout is not None:
-        server.process.stdout.close()
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200

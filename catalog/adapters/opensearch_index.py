@@ -196,10 +196,20 @@ def _translate_errors(action: str) -> Iterator[None]:
         raise _translated(action, exc) from exc
 
 
+def _reason(exc: TransportError) -> str:
+    """The engine's own words for a refusal (type and reason, which name the field at fault),
+    or the error type alone when the body has no more."""
+    error = exc.info.get("error") if isinstance(exc.info, dict) else None
+    if not isinstance(error, dict):
+        return str(exc.error)
+    cause = (error.get("root_cause") or [error])[0]
+    return f"{cause.get('type')}: {cause.get('reason')}"
+
+
 def _translated(action: str, exc: TransportError) -> TransientError | PermanentError:
     if _is_transient(exc.status_code):
         return TransientError(f"OpenSearch busy during {action}: {exc.status_code}")
-    return PermanentError(f"OpenSearch rejected {action}: {exc.status_code} {exc.error}")
+    return PermanentError(f"OpenSearch rejected {action}: {exc.status_code} {_reason(exc)}")
 
 
 def _item_error_message(failed: list[dict[str, Any]], sent: int) -> str:
@@ -308,7 +318,7 @@ class OpenSearchIndex:
         self.bulk_stats = BulkStats()
 
     async def open(self) -> None:
-        with _translate_errors("open"):
+        with _translate_errors(f"the mapping of index {self._index!r}"):
             if await self._client.indices.exists(index=self._index):
                 # Adds fields newer versions map; fails clearly if a field changed its type.
                 await self._client.indices.put_mapping(

@@ -165,7 +165,7 @@ async def test_catalog_up_refuses_a_port_in_use_with_one_clear_line(tmp_path):
 
 
 async def test_gateway_and_indexer_run_apart_on_external_engines(
-    tmp_path, target, store_url, nats_url, osmem_url
+    tmp_path, target, store_url, nats_url, opensearch_url
 ):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -174,7 +174,8 @@ async def test_gateway_and_indexer_run_apart_on_external_engines(
         "CATALOG_PORT": str(port),
         "CATALOG_DATABASE_URL": store_url,
         "CATALOG_NATS_URL": nats_url,
-        "CATALOG_OPENSEARCH_URL": osmem_url,
+        "CATALOG_OPENSEARCH_URL": opensearch_url,
+        "CATALOG_OPENSEARCH_INDEX": "catalog-e2e",
         "CATALOG_ADMIN_TOKEN": "cat_external-admin",
         "CATALOG_SECRET_KEYS": "kJ7lJc3vS0f1q0HOSzWZ1uN3m8V1mB4N0b2Zq6b6Lxs=",
     }

@@ -12,8 +12,8 @@ MakeTarget = Callable[[int, int], Awaitable[TargetDatabase]]
 
 
 @pytest.fixture
-async def faults(tmp_path, store_url, osmem_url) -> AsyncIterator[Cluster]:
-    async with cluster(tmp_path, store_url, osmem_url) as running:
+async def faults(tmp_path, store_url, opensearch_url) -> AsyncIterator[Cluster]:
+    async with cluster(tmp_path, store_url, opensearch_url) as running:
         yield running
 
 

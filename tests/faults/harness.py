@@ -1,7 +1,7 @@
 """Real processes and engines that fault tests can break and mend.
 
 A Cluster is a PostgreSQL store, a NATS JetStream server it can stop and restart, an
-OpenSearch-compatible index (osmem-server) reached through a TCP proxy it can cut, a gateway and
+OpenSearch node reached through a TCP proxy it can cut, a gateway and
 any number of indexer processes.
 """
 
@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,8 @@ from tests.streams import pipe
 TOKEN = "cat_faults-admin"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 SCHEMAS = ("sales", "ops", "finance", "hr")
+# How long after `complete` the older generations may take to leave the index.
+STALE_DELETE_SECONDS = 10
 
 
 class TcpProxy:
@@ -270,9 +274,19 @@ class Cluster:
     async def assert_index_holds_exactly(
         self, database_id: str, target: TargetDatabase, generation: int
     ) -> None:
-        """None missing, none duplicated, none stale."""
-        documents = await self.documents(database_id)
-        assert {d[4] for d in documents} == {generation}, "stale generations remain"
+        """None missing, none duplicated, none stale.
+
+        A crawl is `complete` once readers switch to its generation; the older documents go just
+        after (a delete_by_query on OpenSearch), so they are given a few seconds to.
+        """
+        deadline = time.monotonic() + STALE_DELETE_SECONDS
+        while True:
+            documents = await self.documents(database_id)
+            generations = Counter(d[4] for d in documents)
+            if set(generations) <= {generation} or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.1)
+        assert set(generations) == {generation}, f"stale generations remain: {generations}"
         keys = [d[:4] for d in documents]
         assert len(keys) == len(set(keys)), "duplicated documents"
         expected = target.expected_documents()

@@ -16,12 +16,12 @@ from catalog.search import SearchIndex
 def index_factory(request: pytest.FixtureRequest, tmp_path) -> Callable[[], SearchIndex]:
     """Builds adapters on the same storage, so a test can reopen what another instance wrote.
 
-    tantivy runs in a temporary directory; OpenSearch runs against osmem-server (the `osmem_url`
-    fixture gives each test a fresh clone) with a unique index name per test.
+    tantivy runs in a temporary directory; OpenSearch runs on the suite's real node, in an index
+    of the test's own (the `opensearch_url` fixture deletes it after the test).
     """
     if request.param == "tantivy":
         return lambda: TantivyIndex(tmp_path / "search")
-    url = request.getfixturevalue("osmem_url")  # starts osmem only for the OpenSearch runs
+    url = request.getfixturevalue("opensearch_url")  # starts the node only for OpenSearch runs
     name = f"catalog-test-{uuid.uuid4().hex}"
     return lambda: OpenSearchIndex(url, name)
 

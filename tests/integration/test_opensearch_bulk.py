@@ -1,7 +1,7 @@
-"""The OpenSearch adapter at scale, on osmem-server: sized chunks, several in flight, retries of
+"""The OpenSearch adapter at scale, on the real node: sized chunks, several in flight, retries of
 refused requests and documents, and refresh turned off during crawls and restored after.
 
-An aiohttp reverse proxy stands between the adapter and osmem: it records every request and can
+An aiohttp reverse proxy stands between the adapter and the node: it records every request and can
 refuse bulk requests (whole, or document by document) the way a loaded cluster does.
 """
 
@@ -41,7 +41,7 @@ FAST = {"initial_backoff": 0.005, "max_backoff": 0.02}
 
 
 class OpenSearchProxy:
-    """Forwards every request to osmem; refuses or rewrites bulk requests when told to."""
+    """Forwards every request to the node; refuses or rewrites bulk requests when told to."""
 
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream.rstrip("/")
@@ -144,8 +144,8 @@ def documents(tables: int, columns: int = 3, database_id: str = "db-bulk") -> li
 
 
 @pytest.fixture
-async def proxy(osmem_url: str) -> AsyncIterator[OpenSearchProxy]:
-    running = OpenSearchProxy(osmem_url)
+async def proxy(opensearch_url: str) -> AsyncIterator[OpenSearchProxy]:
+    running = OpenSearchProxy(opensearch_url)
     await running.start()
     yield running
     await running.close()
@@ -157,9 +157,9 @@ def index_name() -> str:
 
 
 @pytest.fixture
-async def raw(osmem_url: str) -> AsyncIterator[AsyncOpenSearch]:
-    """A client straight to osmem, to look at what the adapter left."""
-    client = AsyncOpenSearch(hosts=[osmem_url])
+async def raw(opensearch_url: str) -> AsyncIterator[AsyncOpenSearch]:
+    """A client straight to the node, to look at what the adapter left."""
+    client = AsyncOpenSearch(hosts=[opensearch_url])
     yield client
     await client.close()
 
@@ -293,12 +293,12 @@ async def test_503_is_retried_by_the_transport_first_then_with_backoff(make_inde
     assert (index.bulk_stats.requests, index.bulk_stats.retries) == (2, 1)
 
 
-async def test_a_document_rejected_for_good_raises_at_once(osmem_url, raw, index_name):
+async def test_a_document_rejected_for_good_raises_at_once(opensearch_url, raw, index_name):
     # An index whose mapping disagrees with ours: `comment` must be a number there.
     body = json.loads(json.dumps(INDEX_BODY))
     body["mappings"]["properties"]["comment"] = {"type": "long"}
     await raw.indices.create(index=index_name, body=body)
-    index = OpenSearchIndex(osmem_url, index_name, BulkOptions(max_retries=5, **FAST))
+    index = OpenSearchIndex(opensearch_url, index_name, BulkOptions(max_retries=5, **FAST))
     docs = documents(tables=10)
     assert all(d.comment is None for d in docs)  # the factory's tables carry none: ours fail
     docs = [d if i % 4 else replace(d, comment="not a number") for i, d in enumerate(docs)]
@@ -405,7 +405,7 @@ class IntervalSpy(OpenSearchIndex):
 
 @pytest.fixture
 async def crawl_world(proxy, raw, index_name):
-    """The crawl handlers with the real adapter on osmem (through the proxy) and fakes else."""
+    """The crawl handlers with the real adapter on the node (through the proxy) and fakes else."""
     index = IntervalSpy(proxy.url, index_name, raw, max_retries=1, **FAST)
     await index.open()
     await set_refresh_interval(raw, index_name, "5s")

@@ -24,7 +24,7 @@ def test_the_suite_is_large_and_covers_every_kind_of_query():
 
 async def test_relevance_gate(search_index: SearchIndex):
     documents = await load_relevance_catalog(search_index)
-    assert 1_000 < len(documents) < 5_000  # realistic, and small enough for osmem-server
+    assert 1_000 < len(documents) < 5_000  # realistic, and quick to index
 
     report = await run_queries(search_index)
 

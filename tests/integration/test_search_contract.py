@@ -16,7 +16,7 @@ from opensearchpy import AsyncOpenSearch
 from catalog.adapters.opensearch_index import INDEX_BODY, OpenSearchIndex
 from catalog.adapters.tantivy_index import TantivyIndex
 from catalog.documents import Document, DocumentKind, generation_scope
-from catalog.errors import TransientError
+from catalog.errors import PermanentError, TransientError
 from catalog.models import Column, Table, TableType
 from catalog.search import SearchIndex, SearchQuery, SuggestQuery
 from tests.search_helpers import TENANT, crawl, found, generation_documents
@@ -358,7 +358,7 @@ async def test_tantivy_recreates_an_index_built_with_another_schema(tmp_path, ca
         await index.close()
 
 
-async def test_opensearch_open_adds_the_fields_an_older_mapping_lacks(osmem_url):
+async def test_opensearch_open_adds_the_fields_an_older_mapping_lacks(opensearch_url):
     name = f"catalog-test-{uuid.uuid4().hex}"
     old_fields = {"name_substrings", "name_compact", "column_terms", "name_display"}
     mapping = INDEX_BODY["mappings"]
@@ -366,10 +366,10 @@ async def test_opensearch_open_adds_the_fields_an_older_mapping_lacks(osmem_url)
         "mappings": mapping
         | {"properties": {k: v for k, v in mapping["properties"].items() if k not in old_fields}}
     }
-    async with AsyncOpenSearch(hosts=[osmem_url]) as client:
+    async with AsyncOpenSearch(hosts=[opensearch_url]) as client:
         await client.indices.create(index=name, body=old_body)
 
-    index = OpenSearchIndex(osmem_url, name)
+    index = OpenSearchIndex(opensearch_url, name)
     await index.open()
     try:
         await crawl(index, DB_A, 1, SHOP_TABLES)  # a strict mapping refuses unmapped fields
@@ -390,3 +390,20 @@ async def test_documents_of_another_tenant_never_answer(search_index, shop):
     )
     assert suggested == []
     assert await search_index.suggest(SuggestQuery("cust", (SCOPE_A1,), tenant_id=TENANT))
+
+
+async def test_opensearch_open_names_the_field_whose_mapping_the_engine_refuses(opensearch_url):
+    """An index whose `generation` is text cannot take our mapping: a clear startup error."""
+    name = f"catalog-test-{uuid.uuid4().hex}"
+    async with AsyncOpenSearch(hosts=[opensearch_url]) as client:
+        await client.indices.create(
+            index=name, body={"mappings": {"properties": {"generation": {"type": "keyword"}}}}
+        )
+    index = OpenSearchIndex(opensearch_url, name)
+    with pytest.raises(PermanentError) as refused:
+        await index.open()
+    await index.close()
+    message = str(refused.value)
+    assert f"the mapping of index '{name}'" in message
+    assert "[generation]" in message
+    assert "keyword" in message

@@ -1,8 +1,8 @@
 """A realistic two-database catalog for the relevance suite: named tables that queries look for,
 among generated look-alikes built from the same words (as real schemas are).
 
-About 250 tables and 1,600 documents: small enough for osmem-server, large enough that plan
-order alone never ranks the right table first.
+About 250 tables and 1,600 documents: quick to index, large enough that plan order alone never
+ranks the right table first.
 """
 
 from __future__ import annotations

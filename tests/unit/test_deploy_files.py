@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import yaml
@@ -11,6 +12,7 @@ import yaml
 from catalog.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
+MAVEN = {"m": "http://maven.apache.org/POM/4.0.0"}
 
 
 def compose() -> dict:
@@ -44,3 +46,13 @@ def test_dockerfile_copies_every_package_the_services_import():
     dockerfile = (ROOT / "Dockerfile").read_text()
     copied = set(re.findall(r"^COPY (\w+) ", dockerfile, flags=re.MULTILINE))
     assert {"catalog", "gateway", "indexer"} <= copied
+
+
+def test_compose_runs_the_opensearch_version_the_tests_run():
+    pom = ET.parse(ROOT / "tests" / "engines" / "opensearch" / "pom.xml").getroot()
+    tested = pom.findtext("m:properties/m:opensearch.version", namespaces=MAVEN)
+    services = compose()["services"]
+    assert tested
+    assert services["opensearch"]["image"] == f"opensearchproject/opensearch:{tested}"
+    dashboards = services["dashboards"]["image"]
+    assert dashboards == f"opensearchproject/opensearch-dashboards:{tested}"
