@@ -238,6 +238,49 @@ def add_catalog_args(parser: argparse.ArgumentParser, database: str) -> None:
     parser.add_argument("--password", default="bench", help="trust auth ignores it")
     parser.add_argument("--workers", type=int, default=2, help="CATALOG_WORKERS")
     parser.add_argument("--batch-size", type=int, default=500, help="CATALOG_BATCH_SIZE")
+    parser.add_argument(
+        "--opensearch-url",
+        help="index into this OpenSearch (e.g. `make opensearch`'s) instead of embedded tantivy",
+    )
+
+
+def search_env(args: argparse.Namespace) -> dict[str, str]:
+    """The search engine `catalog up` writes to: tantivy in its data folder, or the OpenSearch
+    of --opensearch-url in an index of this run's own, so runs never see each other's data."""
+    if not args.opensearch_url:
+        return {}
+    return {
+        "CATALOG_OPENSEARCH_URL": args.opensearch_url,
+        "CATALOG_OPENSEARCH_INDEX": f"bench-{uuid.uuid4().hex[:12]}",
+    }
+
+
+async def opensearch_memory(url: str) -> str:
+    """The node's JVM heap in use and its peak resident memory (when it runs on this machine)."""
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{url}/_nodes/stats/jvm,process") as response:
+            (node,) = (await response.json())["nodes"].values()
+        async with http.get(f"{url}/_nodes/process") as response:
+            (info,) = (await response.json())["nodes"].values()
+    heap = node["jvm"]["mem"]
+    line = (
+        f"OpenSearch node: heap {heap['heap_used_in_bytes'] / MB:.0f} MB used of "
+        f"{heap['heap_max_in_bytes'] / MB:.0f} MB"
+    )
+    peak = peak_rss_mb(info["process"]["id"])
+    return line + f", peak RSS since it started {peak:.0f} MB" * bool(peak)
+
+
+def peak_rss_mb(pid: int) -> float:
+    """A process's peak resident memory (VmHWM), in MB; 0 for one that does not run here."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except FileNotFoundError:
+        pass
+    return 0.0
 
 
 def catalog_env(

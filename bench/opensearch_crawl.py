@@ -32,6 +32,7 @@ from importlib.metadata import version
 
 from opensearchpy import AsyncOpenSearch
 
+from bench.harness import peak_rss_mb
 from bench.search_latency import generate, memory_gib
 from catalog.adapters.opensearch_index import BulkOptions, OpenSearchIndex
 from catalog.documents import Document
@@ -73,18 +74,6 @@ async def node_facts(url: str) -> Node:
 async def heap_used_mb(client: AsyncOpenSearch) -> float:
     (node,) = (await client.nodes.stats(metric="jvm"))["nodes"].values()
     return node["jvm"]["mem"]["heap_used_in_bytes"] / 2**20
-
-
-def peak_rss_mb(pid: int) -> float:
-    """The process's peak resident memory (VmHWM), in MB; 0 for a node on another machine."""
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except FileNotFoundError:
-        pass
-    return 0.0
 
 
 async def crawl(node: Node, documents: list[Document], per_call: int, options: BulkOptions) -> Run:

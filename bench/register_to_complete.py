@@ -2,9 +2,10 @@
 
     python -m bench.register_to_complete --database bench_1k --repeat 3
 
-Starts `catalog up` (embedded PostgreSQL, NATS and tantivy) in a fresh data folder, registers
-the target database --repeat times (each registration is a new database entry, so a new full
-crawl), and polls its status every 50 ms. Build the target with bench.build_catalog first.
+Starts `catalog up` (embedded PostgreSQL, NATS and tantivy, or --opensearch-url's OpenSearch) in
+a fresh data folder, registers the target database --repeat times (each registration is a new
+database entry, so a new full crawl), and polls its status every 50 ms. Build the target with
+bench.build_catalog first.
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ from bench.harness import (
     batch_seconds,
     batches_per_worker,
     catalog_up,
+    opensearch_memory,
     register,
     sampling_memory,
+    search_env,
     seconds_between,
     tail,
     wait_for_crawl,
@@ -98,9 +101,11 @@ def fmt(value: float | None, spec: str = ".2f") -> str:
 
 def report(runs: list[Run], args: argparse.Namespace, startup: float, overall: Peaks) -> None:
     print()
+    search = f"OpenSearch at {args.opensearch_url}" if args.opensearch_url else "tantivy"
     print(
-        f"database {args.database}: {len(runs)} runs, workers {args.workers}, "
-        f"batch size {args.batch_size}; catalog up ready in {startup:.2f} s"
+        f"database {args.database}, indexed into {search}: {len(runs)} runs, "
+        f"workers {args.workers}, batch size {args.batch_size}; "
+        f"catalog up ready in {startup:.2f} s"
     )
     header = (
         f"{'run':>6} {'wall s':>8} {'crawl s':>8} {'queue+plan s':>12} {'tables':>8} "
@@ -134,7 +139,8 @@ async def measure(args: argparse.Namespace) -> Measured:
     run_peaks = Peaks()
     measured = Measured()
     try:
-        async with catalog_up(args.workers, args.batch_size, args.ready_timeout) as up:
+        env = search_env(args)
+        async with catalog_up(args.workers, args.batch_size, args.ready_timeout, env) as up:
             measured.startup, measured.log, measured.temp = up.startup, up.log, up.temp
             async with (
                 sampling_memory(up.proc.pid, up.data_dir, run_peaks, measured.overall),
@@ -166,6 +172,8 @@ async def main_async(args: argparse.Namespace) -> int:
         print(f"benchmark failed: {measured.error}", file=sys.stderr)
     if measured.runs:
         report(measured.runs, args, measured.startup, measured.overall)
+        if args.opensearch_url:
+            print(await opensearch_memory(args.opensearch_url))
     if measured.temp is None or measured.log is None:
         return 1
     if measured.error:

@@ -12,6 +12,7 @@ from pathlib import Path
 from catalog.adapters.pg_store import PgStore
 from catalog.cipher import SecretCipher, generate_key
 from catalog.embedded import embedded_nats, embedded_postgres
+from catalog.errors import PermanentError
 from catalog.models import DEFAULT_TENANT
 from catalog.principal import Role
 from catalog.search import SearchIndex
@@ -44,12 +45,21 @@ def _write_private(path: Path, text: str) -> None:
         handle.write(text + "\n")
 
 
-def secret_keys(settings: Settings) -> tuple[str, ...]:
-    """CATALOG_SECRET_KEYS, or else a key file in the data folder, created on first start."""
+async def secret_keys(settings: Settings, store: Store) -> tuple[str, ...]:
+    """CATALOG_SECRET_KEYS, or else a key file in the data folder, created on first start.
+
+    A missing key file is made anew only while the store holds no password: a new key would
+    open none of them, and every crawl would fail.
+    """
     if settings.secret_keys:
         return settings.secret_keys
     path = settings.data_dir / SECRET_KEY_FILE
     if not path.exists():
+        if await store.sealed_passwords(None, 1):
+            raise PermanentError(
+                f"the secret key file {path} is missing, but the store holds passwords only "
+                "that key opens: put the file back, or set CATALOG_SECRET_KEYS"
+            )
         _write_private(path, generate_key())
         log.info("generated a secret key in %s", path)
     return tuple(k.strip() for k in path.read_text().split(",") if k.strip())
@@ -108,10 +118,10 @@ async def open_services(
 ) -> AsyncIterator[Services]:
     """Open the store, the index and (if asked) the events engine; embedded ones where unset."""
     async with contextlib.AsyncExitStack() as stack:
-        cipher = SecretCipher.from_keys(secret_keys(settings))
         database_url = await stack.enter_async_context(store_url(settings))
         store = await PgStore.connect(database_url)
         stack.push_async_callback(store.close)
+        cipher = SecretCipher.from_keys(await secret_keys(settings, store))
         index = open_index(settings, writes=writes_index)
         await index.open()
         stack.push_async_callback(index.close)

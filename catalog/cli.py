@@ -50,7 +50,7 @@ async def up(settings: Settings) -> None:
 
 async def rotate_keys(settings: Settings) -> None:
     async with open_store(settings) as store:
-        cipher = SecretCipher.from_keys(secret_keys(settings))
+        cipher = SecretCipher.from_keys(await secret_keys(settings, store))
         done = await services.rotate_keys(store, cipher)
     print(
         f"re-encrypted {done.resealed} passwords under key {done.key_id};"

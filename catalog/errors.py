@@ -23,6 +23,12 @@ class InvalidInputError(CatalogError):
     title = "Invalid input"
 
 
+class PasswordRequiredError(InvalidInputError):
+    """A change of where a stored password would be sent, made without the password."""
+
+    title = "Password required"
+
+
 class AuthenticationError(CatalogError):
     title = "Unauthorized"
 
@@ -41,6 +47,16 @@ class RateLimitedError(CatalogError):
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class CrawlCapacityError(RateLimitedError):
+    """The tenant already has its most crawls queued or running."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"{limit} crawls are already queued or running for this tenant; retry when one ends",
+            retry_after=30,
+        )
 
 
 class CredentialError(CatalogError):

@@ -66,7 +66,7 @@ class TargetPolicy:
         except ValueError:
             try:
                 resolved = await self.resolve(host, port)
-            except OSError:
+            except (OSError, UnicodeError):  # UnicodeError: an empty or over-long label
                 raise RefusedTarget(f"host {host!r} does not resolve") from None
             addresses = [ipaddress.ip_address(a.split("%", 1)[0]) for a in resolved]
         else:

@@ -6,16 +6,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from catalog.cipher import SecretCipher
-from catalog.errors import RateLimitedError
+from catalog.credentials import open_sealed, seal
+from catalog.errors import NotFoundError
 from catalog.ids import new_id
 from catalog.models import Crawl, Database, NewDatabase
 from catalog.store import Store
 
 
 async def register_database(
-    store: Store, cipher: SecretCipher, new: NewDatabase
+    store: Store, cipher: SecretCipher, new: NewDatabase, max_active: int | None = None
 ) -> tuple[Database, Crawl]:
-    """Store the database with its password sealed to its id, and queue its first crawl."""
+    """Store the database with its password sealed to it and its target, and queue its first
+    crawl."""
     database = Database(
         id=new_id("db"),
         tenant_id=new.tenant_id,
@@ -24,22 +26,13 @@ async def register_database(
         created_at=datetime.now(UTC),
         live_generation=None,
     )
-    sealed = cipher.encrypt(new.password, bound_to=database.id)
-    crawl = await store.add_database(database, sealed, crawl_id=new_id("crawl"))
+    sealed = seal(cipher, new.password, database.id, database.target)
+    crawl = await store.add_database(database, sealed, new_id("crawl"), max_active)
     return database, crawl
 
 
-async def request_crawl(store: Store, database_id: str) -> Crawl:
-    return await store.request_crawl(database_id, crawl_id=new_id("crawl"))
-
-
-async def ensure_crawl_capacity(store: Store, tenant_id: str, limit: int) -> None:
-    """Refuse a new crawl while the tenant already has `limit` queued or running."""
-    if await store.active_crawls(tenant_id) >= limit:
-        raise RateLimitedError(
-            f"{limit} crawls are already queued or running for this tenant; retry when one ends",
-            retry_after=30,
-        )
+async def request_crawl(store: Store, database_id: str, max_active: int | None = None) -> Crawl:
+    return await store.request_crawl(database_id, new_id("crawl"), max_active)
 
 
 @dataclass(frozen=True)
@@ -50,7 +43,8 @@ class Rotation:
 
 
 async def rotate_keys(store: Store, cipher: SecretCipher, page_size: int = 200) -> Rotation:
-    """Re-encrypt every stored password under the first key, online, a page at a time.
+    """Re-encrypt every stored password under the first key, online, a page at a time; passwords
+    sealed to their id alone (before they were bound to their target) are re-sealed too.
 
     Each row is swapped only if it is unchanged since it was read, so a registration racing the
     rotation keeps its own (already current) ciphertext.
@@ -60,10 +54,15 @@ async def rotate_keys(store: Store, cipher: SecretCipher, page_size: int = 200) 
     after: str | None = None
     while page := await store.sealed_passwords(after, page_size):
         for database_id, sealed in page:
-            if sealed.key_id == current:
+            try:
+                database = await store.get_database(database_id)
+            except NotFoundError:
+                continue  # deleted since the page was read
+            password, legacy = open_sealed(cipher, sealed, database)
+            if sealed.key_id == current and not legacy:
                 already_current += 1
                 continue
-            fresh = cipher.encrypt(cipher.decrypt(sealed, database_id), database_id)
+            fresh = seal(cipher, password, database_id, database.target)
             if await store.reseal_password(database_id, sealed, fresh):
                 resealed += 1
             else:

@@ -56,8 +56,11 @@ class Store(Protocol):
     ) -> list[AuditEvent]: ...
 
     # Databases
-    async def add_database(self, database: Database, password: Sealed, crawl_id: str) -> Crawl:
-        """Insert the database, its first crawl and the crawl request, in one transaction."""
+    async def add_database(
+        self, database: Database, password: Sealed, crawl_id: str, max_active: int | None = None
+    ) -> Crawl:
+        """Insert the database, its first crawl and the crawl request, in one transaction;
+        CrawlCapacityError if the tenant has `max_active` crawls queued or running already."""
 
     async def get_database(self, database_id: str) -> Database: ...
     async def list_databases(
@@ -73,6 +76,9 @@ class Store(Protocol):
     async def sealed_passwords(self, after: str | None, limit: int) -> list[tuple[str, Sealed]]:
         """Every database's sealed password, by id, a page at a time (for key rotation)."""
 
+    async def sealed_password_per_key(self) -> list[tuple[str, Sealed]]:
+        """One database's sealed password for each key id in use, by id (readiness probes)."""
+
     async def reseal_password(self, database_id: str, old: Sealed, new: Sealed) -> bool:
         """Replace a sealed password if it is still `old`; False if it changed meanwhile."""
 
@@ -81,12 +87,13 @@ class Store(Protocol):
     ) -> list[str]: ...
 
     # Crawls
-    async def request_crawl(self, database_id: str, crawl_id: str) -> Crawl:
-        """Queue a crawl, or return the one already queued or running (requests coalesce)."""
+    async def request_crawl(
+        self, database_id: str, crawl_id: str, max_active: int | None = None
+    ) -> Crawl:
+        """Queue a crawl, or return the one already queued or running (requests coalesce);
+        CrawlCapacityError if a new one would pass the tenant's `max_active`."""
 
     async def get_crawl(self, crawl_id: str) -> Crawl: ...
-    async def active_crawls(self, tenant_id: str) -> int:
-        """Crawls queued or running for the tenant's databases."""
 
     async def database_status(self, database_id: str) -> tuple[Database, Crawl | None]:
         """The database and its latest crawl, read together (NotFoundError if unknown)."""

@@ -8,13 +8,25 @@ from aiohttp import web
 
 from catalog.bootstrap import Services
 from catalog.crawler import CrawlerFactory
+from catalog.credentials import KeyProbe
 from catalog.errors import InvalidInputError
 from catalog.netguard import TargetPolicy
 from catalog.settings import Settings
 from gateway.answers import AnswerCache
 from gateway.auth import auth_middleware
 from gateway.errors import error_middleware
-from gateway.keys import ANSWERS, CIPHER, CRAWLERS, INDEX, OIDC, POLICY, SETTINGS, STORE, TOKENS
+from gateway.keys import (
+    ANSWERS,
+    CIPHER,
+    CRAWLERS,
+    INDEX,
+    KEY_PROBE,
+    OIDC,
+    POLICY,
+    SETTINGS,
+    STORE,
+    TOKENS,
+)
 from gateway.known_tokens import KnownTokens
 from gateway.oidc import OidcConfig, OidcVerifier
 from gateway.params import MAX_BODY_BYTES
@@ -61,6 +73,7 @@ def create_app(
     app[STORE] = services.store
     app[INDEX] = services.index
     app[CIPHER] = services.cipher
+    app[KEY_PROBE] = KeyProbe()
     app[ANSWERS] = AnswerCache(settings.search_cache_mb * 1024 * 1024)
     app[TOKENS] = KnownTokens()
     app[POLICY] = policy or TargetPolicy.from_lists(settings.target_allow, settings.target_deny)

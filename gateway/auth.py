@@ -40,6 +40,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthenticationError("send 'Authorization: Bearer <token>'")
+    if not token.isascii():  # API tokens and JWTs are ASCII; other bytes are not a token
+        raise AuthenticationError("the bearer token is not valid")
     request[PRINCIPAL] = await _authenticate(request, token.strip())
     return await handler(request)
 

@@ -18,6 +18,7 @@ from catalog.errors import (
     ForbiddenError,
     InvalidInputError,
     NotFoundError,
+    PasswordRequiredError,
     RateLimitedError,
     TransientError,
 )
@@ -29,6 +30,7 @@ PROBLEM_TYPE_BASE = "https://catalog.invalid/problems/"
 # The first matching class wins: subclasses before their bases.
 _STATUS: dict[type[CatalogError], int] = {
     RefusedTarget: 422,
+    PasswordRequiredError: 422,
     NotFoundError: 404,
     ForbiddenError: 403,
     RateLimitedError: 429,

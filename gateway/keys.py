@@ -4,6 +4,7 @@ from aiohttp import web
 
 from catalog.cipher import SecretCipher
 from catalog.crawler import CrawlerFactory
+from catalog.credentials import KeyProbe
 from catalog.netguard import TargetPolicy
 from catalog.principal import Principal
 from catalog.search import SearchIndex
@@ -23,5 +24,6 @@ CRAWLERS: web.AppKey[CrawlerFactory] = web.AppKey("crawlers")
 OIDC: web.AppKey[OidcVerifier | None] = web.AppKey("oidc")
 ANSWERS = web.AppKey("answers", AnswerCache)
 TOKENS = web.AppKey("tokens", KnownTokens)
+KEY_PROBE = web.AppKey("key_probe", KeyProbe)
 # Per request: who is calling, set by the auth middleware.
 PRINCIPAL = web.RequestKey("principal", Principal)

@@ -32,7 +32,8 @@ def _problems(*statuses: int) -> dict[str, Any]:
         403: "The caller's role does not allow this",
         404: "Not found (another tenant's resources are not found either)",
         409: "Conflict",
-        422: "Body does not match the schema, or the target host is not permitted",
+        422: "Body does not match the schema, the target host is not permitted, or a change of "
+        "where the password is sent came without the password",
         429: "Too many requests or crawls; retry after the Retry-After delay",
         503: "A backing service is unavailable; retry after the Retry-After delay",
     }
@@ -94,6 +95,18 @@ _TABLE_PAGE = {
 }
 
 
+def _seed_not_found() -> dict[str, Any]:
+    """No table matches (the sketch's body), or no such database (a problem)."""
+    problem = _problems(404)["404"]
+    return {
+        "description": "No table matches, or no such database",
+        "content": {
+            **_json(schemas.SeedNotFound, "")["content"],
+            **problem["content"],
+        },
+    }
+
+
 def _operation(
     summary: str,
     responses: dict[str, Any],
@@ -139,6 +152,7 @@ def openapi_document() -> dict[str, Any]:
         schemas.SearchResults,
         schemas.Suggestions,
         schemas.SeedSchema,
+        schemas.SeedNotFound,
         schemas.Problem,
         schemas.Health,
     ]
@@ -355,7 +369,12 @@ def openapi_document() -> dict[str, Any]:
         "/search/{database_id}/{table_name}": {
             "get": _operation(
                 "Tables matching a name, in the seed's shape",
-                {"200": _json(schemas.SeedSchema, "Matching tables"), **_problems(404, 503)},
+                {
+                    "200": _json(schemas.SeedSchema, "Matching tables"),
+                    **_problems(404, 409, 503),
+                    # The sketch's own 404 when no table matches: {"detail": "Table not found"}.
+                    "404": _seed_not_found(),
+                },
                 params=[
                     _DATABASE_ID,
                     _param(
@@ -370,7 +389,7 @@ def openapi_document() -> dict[str, Any]:
         "/{database_id}": {
             "get": _operation(
                 "The whole schema in the seed's shape, streamed",
-                {"200": _json(schemas.SeedSchema, "The schema"), **_problems(404, 503)},
+                {"200": _json(schemas.SeedSchema, "The schema"), **_problems(404, 409, 503)},
                 params=[_DATABASE_ID],
             )
         },

@@ -23,9 +23,24 @@ async def read_body(request: web.Request, model: type[Model]) -> Model:
         data: Any = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise InvalidInputError("the body is not valid JSON") from None
+    except RecursionError:
+        raise InvalidInputError("the body is nested too deeply") from None
     if not isinstance(data, dict):
         raise InvalidInputError("the body must be a JSON object")
     return model.model_validate(data)
+
+
+MAX_QUERY_LENGTH = 200
+
+
+def query_text(raw: str, name: str) -> str:
+    """What to search for: required, and short enough that matching it stays cheap."""
+    text = raw.strip()
+    if not text:
+        raise InvalidInputError(f"'{name}' is required")
+    if len(text) > MAX_QUERY_LENGTH:
+        raise InvalidInputError(f"'{name}' must be at most {MAX_QUERY_LENGTH} characters")
+    return text
 
 
 def int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import ssl
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -12,6 +13,32 @@ from catalog.models import Crawl, Database, Engine, NewDatabase, SslMode, Target
 from catalog.search import MAX_SEARCH_DEPTH
 
 _HOST_PATTERN = r"^[A-Za-z0-9._:\-\[\]]+$"
+# C0 controls and DEL: CR/LF/NUL would go verbatim into a startup packet or a log line, and NUL
+# breaks the store. A PEM bundle keeps its line breaks and tabs.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_IN_PEM = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _no_control_characters(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("control characters (CR, LF, NUL, ...) are not allowed")
+    return value
+
+
+def _secret_without_control_characters(value: SecretStr) -> SecretStr:
+    _no_control_characters(value.get_secret_value())
+    return value
+
+
+def _pem_without_control_characters(value: str) -> str:
+    if _CONTROL_IN_PEM.search(value):
+        raise ValueError("control characters other than line breaks and tabs are not allowed")
+    return value
+
+
+# Every string a request may carry is one of these.
+Text = Annotated[str, AfterValidator(_no_control_characters)]
+Secret = Annotated[SecretStr, AfterValidator(_secret_without_control_characters)]
 
 
 def _usable_ca_bundle(value: str) -> str:
@@ -22,7 +49,12 @@ def _usable_ca_bundle(value: str) -> str:
     return value
 
 
-CaBundle = Annotated[str, Field(max_length=65536), AfterValidator(_usable_ca_bundle)]
+CaBundle = Annotated[
+    str,
+    Field(max_length=65536),
+    AfterValidator(_pem_without_control_characters),
+    AfterValidator(_usable_ca_bundle),
+]
 
 
 class CredentialsIn(BaseModel):
@@ -30,10 +62,10 @@ class CredentialsIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    dbname: str = Field(min_length=1, max_length=255)
-    user: str = Field(min_length=1, max_length=255)
-    password: SecretStr = Field(max_length=1024)
-    host: str = Field(min_length=1, max_length=255, pattern=_HOST_PATTERN)
+    dbname: Text = Field(min_length=1, max_length=255)
+    user: Text = Field(min_length=1, max_length=255)
+    password: Secret = Field(max_length=1024)
+    host: Text = Field(min_length=1, max_length=255, pattern=_HOST_PATTERN)
     port: int = Field(default=5432, ge=1, le=65535)
 
     def to_new_database(
@@ -53,7 +85,7 @@ class CredentialsIn(BaseModel):
 
 
 class DatabaseIn(CredentialsIn):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: Text | None = Field(default=None, min_length=1, max_length=200)
     engine: Literal["postgresql"] = "postgresql"
     sslmode: SslMode = Field(
         default=SslMode.PREFER,
@@ -76,11 +108,11 @@ class DatabasePatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    dbname: str | None = Field(default=None, min_length=1, max_length=255)
-    user: str | None = Field(default=None, min_length=1, max_length=255)
-    password: SecretStr | None = Field(default=None, max_length=1024)
-    host: str | None = Field(default=None, min_length=1, max_length=255, pattern=_HOST_PATTERN)
+    name: Text | None = Field(default=None, min_length=1, max_length=200)
+    dbname: Text | None = Field(default=None, min_length=1, max_length=255)
+    user: Text | None = Field(default=None, min_length=1, max_length=255)
+    password: Secret | None = Field(default=None, max_length=1024)
+    host: Text | None = Field(default=None, min_length=1, max_length=255, pattern=_HOST_PATTERN)
     port: int | None = Field(default=None, ge=1, le=65535)
     sslmode: SslMode | None = None
     ca_cert: CaBundle | None = None
@@ -332,6 +364,12 @@ class SeedColumn(BaseModel):
     data_type: str
 
 
+class SeedNotFound(BaseModel):
+    """The sketch's answer when no table matches: {"detail": "Table not found"}."""
+
+    detail: str
+
+
 class SeedSchema(BaseModel):
     """The seed's shape: tables grouped by schema, each a list of its columns."""
 
@@ -390,7 +428,7 @@ class TenantList(BaseModel):
 class TokenIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    name: str = Field(min_length=1, max_length=100)
+    name: Text = Field(min_length=1, max_length=100)
     role: Literal["reader", "editor", "admin"] = "reader"
     tenant_id: str | None = Field(
         default=None, description="Another tenant's: only the operator's admins may"

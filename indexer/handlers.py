@@ -10,6 +10,7 @@ import time
 
 from catalog.cipher import SecretCipher
 from catalog.crawler import CrawlerFactory
+from catalog.credentials import stored_password
 from catalog.documents import documents_for_table
 from catalog.errors import CrawlFailure, CredentialError, NotFoundError, PermanentError
 from catalog.messages import (
@@ -77,7 +78,7 @@ class CrawlHandlers:
             raise PermanentError(f"crawl {crawl_id} does not exist") from exc
 
     async def _password(self, database: Database) -> str:
-        return self._cipher.decrypt(await self._store.sealed_password(database.id), database.id)
+        return await stored_password(self._store, self._cipher, database)
 
     async def plan(self, message: CrawlRequested) -> None:
         crawl = await self._crawl(message.crawl_id)

@@ -13,7 +13,13 @@ from typing import Any
 from catalog.cipher import Sealed
 from catalog.crawler import AccessCheck, AccessReport
 from catalog.documents import Document, DocumentKind
-from catalog.errors import ConflictError, CrawlFailure, NotFoundError, TransientError
+from catalog.errors import (
+    ConflictError,
+    CrawlCapacityError,
+    CrawlFailure,
+    NotFoundError,
+    TransientError,
+)
 from catalog.identifiers import compact_name, identifier_parts
 from catalog.messages import (
     CRAWL_BATCH,
@@ -110,7 +116,11 @@ class InMemoryStore:
         ]
         return mine[:limit]
 
-    async def active_crawls(self, tenant_id: str) -> int:
+    def _check_capacity(self, tenant_id: str, max_active: int | None) -> None:
+        if max_active is not None and self._active_crawls(tenant_id) >= max_active:
+            raise CrawlCapacityError(max_active)
+
+    def _active_crawls(self, tenant_id: str) -> int:
         return sum(
             1
             for c in self.crawls.values()
@@ -131,7 +141,10 @@ class InMemoryStore:
         payload = dataclasses.asdict(DatabaseDeleted(database_id))
         self.outbox.append((OutboxMessage(len(self.outbox) + 1, DATABASE_DELETED, payload), False))
 
-    async def add_database(self, database: Database, password: Sealed, crawl_id: str) -> Crawl:
+    async def add_database(
+        self, database: Database, password: Sealed, crawl_id: str, max_active: int | None = None
+    ) -> Crawl:
+        self._check_capacity(database.tenant_id, max_active)
         self.databases[database.id] = database
         self.passwords[database.id] = password
         return self._queue(database.id, crawl_id, 1)
@@ -164,6 +177,13 @@ class InMemoryStore:
         ids = sorted(i for i in self.passwords if after is None or i > after)[:limit]
         return [(i, self.passwords[i]) for i in ids]
 
+    async def sealed_password_per_key(self) -> list[tuple[str, Sealed]]:
+        first: dict[str, tuple[str, Sealed]] = {}
+        for database_id in sorted(self.passwords):
+            sealed = self.passwords[database_id]
+            first.setdefault(sealed.key_id, (database_id, sealed))
+        return [first[key_id] for key_id in sorted(first)]
+
     async def reseal_password(self, database_id: str, old: Sealed, new: Sealed) -> bool:
         if self.passwords.get(database_id) != old:
             return False
@@ -179,12 +199,15 @@ class InMemoryStore:
             and (database_ids is None or db.id in database_ids)
         ]
 
-    async def request_crawl(self, database_id: str, crawl_id: str) -> Crawl:
-        await self.get_database(database_id)
+    async def request_crawl(
+        self, database_id: str, crawl_id: str, max_active: int | None = None
+    ) -> Crawl:
+        database = await self.get_database(database_id)
         mine = [c for c in self.crawls.values() if c.database_id == database_id]
         for crawl in mine:
             if crawl.state in (CrawlState.QUEUED, CrawlState.RUNNING):
                 return crawl
+        self._check_capacity(database.tenant_id, max_active)
         return self._queue(database_id, crawl_id, max(c.generation for c in mine) + 1)
 
     async def get_crawl(self, crawl_id: str) -> Crawl:

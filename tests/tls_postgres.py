@@ -28,6 +28,7 @@ from catalog.embedded import free_port
 from tests.streams import pipe
 
 SSL_REQUEST = 80877103
+UNRESOLVED_NAME = "db.catalog.invalid"
 GSSENC_REQUEST = 80877104
 
 
@@ -42,7 +43,8 @@ def _name(common_name: str) -> x509.Name:
 
 
 def _certificates() -> tuple[str, str, str]:
-    """A CA, and a server certificate it signed for localhost and 127.0.0.1 (PEM texts)."""
+    """A CA, and a server certificate it signed for localhost, UNRESOLVED_NAME and 127.0.0.1
+    (PEM texts)."""
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = (
@@ -57,7 +59,12 @@ def _certificates() -> tuple[str, str, str]:
         .sign(ca_key, hashes.SHA256())
     )
     key = ec.generate_private_key(ec.SECP256R1())
-    names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    names = [
+        x509.DNSName("localhost"),
+        # A name no resolver knows: reached only through an address given beside it.
+        x509.DNSName(UNRESOLVED_NAME),
+        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+    ]
     server = (
         x509.CertificateBuilder()
         .subject_name(_name("localhost"))

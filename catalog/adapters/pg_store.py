@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 
 from catalog.cipher import Sealed
-from catalog.errors import ConflictError, NotFoundError, TransientError
+from catalog.errors import ConflictError, CrawlCapacityError, NotFoundError, TransientError
 from catalog.messages import (
     CRAWL_CONFIRMED,
     CRAWL_REQUESTED,
@@ -51,6 +51,10 @@ _DATABASE_COLUMNS = (
 )
 _LATEST_CRAWL = (
     f"SELECT {_CRAWL_COLUMNS} FROM crawls WHERE database_id = $1 ORDER BY generation DESC LIMIT 1"
+)
+_ACTIVE_CRAWLS = (
+    "SELECT count(*) FROM crawls c JOIN databases d ON d.id = c.database_id"
+    " WHERE d.tenant_id = $1 AND c.state IN ('queued', 'running')"
 )
 
 # Errors that mean "the store is not there right now", as opposed to a bug in a query.
@@ -275,9 +279,12 @@ class PgStore:
 
     # Databases
 
-    async def add_database(self, database: Database, password: Sealed, crawl_id: str) -> Crawl:
+    async def add_database(
+        self, database: Database, password: Sealed, crawl_id: str, max_active: int | None = None
+    ) -> Crawl:
         t = database.target
         async with self._transaction() as conn:
+            await self._check_capacity(conn, database.tenant_id, max_active)
             await conn.execute(
                 "INSERT INTO databases (id, name, engine, host, port, dbname, username,"
                 " password_key_id, password_ciphertext, created_at, sslmode, ca_cert,"
@@ -297,6 +304,18 @@ class PgStore:
                 database.tenant_id,
             )
             return await self._queue_crawl(conn, database.id, crawl_id, generation=1)
+
+    @staticmethod
+    async def _check_capacity(
+        conn: asyncpg.Connection, tenant_id: str, max_active: int | None
+    ) -> None:
+        """Refuse a new crawl past the tenant's limit. The tenant's row lock makes concurrent
+        registrations and re-crawls count one after the other, so none slips past the limit."""
+        if max_active is None:
+            return
+        await conn.execute("SELECT id FROM tenants WHERE id = $1 FOR UPDATE", tenant_id)
+        if await conn.fetchval(_ACTIVE_CRAWLS, tenant_id) >= max_active:
+            raise CrawlCapacityError(max_active)
 
     async def _queue_crawl(
         self, conn: asyncpg.Connection, database_id: str, crawl_id: str, generation: int
@@ -349,6 +368,15 @@ class PgStore:
             (r["id"], Sealed(r["password_key_id"], bytes(r["password_ciphertext"]))) for r in rows
         ]
 
+    async def sealed_password_per_key(self) -> list[tuple[str, Sealed]]:
+        rows = await self._fetch(
+            "SELECT DISTINCT ON (password_key_id) id, password_key_id, password_ciphertext"
+            " FROM databases ORDER BY password_key_id, id"
+        )
+        return [
+            (r["id"], Sealed(r["password_key_id"], bytes(r["password_ciphertext"]))) for r in rows
+        ]
+
     async def reseal_password(self, database_id: str, old: Sealed, new: Sealed) -> bool:
         row = await self._fetchrow(
             "UPDATE databases SET password_key_id = $4, password_ciphertext = $5"
@@ -373,11 +401,13 @@ class PgStore:
 
     # Crawls
 
-    async def request_crawl(self, database_id: str, crawl_id: str) -> Crawl:
+    async def request_crawl(
+        self, database_id: str, crawl_id: str, max_active: int | None = None
+    ) -> Crawl:
         async with self._transaction() as conn:
             # The row lock serialises concurrent requests for one database.
             locked = await conn.fetchrow(
-                "SELECT id FROM databases WHERE id = $1 FOR UPDATE", database_id
+                "SELECT id, tenant_id FROM databases WHERE id = $1 FOR UPDATE", database_id
             )
             if locked is None:
                 raise NotFoundError(f"no database with id {database_id!r}")
@@ -388,6 +418,7 @@ class PgStore:
             )
             if active is not None:
                 return _crawl(active)
+            await self._check_capacity(conn, locked["tenant_id"], max_active)
             generation = await conn.fetchval(
                 "SELECT coalesce(max(generation), 0) + 1 FROM crawls WHERE database_id = $1",
                 database_id,
@@ -423,14 +454,6 @@ class PgStore:
             list(database_ids),
         )
         return {r["database_id"]: _crawl(r) for r in rows}
-
-    async def active_crawls(self, tenant_id: str) -> int:
-        row = await self._fetchrow(
-            "SELECT count(*) AS n FROM crawls c JOIN databases d ON d.id = c.database_id"
-            " WHERE d.tenant_id = $1 AND c.state IN ('queued', 'running')",
-            tenant_id,
-        )
-        return int(row["n"]) if row is not None else 0
 
     async def update_database(self, database: Database, password: Sealed | None) -> None:
         t = database.target

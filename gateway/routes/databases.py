@@ -7,8 +7,16 @@ import dataclasses
 from aiohttp import web
 
 from catalog import services
+from catalog.credentials import IDENTITY_FIELDS, seal, stored_password
 from catalog.documents import Document, generation_scope
-from catalog.errors import ConflictError, CrawlFailure, NotFoundError, TransientError
+from catalog.errors import (
+    ConflictError,
+    CrawlFailure,
+    CredentialError,
+    NotFoundError,
+    PasswordRequiredError,
+    TransientError,
+)
 from catalog.models import Database, NewDatabase
 from catalog.principal import Role
 from gateway.access import audit, tenant_database, tenant_database_status
@@ -37,10 +45,8 @@ async def _register(request: web.Request, new: NewDatabase) -> tuple[Database, D
     """The one way in for both registration routes: guard, capacity, store, audit."""
     store = request.app[STORE]
     await request.app[POLICY].checked_address(new.target.host, new.target.port)
-    await services.ensure_crawl_capacity(
-        store, new.tenant_id, request.app[SETTINGS].max_crawls_per_tenant
-    )
-    database, crawl = await services.register_database(store, request.app[CIPHER], new)
+    limit = request.app[SETTINGS].max_crawls_per_tenant
+    database, crawl = await services.register_database(store, request.app[CIPHER], new, limit)
     await audit(request, "database.registered", database.id, name=database.name)
     return database, DatabaseOut.of(database, crawl)
 
@@ -102,12 +108,19 @@ async def change_database(request: web.Request) -> web.Response:
     # An explicit null keeps a setting as it was (as for name); only ca_cert can be cleared.
     changes = {k: v for k, v in changes.items() if v is not None or k == "ca_cert"}
     target = dataclasses.replace(database.target, **changes)
+    moved = [f for f in IDENTITY_FIELDS if getattr(target, f) != getattr(database.target, f)]
+    if moved and body.password is None:
+        # Else anyone who may edit could send the stored password to a server of their own.
+        raise PasswordRequiredError(
+            f"changing {', '.join(moved)} changes where the password is sent: give the "
+            "password again in the same request"
+        )
     await request.app[POLICY].checked_address(target.host, target.port)
     changed = dataclasses.replace(database, name=body.name or database.name, target=target)
     sealed = None
     if body.password is not None:
         password = body.password.get_secret_value()
-        sealed = request.app[CIPHER].encrypt(password, bound_to=database.id)
+        sealed = seal(request.app[CIPHER], password, database.id, target)
     store = request.app[STORE]
     await store.update_database(changed, sealed)
     # Field names only: the values may include a password.
@@ -131,9 +144,8 @@ async def test_connection(request: web.Request) -> web.Response:
     """Connect with the stored credentials and report what the crawler can and cannot do."""
     require(request, Role.EDITOR)
     database = await tenant_database(request, request.match_info["database_id"])
-    sealed = await request.app[STORE].sealed_password(database.id)
-    password = request.app[CIPHER].decrypt(sealed, database.id)
     try:
+        password = await stored_password(request.app[STORE], request.app[CIPHER], database)
         async with request.app[CRAWLERS](database.target, password) as crawler:
             report = await crawler.check_access()
         out = ConnectionTest(
@@ -142,12 +154,13 @@ async def test_connection(request: web.Request) -> web.Response:
             checks=[AccessCheckOut(**dataclasses.asdict(c)) for c in report.checks],
             error=None,
         )
-    except (CrawlFailure, TransientError) as exc:  # the crawler's messages are scrubbed
+    except (CrawlFailure, TransientError, CredentialError) as exc:  # no secret in messages
+        error_class = "credential" if isinstance(exc, CredentialError) else exc.error_class
         out = ConnectionTest(
             ok=False,
             server_version=None,
             checks=[],
-            error=CrawlError(error_class=exc.error_class, message=str(exc)),
+            error=CrawlError(error_class=error_class, message=str(exc)),
         )
     await audit(request, "database.tested", database.id, ok=out.ok)
     return web.json_response(out.model_dump(mode="json"))
@@ -156,14 +169,11 @@ async def test_connection(request: web.Request) -> web.Response:
 @routes.post("/v1/databases/{database_id}/crawls")
 async def request_crawl(request: web.Request) -> web.Response:
     """Queue a re-crawl; while one is queued or running, that one is returned instead."""
-    principal = require(request, Role.EDITOR)
+    require(request, Role.EDITOR)
     store = request.app[STORE]
     database = await tenant_database(request, request.match_info["database_id"])
-    active = await store.latest_crawl(database.id)
-    if active is None or active.state not in ("queued", "running"):
-        limit = request.app[SETTINGS].max_crawls_per_tenant
-        await services.ensure_crawl_capacity(store, principal.tenant_id, limit)
-    crawl = await services.request_crawl(store, database.id)
+    limit = request.app[SETTINGS].max_crawls_per_tenant
+    crawl = await services.request_crawl(store, database.id, limit)
     await audit(request, "crawl.requested", database.id, crawl_id=crawl.id)
     out = DatabaseOut.of(await store.get_database(database.id), crawl)
     return web.json_response(out.model_dump(mode="json"), status=202)

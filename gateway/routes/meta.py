@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from catalog.errors import TransientError
-from gateway.keys import INDEX, STORE
+from gateway.keys import CIPHER, INDEX, KEY_PROBE, STORE
 from gateway.openapi import REDOC_PAGE, openapi_document
 
 routes = web.RouteTableDef()
@@ -25,6 +25,14 @@ async def readyz(request: web.Request) -> web.Response:
             checks[name] = "ok"
         except TransientError:
             checks[name] = "unavailable"
+    if checks["store"] == "ok":
+        # Keys that open no stored password would fail every crawl and connection test.
+        probe = request.app[KEY_PROBE]
+        try:
+            opens = await probe.keys_open_passwords(request.app[STORE], request.app[CIPHER])
+            checks["secret_keys"] = "ok" if opens else "cannot decrypt stored passwords"
+        except TransientError:
+            checks["store"] = "unavailable"
     ready = all(v == "ok" for v in checks.values())
     return web.json_response(
         {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from typing import Any
 
 from aiohttp import web
@@ -26,7 +27,7 @@ from gateway.access import tenant_database
 from gateway.auth import caller
 from gateway.cursors import decode_cursor, encode_cursor
 from gateway.keys import ANSWERS, INDEX, STORE
-from gateway.params import int_param, list_param
+from gateway.params import int_param, list_param, query_text
 from gateway.schemas import (
     MatchedColumnOut,
     SearchFacets,
@@ -38,19 +39,9 @@ from gateway.schemas import (
 
 routes = web.RouteTableDef()
 
-MAX_QUERY_LENGTH = 200
 MAX_DATABASE_IDS = 100
 TABLE_TYPES = tuple(str(table_type) for table_type in TableType)
 _CURSOR_KEYS = ("score", "ordinal", "id", "depth", "query", "scopes")
-
-
-def _text(request: web.Request) -> str:
-    text = request.query.get("q", "").strip()
-    if not text:
-        raise InvalidInputError("'q' is required")
-    if len(text) > MAX_QUERY_LENGTH:
-        raise InvalidInputError(f"'q' must be at most {MAX_QUERY_LENGTH} characters")
-    return text
 
 
 def _kind(raw: str | None) -> DocumentKind | None:
@@ -85,7 +76,10 @@ def _after(cursor: str | None, query: str, scopes: str) -> SearchPosition | None
     position = decode_cursor(cursor, _CURSOR_KEYS)
     well_formed = (
         isinstance(position["score"], int | float)
+        # JSON's NaN and Infinity parse, and an engine refuses them: a 500 once, on OpenSearch.
+        and math.isfinite(position["score"])
         and isinstance(position["ordinal"], int)
+        and 0 <= position["ordinal"] < 2**63
         and isinstance(position["id"], str)
         and isinstance(position["depth"], int)
         and 0 < position["depth"] < MAX_SEARCH_DEPTH
@@ -115,7 +109,7 @@ def _next_cursor(hit: SearchHit, depth: int, query: str, scopes: str) -> str:
 
 @routes.get("/v1/search")
 async def search(request: web.Request) -> web.Response:
-    text = _text(request)
+    text = query_text(request.query.get("q", ""), "q")
     kind = _kind(request.query.get("kind"))
     limit = int_param(request, "limit", 10, 1, 100)
     schemas = list_param(request, "schema")
@@ -193,7 +187,7 @@ def _hit_out(hit: SearchHit, plan: MatchPlan) -> SearchHitOut:
 
 @routes.get("/v1/suggest")
 async def suggest(request: web.Request) -> web.Response:
-    text = _text(request)
+    text = query_text(request.query.get("q", ""), "q")
     kind = _kind(request.query.get("kind"))
     limit = int_param(request, "limit", 10, 1, 50)
     database_ids = list_param(request, "database_id", max_items=MAX_DATABASE_IDS)

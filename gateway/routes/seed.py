@@ -9,11 +9,14 @@ from aiohttp import web
 
 from catalog.browse import table_pages
 from catalog.documents import Document, DocumentKind, generation_scope
+from catalog.errors import ConflictError
+from catalog.models import Database
 from catalog.principal import Role
 from catalog.search import SearchQuery
-from gateway.access import tenant_database
+from gateway.access import tenant_database_status
 from gateway.auth import require
 from gateway.keys import INDEX
+from gateway.params import query_text
 
 routes = web.RouteTableDef()
 
@@ -24,24 +27,37 @@ def _seed_columns(doc: Document) -> list[dict[str, Any]]:
     return [{"column_name": c["name"], "data_type": c["data_type"]} for c in doc.payload["columns"]]
 
 
+async def _crawled_database(request: web.Request) -> tuple[Database, int]:
+    """The caller's database and its live generation; a 409 until a crawl has completed, so an
+    uncrawled database never looks like an empty one."""
+    database, crawl = await tenant_database_status(request, request.match_info["database_id"])
+    if database.live_generation is None:
+        state = "none" if crawl is None else str(crawl.state)
+        raise ConflictError(
+            f"no crawl of this database has completed yet (the latest is {state}); "
+            f"see GET /v1/databases/{database.id} for its progress"
+        )
+    return database, database.live_generation
+
+
 @routes.get("/search/{database_id}/{table_name}")
 async def seed_search(request: web.Request) -> web.Response:
     """Tables whose names match `table_name` (exact first, typos tolerated), with columns."""
     require(request, Role.READER)
-    database = await tenant_database(request, request.match_info["database_id"])
+    database, live_generation = await _crawled_database(request)
+    query = SearchQuery(
+        query_text(request.match_info["table_name"], "table_name"),
+        (generation_scope(database.id, live_generation),),
+        DocumentKind.TABLE,
+        SEED_SEARCH_LIMIT,
+        tenant_id=database.tenant_id,
+    )
     tables: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    if database.live_generation is not None:
-        query = SearchQuery(
-            request.match_info["table_name"],
-            (generation_scope(database.id, database.live_generation),),
-            DocumentKind.TABLE,
-            SEED_SEARCH_LIMIT,
-            tenant_id=database.tenant_id,
-        )
-        for hit in (await request.app[INDEX].search(query)).hits:
-            tables.setdefault(hit.document.schema, {})[hit.document.table] = _seed_columns(
-                hit.document
-            )
+    for hit in (await request.app[INDEX].search(query)).hits:
+        tables.setdefault(hit.document.schema, {})[hit.document.table] = _seed_columns(hit.document)
+    if not tables:
+        # The sketch's answer, body and all (FastAPI's HTTPException shape).
+        return web.json_response({"detail": "Table not found"}, status=404)
     return web.json_response({"database_name": database.target.dbname, "tables": tables})
 
 
@@ -49,28 +65,27 @@ async def seed_search(request: web.Request) -> web.Response:
 async def seed_schema(request: web.Request) -> web.StreamResponse:
     """The whole schema, streamed a page at a time so memory stays flat for huge catalogs."""
     require(request, Role.READER)
-    database = await tenant_database(request, request.match_info["database_id"])
+    database, live_generation = await _crawled_database(request)
     response = web.StreamResponse(headers={"Content-Type": "application/json; charset=utf-8"})
     await response.prepare(request)
     await response.write(
         b'{"database_name":%s,"tables":{' % json.dumps(database.target.dbname).encode()
     )
-    if database.live_generation is not None:
-        scope = generation_scope(database.id, database.live_generation)
-        current_schema: str | None = None
-        async for page in table_pages(request.app[INDEX], scope):
-            chunk: list[str] = []
-            for doc in page:
-                if doc.schema != current_schema:
-                    opener = "" if current_schema is None else "},"
-                    chunk.append(f"{opener}{json.dumps(doc.schema)}:{{")
-                    current_schema = doc.schema
-                else:
-                    chunk.append(",")
-                chunk.append(f"{json.dumps(doc.table)}:{json.dumps(_seed_columns(doc))}")
-            await response.write("".join(chunk).encode())
-        if current_schema is not None:
-            await response.write(b"}")
+    scope = generation_scope(database.id, live_generation)
+    current_schema: str | None = None
+    async for page in table_pages(request.app[INDEX], scope):
+        chunk: list[str] = []
+        for doc in page:
+            if doc.schema != current_schema:
+                opener = "" if current_schema is None else "},"
+                chunk.append(f"{opener}{json.dumps(doc.schema)}:{{")
+                current_schema = doc.schema
+            else:
+                chunk.append(",")
+            chunk.append(f"{json.dumps(doc.table)}:{json.dumps(_seed_columns(doc))}")
+        await response.write("".join(chunk).encode())
+    if current_schema is not None:
+        await response.write(b"}")
     await response.write(b"}}")
     await response.write_eof()
     return response

@@ -169,13 +169,49 @@ def _error_class(exc: Exception) -> str | None:
     return None
 
 
+def _describe(exc: Exception) -> str:
+    """An error's type and the text its fields give: the server's own message for a server
+    error, the OS's words for a socket error. The password is never among them."""
+    if isinstance(exc, asyncpg.PostgresError):
+        text = exc.message
+    elif isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror
+    else:
+        text = str(exc)  # the driver's and the TLS library's fixed texts
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class _NamedContext(ssl.SSLContext):
+    """Verifies the server's certificate against `expected_name`, whatever address the socket
+    went to: the crawler connects to the address the SSRF guard checked, never to a second DNS
+    answer, and the certificate names the host."""
+
+    expected_name: str
+
+    def wrap_bio(
+        self,
+        incoming: ssl.MemoryBIO,
+        outgoing: ssl.MemoryBIO,
+        server_side: bool = False,
+        server_hostname: str | bytes | None = None,
+        session: ssl.SSLSession | None = None,
+    ) -> ssl.SSLObject:
+        del server_hostname  # the address connected to; the name to verify is ours
+        return super().wrap_bio(incoming, outgoing, server_side, self.expected_name, session)
+
+
 def _tls(target: Target) -> ssl.SSLContext | str | bool:
     """asyncpg's `ssl` argument for the target's sslmode."""
     if target.sslmode is SslMode.DISABLE:
         return False
     if target.sslmode in (SslMode.VERIFY_CA, SslMode.VERIFY_FULL):
-        context = ssl.create_default_context(cadata=target.ca_cert)  # None: system CAs
+        context = _NamedContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.expected_name = target.host
         context.check_hostname = target.sslmode is SslMode.VERIFY_FULL
+        if target.ca_cert is None:
+            context.load_default_certs()
+        else:
+            context.load_verify_locations(cadata=target.ca_cert)
         return context
     return str(target.sslmode)  # allow | prefer | require: encrypt without verifying
 
@@ -194,8 +230,8 @@ class PostgresCrawler:
         address: str | None = None,
     ) -> None:
         """`address`: the IP the SSRF guard checked for target.host; connect there, not to a
-        fresh (possibly rebound) DNS answer. verify-full connects by name instead, since the
-        certificate names the host; a rebound name then fails verification."""
+        fresh (possibly rebound) DNS answer, in every TLS mode (verify-full checks the
+        certificate against target.host, not against the address)."""
         self._target = target
         self._address = address
         self._password = password
@@ -229,9 +265,7 @@ class PostgresCrawler:
         return self
 
     def _host(self) -> str:
-        if self._target.sslmode is SslMode.VERIFY_FULL or self._address is None:
-            return self._target.host
-        return self._address
+        return self._target.host if self._address is None else self._address
 
     async def __aexit__(
         self,
@@ -334,9 +368,7 @@ class PostgresCrawler:
             error_class = _error_class(exc)
             if error_class is None:
                 raise
-            text = str(exc)
-            message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-            message = scrub(message, [self._password])
+            message = scrub(_describe(exc))
             if error_class in _RETRYABLE:
                 raise TransientError(message, error_class) from exc
             raise CrawlFailure(error_class, message) from exc

@@ -7,11 +7,18 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 from catalog import services
+from catalog.bootstrap import SECRET_KEY_FILE, open_services
 from catalog.cipher import SecretCipher, generate_key
+from catalog.credentials import open_sealed
+from catalog.errors import PermanentError
+from catalog.settings import Settings
 from tests.factories import new_database
 
 CATALOG = str(Path(sys.executable).parent / "catalog")
+TOKEN = "cat_key-rotation-admin"
 
 
 async def run_rotate(store_url: str, keys: list[str], tmp_path) -> str:
@@ -48,7 +55,8 @@ async def test_rotation_reseals_every_password_and_the_old_key_can_go(store, sto
     for database_id, password in passwords.items():
         sealed = await store.sealed_password(database_id)
         assert sealed.key_id == SecretCipher.key_id(only_new.keys[0])
-        assert only_new.decrypt(sealed, database_id) == password
+        database = await store.get_database(database_id)
+        assert open_sealed(only_new, sealed, database) == (password, False)
         assert password not in output
 
     again = await run_rotate(store_url, [new, old], tmp_path)
@@ -67,3 +75,24 @@ async def test_a_row_changed_during_rotation_is_left_to_its_writer(store):
     assert await store.reseal_password(database.id, stale, rewritten)
     assert not await store.reseal_password(database.id, stale, stale)
     assert await store.sealed_password(database.id) == rewritten
+
+
+async def test_a_lost_key_file_is_not_replaced_while_passwords_need_it(store_url, tmp_path):
+    """A new key would open none of the stored passwords: refuse to start, saying why."""
+    settings = Settings(data_dir=tmp_path / "data", database_url=store_url, admin_token=TOKEN)
+    async with open_services(settings, with_events=False) as first:
+        await services.register_database(first.store, first.cipher, new_database())
+    key_file = settings.data_dir / SECRET_KEY_FILE
+    key_file.unlink()
+
+    with pytest.raises(PermanentError, match=r"secret key file .* is missing, but the store"):
+        async with open_services(settings, with_events=False):
+            pass
+    assert not key_file.exists()
+
+
+async def test_a_missing_key_file_is_made_while_the_store_holds_no_password(store_url, tmp_path):
+    settings = Settings(data_dir=tmp_path / "data", database_url=store_url, admin_token=TOKEN)
+    async with open_services(settings, with_events=False) as opened:
+        assert opened.cipher.keys
+    assert (settings.data_dir / SECRET_KEY_FILE).exists()

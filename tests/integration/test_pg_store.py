@@ -9,7 +9,8 @@ import pytest
 from catalog import services
 from catalog.adapters.pg_store import PgStore
 from catalog.cipher import SecretCipher, generate_key
-from catalog.errors import NotFoundError, TransientError
+from catalog.credentials import open_sealed
+from catalog.errors import CrawlCapacityError, NotFoundError, TransientError
 from catalog.messages import CRAWL_REQUESTED
 from catalog.models import DEFAULT_TENANT, CrawlState
 from catalog.principal import Principal, Role
@@ -37,7 +38,7 @@ async def test_registration_writes_database_crawl_and_outbox_together(store, cip
     assert await store.latest_crawl(database.id) == crawl
     sealed = await store.sealed_password(database.id)
     assert PASSWORD.encode() not in sealed.blob
-    assert cipher.decrypt(sealed, database.id) == PASSWORD
+    assert open_sealed(cipher, sealed, database) == (PASSWORD, False)
 
     sent: list[OutboxMessage] = []
 
@@ -111,6 +112,38 @@ async def test_recrawl_requests_coalesce_even_when_concurrent(store, cipher):
     crawls = await asyncio.gather(*(services.request_crawl(store, database.id) for _ in range(5)))
     assert len({c.id for c in crawls}) == 1
     assert crawls[0].generation == 2
+
+
+async def test_the_crawl_cap_holds_for_concurrent_registrations_and_recrawls(store, cipher):
+    """40 registrations at once against a cap of 10 once made 46 active crawls: the count and
+    the insert are now one transaction, serialised per tenant."""
+    outcomes = await asyncio.gather(
+        *(
+            services.register_database(store, cipher, new_database(name=f"db{i}"), max_active=10)
+            for i in range(40)
+        ),
+        return_exceptions=True,
+    )
+    registered = [o for o in outcomes if not isinstance(o, BaseException)]
+    refused = [o for o in outcomes if isinstance(o, CrawlCapacityError)]
+    assert (len(registered), len(refused)) == (10, 30)
+    assert len(await store.list_databases(DEFAULT_TENANT, None, 100)) == 10
+
+    # Finish them; 5 more start crawling (no cap asked); then re-crawl all 15 at once: the 5
+    # return their running crawls, 5 more queue, up to the cap, and 5 are refused.
+    for _, crawl in registered:
+        await store.start_crawl(crawl.id, [])
+        await store.complete_crawl(crawl.id)
+    more = [services.register_database(store, cipher, new_database(name=f"x{i}")) for i in range(5)]
+    extra = [database for database, _ in await asyncio.gather(*more)]
+    everyone = [database for database, _ in registered] + extra
+    outcomes = await asyncio.gather(
+        *(services.request_crawl(store, d.id, max_active=10) for d in everyone),
+        return_exceptions=True,
+    )
+    refused = [o for o in outcomes if isinstance(o, CrawlCapacityError)]
+    queued = {o.id for o in outcomes if not isinstance(o, BaseException)}
+    assert (len(queued), len(refused)) == (10, 5)
 
 
 async def test_a_database_and_its_latest_crawl_are_read_in_one_snapshot(store, cipher):

@@ -554,6 +554,23 @@ async def test_unknown_role_is_auth_failed(scratch: Scratch) -> None:
     assert isinstance(failure.__cause__, asyncpg.InvalidAuthorizationSpecificationError)
 
 
+@pytest.mark.parametrize("password", ["x", "p", "e", "postgres", "error", "does"])
+async def test_short_and_common_word_passwords_leave_messages_whole(
+    scratch: Scratch, password: str
+) -> None:
+    """Messages are built without the password, never masked: masking `p` would have given
+    `InvalidPasswordError: ***assword authentication failed`, and told the password's letter."""
+    user = f"nobody_{uuid.uuid4().hex}"
+    wrong = crawler(scratch.server, scratch.dbname, user=user, password=password)
+    with pytest.raises(CrawlFailure) as caught:
+        async with wrong:
+            pass
+    # A role unknown to a server asking for passwords fails as a wrong password would.
+    assert str(caught.value) == (
+        f'InvalidPasswordError: password authentication failed for user "{user}"'
+    )
+
+
 async def test_wrong_password_is_auth_failed(scratch: Scratch) -> None:
     role = f"crawl_role_{uuid.uuid4().hex}"
     server = await admin(scratch.server)

@@ -7,7 +7,7 @@ import pytest
 from catalog.errors import CrawlFailure
 from catalog.models import Engine, SslMode, Target
 from indexer.crawlers.postgres import PostgresCrawler
-from tests.tls_postgres import TlsServer, tls_postgres
+from tests.tls_postgres import UNRESOLVED_NAME, TlsServer, tls_postgres
 
 
 @pytest.fixture
@@ -53,6 +53,18 @@ async def test_verify_full_checks_the_name_in_the_certificate(tls_server):
     unnamed = "127.0.0.2"  # loopback too, but the certificate does not name it
     with pytest.raises(CrawlFailure) as caught:
         await relations(crawler(tls_server, unnamed, SslMode.VERIFY_FULL, tls_server.ca_pem))
+    assert caught.value.error_class == "tls"
+
+
+async def test_verify_full_connects_to_the_checked_address_and_verifies_the_name(tls_server):
+    """The name resolves nowhere, so only the address the guard checked (127.0.0.1) can have
+    been connected to; the certificate is still verified against the name."""
+    found = crawler(tls_server, UNRESOLVED_NAME, SslMode.VERIFY_FULL, tls_server.ca_pem)
+    assert isinstance(await relations(found), list)
+    other = "other.catalog.invalid"  # the certificate does not name it
+    unnamed = crawler(tls_server, other, SslMode.VERIFY_FULL, tls_server.ca_pem)
+    with pytest.raises(CrawlFailure) as caught:
+        await relations(unnamed)
     assert caught.value.error_class == "tls"
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from catalog import services
 from catalog.bootstrap import Services
 from catalog.cipher import SecretCipher, generate_key
 from catalog.documents import documents_for_table
@@ -22,7 +25,7 @@ from gateway.cursors import encode_cursor
 from gateway.keys import CIPHER
 from gateway.schemas import CrawlOut
 from indexer.handlers import CrawlHandlers
-from tests.factories import PASSWORD, table
+from tests.factories import PASSWORD, new_database, table
 from tests.fakes import FakeCrawler, InMemorySearchIndex, InMemoryStore, RecordingPublisher
 
 TOKEN = "cat_test-token"
@@ -66,6 +69,26 @@ async def test_public_routes_need_no_token(gateway, path):
     client, *_ = gateway
     response = await client.get(path)
     assert response.status == 200
+
+
+async def test_readiness_fails_while_the_keys_open_no_stored_password(aiohttp_client):
+    """A wrong CATALOG_SECRET_KEYS would fail every crawl: the gateway is not ready."""
+    store, index = InMemoryStore(), InMemorySearchIndex()
+    registered_with = SecretCipher.from_keys([generate_key()])
+    await services.register_database(store, registered_with, new_database())
+    wrong = Services(Settings(), store, index, SecretCipher.from_keys([generate_key()]), None)
+    client = await aiohttp_client(create_app(wrong))
+    response = await client.get("/readyz")
+    assert response.status == 503
+    assert (await response.json())["checks"]["secret_keys"] == "cannot decrypt stored passwords"
+
+    # The old key beside a new one (a rotation in progress) opens them again.
+    ring = SecretCipher((*SecretCipher.from_keys([generate_key()]).keys, *registered_with.keys))
+    right = Services(Settings(), store, index, ring, None)
+    client = await aiohttp_client(create_app(right))
+    response = await client.get("/readyz")
+    assert response.status == 200
+    assert (await response.json())["checks"] == {"store": "ok", "index": "ok", "secret_keys": "ok"}
 
 
 @pytest.mark.parametrize(
@@ -126,6 +149,68 @@ async def test_invalid_bodies_are_422_problems_that_never_echo_the_password(
     assert any(e["field"] == field for e in body["errors"])
     assert PASSWORD not in await response.text()
     assert store.databases == {}
+
+
+@pytest.mark.parametrize("field", ["name", "dbname", "user", "host", "password"])
+@pytest.mark.parametrize("control", ["\r\n", "\x00", "\t", "\x1b[31m", "\x7f"])
+async def test_control_characters_are_422_in_every_field(gateway, field, control):
+    """CR/LF/NUL would reach a startup packet, a log line or the store verbatim."""
+    client, store, _ = gateway
+    value = f"a{control}b"
+    payload = {**BODY, "name": "shop", field: value}
+    response = await client.post("/v1/databases", json=payload, headers=AUTH)
+    body = await response.json()
+    assert_problem(response, body, 422)
+    assert any(e["field"] == field for e in body["errors"])
+    assert value not in await response.text()
+    assert store.databases == {}
+
+
+async def test_a_ca_bundle_keeps_its_line_breaks_but_not_a_nul(gateway):
+    client, *_ = gateway
+    payload = {**BODY, "sslmode": "verify-full", "ca_cert": "-----BEGIN\x00CERTIFICATE-----\n"}
+    response = await client.post("/v1/databases", json=payload, headers=AUTH)
+    body = await response.json()
+    assert_problem(response, body, 422)
+    assert any(e["field"] == "ca_cert" for e in body["errors"])
+
+
+async def test_control_characters_are_422_in_a_change_and_a_token_name(gateway):
+    client, *_ = gateway
+    created = await (await client.post("/v1/databases", json=BODY, headers=AUTH)).json()
+    response = await client.patch(
+        f"/v1/databases/{created['id']}", json={"name": "x\x00y"}, headers=AUTH
+    )
+    assert_problem(response, await response.json(), 422)
+    response = await client.post(
+        "/v1/tokens", json={"name": "ci\nbot", "role": "reader"}, headers=AUTH
+    )
+    assert_problem(response, await response.json(), 422)
+
+
+async def test_deeply_nested_json_is_a_400_problem(gateway):
+    client, *_ = gateway
+    raw = b"[" * 60_000 + b"]" * 60_000  # within the body limit, past any recursion limit
+    response = await client.post(
+        "/v1/databases", data=raw, headers={**AUTH, "Content-Type": "application/json"}
+    )
+    body = await response.json()
+    assert_problem(response, body, 400)
+    assert body["detail"] == "the body is nested too deeply"
+
+
+async def test_an_authorization_header_that_is_not_utf8_is_a_401(gateway):
+    client, *_ = gateway
+    url = client.make_url("/v1/databases")
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    writer.write(
+        b"GET /v1/databases HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        b"Authorization: Bearer \xff\xfe\xc3(\r\n\r\n"
+    )
+    response = await reader.read()
+    writer.close()
+    assert response.startswith(b"HTTP/1.1 401 ")
+    assert b"application/problem+json" in response
 
 
 @pytest.mark.parametrize("raw", [b"{not json", b"[1,2]", "ü".encode("latin-1")])
@@ -288,6 +373,26 @@ async def test_tables_pages_with_cursors_and_the_seed_routes(gateway):
         "database_name": "shop",
         "tables": {"sales": {"orders": seed["tables"]["sales"]["orders"]}},
     }
+
+
+async def test_seed_search_with_no_match_is_the_sketchs_404(gateway):
+    client, store, index = gateway
+    created = await (await client.post("/v1/databases", json=BODY, headers=AUTH)).json()
+    await complete_crawl(store, index, created["id"], table("sales", "orders", "id"))
+    response = await client.get(f"/search/{created['id']}/zzzzzzzz", headers=AUTH)
+    assert response.status == 404
+    assert await response.json() == {"detail": "Table not found"}
+
+
+@pytest.mark.parametrize("path", ["/{id}", "/search/{id}/orders"])
+async def test_seed_reads_before_any_crawl_completed_are_409_not_an_empty_database(gateway, path):
+    client, *_ = gateway
+    created = await (await client.post("/v1/databases", json=BODY, headers=AUTH)).json()
+    response = await client.get(path.format(id=created["id"]), headers=AUTH)
+    body = await response.json()
+    assert_problem(response, body, 409)
+    assert "no crawl of this database has completed yet (the latest is queued)" in body["detail"]
+    assert f"GET /v1/databases/{created['id']}" in body["detail"]
 
 
 async def test_bad_cursor_and_limit_are_400(gateway):
@@ -595,3 +700,37 @@ async def test_forged_cursors_with_huge_numbers_are_400(gateway):
     for path in ("/v1/dead-letters", "/v1/audit"):
         response = await client.get(f"{path}?cursor={forged}", headers=AUTH)
         assert_problem(response, await response.json(), 400)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("score", "NaN"), ("score", "Infinity"), ("ordinal", str(2**64))]
+)
+async def test_search_cursors_with_numbers_no_engine_takes_are_400(gateway, field, value):
+    """JSON parses NaN and Infinity; OpenSearch refuses them in search_after (a 500 once)."""
+    client, store, index = gateway
+    created = await (await client.post("/v1/databases", json=BODY, headers=AUTH)).json()
+    await complete_crawl(
+        store, index, created["id"], *(table("public", f"t{i}", "id") for i in range(4))
+    )
+    first = await _search(client, "q=id&kind=column&limit=2")
+    position = json.loads(base64.urlsafe_b64decode(first["next_cursor"]))
+    text = json.dumps(position).replace(
+        f'"{field}": {json.dumps(position[field])}', f'"{field}": {value}'
+    )
+    assert value in text
+    forged = base64.urlsafe_b64encode(text.encode()).decode()
+    response = await client.get(
+        f"/v1/search?q=id&kind=column&limit=2&cursor={forged}", headers=AUTH
+    )
+    assert_problem(response, await response.json(), 400)
+
+
+async def test_a_seed_search_name_past_200_characters_is_400(gateway):
+    """As long as `q` may be: 8,000 characters once took over a second to match."""
+    client, store, index = gateway
+    created = await (await client.post("/v1/databases", json=BODY, headers=AUTH)).json()
+    await complete_crawl(store, index, created["id"], table("sales", "orders", "id"))
+    response = await client.get(f"/search/{created['id']}/{'o' * 201}", headers=AUTH)
+    body = await response.json()
+    assert_problem(response, body, 400)
+    assert body["detail"] == "'table_name' must be at most 200 characters"

@@ -62,3 +62,10 @@ async def test_a_name_is_refused_if_any_of_its_addresses_is():
 def test_malformed_networks_are_invalid_input():
     with pytest.raises(InvalidInputError, match="CIDR"):
         TargetPolicy.from_lists(allow=["not-a-network"], deny=())
+
+
+@pytest.mark.parametrize("host", [".iESiszYAG72gj6b", "0" * 254, "a" * 64 + ".test", "a..b"])
+async def test_a_name_that_cannot_be_a_host_is_refused_not_a_crash(host):
+    """The resolver raises UnicodeError for an empty or over-long label: a 422, not a 500."""
+    with pytest.raises(RefusedTarget, match="does not resolve"):
+        await TargetPolicy.from_lists((), ()).checked_address(host, 5432)

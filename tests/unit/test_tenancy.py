@@ -195,10 +195,66 @@ async def test_changing_a_database_reseals_the_password_and_checks_the_target(wo
     assert "p2" not in await response.text()
     assert store.passwords[db] != before
     refused = await client.patch(
-        f"/v1/databases/{db}", json={"host": "169.254.169.254"}, headers=auth("a_editor")
+        f"/v1/databases/{db}",
+        json={"host": "169.254.169.254", "password": "p3"},
+        headers=auth("a_editor"),
     )
     assert refused.status == 422
+    assert "not a permitted target" in (await refused.json())["detail"]
     assert store.databases[db].target.host == "127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"host": "10.9.8.7"},
+        {"port": 6000},
+        {"user": "postgres"},
+        {"dbname": "other"},
+        {"sslmode": "disable"},
+        {"ca_cert": None, "sslmode": "verify-full"},
+    ],
+)
+async def test_changing_where_the_password_goes_needs_the_password_again(world, change):
+    """Else an editor could point the stored password at a server of their own."""
+    client, store, _ = world
+    created = await register(client, "a_editor")
+    db = created["id"]
+    before = (store.databases[db], store.passwords[db])
+    response = await client.patch(f"/v1/databases/{db}", json=change, headers=auth("a_editor"))
+    problem = await response.json()
+    assert response.status == 422, problem
+    assert problem["title"] == "Password required"
+    assert "give the password again" in problem["detail"]
+    assert (store.databases[db], store.passwords[db]) == before
+
+
+async def test_a_rename_or_an_unchanged_target_needs_no_password(world):
+    client, store, _ = world
+    created = await register(client, "a_editor")
+    db = created["id"]
+    sealed = store.passwords[db]
+    same = {"name": "renamed", "host": "127.0.0.1", "port": 5432, "user": "reader"}
+    response = await client.patch(f"/v1/databases/{db}", json=same, headers=auth("a_editor"))
+    assert response.status == 200, await response.text()
+    assert store.passwords[db] == sealed
+
+
+async def test_a_password_left_on_a_row_whose_target_was_changed_does_not_open(aiohttp_client):
+    """Sealed to its target: a row changed underneath it (a restored backup, a hand edit)
+    makes the connection test fail as `credential`, and the crawler is never called."""
+    crawler = FakeCrawler({})
+    client, store, _ = await make_client(aiohttp_client, crawler=crawler)
+    db = (await register(client, "a_editor"))["id"]
+    database = store.databases[db]
+    moved = dataclasses.replace(database.target, host="203.0.113.9")
+    store.databases[db] = dataclasses.replace(database, target=moved)
+    response = await client.post(f"/v1/databases/{db}/test", headers=auth("a_editor"))
+    report = await response.json()
+    assert response.status == 200
+    assert report["ok"] is False
+    assert report["error"]["error_class"] == "credential"
+    assert crawler.passwords_seen == []
 
 
 async def test_deleting_a_database_queues_its_documents_removal(world):
