@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 ADMIN_TOKEN_FILE = "admin-token"
 SECRET_KEY_FILE = "secret-keys"
+# 32 characters of the URL-safe alphabet carry 192 bits when random; fewer cannot hold 128.
+MIN_ADMIN_TOKEN_LENGTH = 32
 
 
 @dataclass(frozen=True)
@@ -66,15 +68,26 @@ async def secret_keys(settings: Settings, store: Store) -> tuple[str, ...]:
 
 
 async def ensure_admin_token(settings: Settings, store: Store) -> Path | None:
-    """Make sure the admin token is known to the store; returns the file that holds it, if any."""
+    """Make sure the admin token is known to the store, and is the only bootstrap token (a
+    changed CATALOG_ADMIN_TOKEN revokes the one before); returns its file, if any."""
+    path = None
     if settings.admin_token:
-        await store.add_token(token_hash(settings.admin_token), "admin", Role.ADMIN, DEFAULT_TENANT)
-        return None
-    path = settings.data_dir / ADMIN_TOKEN_FILE
-    if not path.exists():
-        _write_private(path, new_token())
-        log.info("generated an admin token in %s", path)
-    await store.add_token(token_hash(path.read_text().strip()), "admin", Role.ADMIN, DEFAULT_TENANT)
+        if len(settings.admin_token) < MIN_ADMIN_TOKEN_LENGTH:
+            raise PermanentError(
+                f"CATALOG_ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_LENGTH} random characters"
+                " (128 bits or more); unset it to have one generated into the data folder"
+            )
+        token = settings.admin_token
+    else:
+        path = settings.data_dir / ADMIN_TOKEN_FILE
+        if not path.exists():
+            _write_private(path, new_token())
+            log.info("generated an admin token in %s", path)
+        token = path.read_text().strip()
+    hashed = token_hash(token)
+    await store.add_token(hashed, "admin", Role.ADMIN, DEFAULT_TENANT, bootstrap=True)
+    if revoked := await store.revoke_bootstrap_tokens(keep=hashed):
+        log.info("revoked %s earlier admin token(s): the admin token changed", revoked)
     return path
 
 

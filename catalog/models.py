@@ -66,6 +66,19 @@ class Tenant:
 
 
 @dataclass(frozen=True)
+class TokenInfo:
+    """An API token as admins see it: never the token, never its hash."""
+
+    id: str
+    name: str
+    role: str
+    tenant_id: str
+    created_at: datetime
+    expires_at: datetime | None
+    bootstrap: bool
+
+
+@dataclass(frozen=True)
 class AuditEvent:
     """Who did what to which database, and when. Never holds a secret."""
 
@@ -112,6 +125,13 @@ class Crawl:
     columns: int = 0
     error_class: str | None = None
     error_message: str | None = None
+    # Set when an editor confirmed a crawl the fail-safe held; only then may it be published.
+    confirmed_at: datetime | None = None
+    # While a message of the crawl waits to be tried again: how often it failed since the crawl
+    # last moved on, the class of the last failure, and when the next attempt is due.
+    retry_attempts: int = 0
+    retry_error_class: str | None = None
+    retry_at: datetime | None = None
 
     def progress(self, now: datetime) -> CrawlProgress:
         """How far the crawl has come as of `now`: derived from its counters, never stored."""

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from catalog.cipher import Sealed
-from catalog.models import AuditEvent, Batch, Crawl, Database, DeadLetter, Tenant
+from catalog.models import AuditEvent, Batch, Crawl, Database, DeadLetter, Tenant, TokenInfo
 from catalog.principal import Principal, Role
 
 
@@ -36,8 +37,30 @@ class Store(Protocol):
     async def ping(self) -> None: ...
 
     # Tokens and tenants
-    async def add_token(self, token_hash: bytes, name: str, role: Role, tenant_id: str) -> None: ...
-    async def token_principal(self, token_hash: bytes) -> Principal | None: ...
+    async def add_token(
+        self,
+        token_hash: bytes,
+        name: str,
+        role: Role,
+        tenant_id: str,
+        *,
+        expires_at: datetime | None = None,
+        bootstrap: bool = False,
+    ) -> str:
+        """Store a token's hash; its id (the existing one if the hash is known already)."""
+
+    async def token_principal(self, token_hash: bytes) -> Principal | None:
+        """Who the token is, unless it is unknown, revoked or expired; the subject is its id."""
+
+    async def list_tokens(self, tenant_id: str, after: str | None, limit: int) -> list[TokenInfo]:
+        """The tenant's tokens by id, a page at a time."""
+
+    async def revoke_token(self, tenant_id: str, token_id: str) -> bool:
+        """Delete the tenant's token; False if it has none with that id."""
+
+    async def revoke_bootstrap_tokens(self, keep: bytes) -> int:
+        """Delete every bootstrap admin token but the one with hash `keep`; how many went."""
+
     async def add_tenant(self, tenant: Tenant) -> None: ...
     async def get_tenant(self, tenant_id: str) -> Tenant: ...
     async def list_tenants(self, after: str | None, limit: int) -> list[Tenant]: ...
@@ -113,6 +136,10 @@ class Store(Protocol):
         """Mark the crawl complete and make its generation the one readers see."""
 
     async def fail_crawl(self, crawl_id: str, error_class: str, message: str) -> Crawl: ...
+    async def note_retry(self, crawl_id: str, error_class: str, attempt: int, at: datetime) -> None:
+        """Record that a queued or running crawl's message failed and is tried again `at`;
+        starting the crawl and each batch done clear it."""
+
     async def live_crawl(self, database_id: str) -> Crawl | None:
         """The crawl whose generation readers see now."""
 

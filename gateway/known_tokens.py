@@ -20,6 +20,12 @@ class KnownTokens:
     def __init__(self, ttl: float = TOKEN_CACHE_SECONDS) -> None:
         self._known: TTLCache[bytes, Principal] = TTLCache(_TOKEN_CACHE_SIZE, ttl)
 
+    def forget(self, subject: str) -> None:
+        """Drop a revoked token at once in this process (others drop it within the TTL)."""
+        for hashed, principal in list(self._known.items()):
+            if principal.subject == subject:
+                del self._known[hashed]
+
     async def principal(self, store: Store, hashed: bytes) -> Principal | None:
         found = self._known.get(hashed)
         if found is None:

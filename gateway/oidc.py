@@ -168,7 +168,10 @@ class OidcVerifier:
                 f"the token's {role_claim!r} claim must be one of "
                 + ", ".join(role.value for role in Role)
             )
-        return Principal(tenant_id=tenant, role=Role(raw_role), subject=subject)
+        # `sub` is unique within its issuer only: the pair names the caller.
+        return Principal(
+            tenant_id=tenant, role=Role(raw_role), subject=f"{subject}@{claims['iss']}"
+        )
 
     def _fresh_key(self, kid: str) -> jwt.PyJWK | None:
         if self._fetched_at is None:

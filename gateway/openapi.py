@@ -147,6 +147,7 @@ def openapi_document() -> dict[str, Any]:
         schemas.TenantList,
         schemas.TokenIn,
         schemas.TokenOut,
+        schemas.TokenList,
         schemas.AuditList,
         schemas.TableOut,
         schemas.SearchResults,
@@ -238,6 +239,18 @@ def openapi_document() -> dict[str, Any]:
                 "Create an API token (admin); it is shown once and stored as a hash",
                 {"201": _json(schemas.TokenOut, "The token"), **_problems(400, 404, 422, 503)},
                 body=schemas.TokenIn,
+            ),
+            "get": _operation(
+                "List the tenant's API tokens (admin): ids, names, roles, expiry; never a token",
+                {"200": _json(schemas.TokenList, "A page of tokens"), **_problems(400, 503)},
+                params=[_LIMIT, _CURSOR],
+            ),
+        },
+        "/v1/tokens/{token_id}": {
+            "delete": _operation(
+                "Revoke an API token (admin); it stops working within ten seconds",
+                {"204": {"description": "Revoked"}, **_problems(404, 503)},
+                params=[_param("token_id", "path", {"type": "string"}, "The token's id")],
             )
         },
         "/v1/audit": {

@@ -134,6 +134,22 @@ def _rounded(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
 
 
+class CrawlRetry(BaseModel):
+    error_class: str = Field(description="What the last attempt ran into: unreachable, timeout…")
+    attempts: int = Field(description="Attempts that failed since the crawl last moved on")
+    next_attempt_at: datetime | None = Field(description="When the next attempt is due")
+
+    @classmethod
+    def of(cls, crawl: Crawl) -> CrawlRetry | None:
+        if crawl.retry_error_class is None or crawl.state not in ("queued", "running"):
+            return None
+        return cls(
+            error_class=crawl.retry_error_class,
+            attempts=crawl.retry_attempts,
+            next_attempt_at=crawl.retry_at,
+        )
+
+
 class CrawlOut(BaseModel):
     id: str
     state: Literal["queued", "running", "complete", "failed", "held"]
@@ -161,6 +177,10 @@ class CrawlOut(BaseModel):
         " the remaining batches go at the pace of the done ones; null otherwise"
     )
     error: CrawlError | None
+    retrying: CrawlRetry | None = Field(
+        description="While queued or running: a step of the crawl failed and will be tried"
+        " again; null otherwise"
+    )
 
     @classmethod
     def of(cls, crawl: Crawl, now: datetime | None = None) -> CrawlOut:
@@ -188,6 +208,7 @@ class CrawlOut(BaseModel):
                 if crawl.error_class
                 else None
             ),
+            retrying=CrawlRetry.of(crawl),
         )
 
 
@@ -433,15 +454,37 @@ class TokenIn(BaseModel):
     tenant_id: str | None = Field(
         default=None, description="Another tenant's: only the operator's admins may"
     )
+    expires_at: datetime | None = Field(
+        default=None, description="When the token stops working (default: never); in the future"
+    )
 
 
 class TokenOut(BaseModel):
     """The token itself is shown once, here; the catalog keeps only its hash."""
 
     token: str
+    id: str
     name: str
     role: str
     tenant_id: str
+    expires_at: datetime | None
+
+
+class TokenInfoOut(BaseModel):
+    """A token as admins list it: never the token itself."""
+
+    id: str
+    name: str
+    role: str
+    tenant_id: str
+    created_at: datetime
+    expires_at: datetime | None
+    bootstrap: bool = Field(description="The admin token CATALOG_ADMIN_TOKEN or its file set")
+
+
+class TokenList(BaseModel):
+    items: list[TokenInfoOut]
+    next_cursor: str | None
 
 
 class AuditEventOut(BaseModel):

@@ -18,6 +18,7 @@ from catalog.messages import (
     CrawlBatchRequested,
     CrawlConfirmed,
     CrawlRequested,
+    DatabaseDeleted,
     Message,
     encode,
 )
@@ -68,8 +69,21 @@ class CrawlHandlers:
         elif isinstance(message, CrawlConfirmed):
             await self.publish_confirmed(message)
         else:
+            await self.delete_documents(message)
+
+    async def delete_documents(self, message: DatabaseDeleted) -> None:
+        """Remove a deleted database's documents: only once the store no longer has it."""
+        try:
+            await self._store.get_database(message.database_id)
+        except NotFoundError:
             await self._index.delete_database(message.database_id)
             log.info("database %s deleted: its documents are gone", message.database_id)
+            return
+        # The bus is not the authority: a message alone (forged, or misrouted) deletes nothing.
+        log.warning(
+            "database %s: a deletion message, but the store still has it; ignored",
+            message.database_id,
+        )
 
     async def _crawl(self, crawl_id: str) -> Crawl:
         try:
@@ -155,6 +169,13 @@ class CrawlHandlers:
 
     async def publish_confirmed(self, message: CrawlConfirmed) -> None:
         crawl = await self._crawl(message.crawl_id)
+        if crawl.confirmed_at is None:
+            # The bus is not the authority: only a confirmation the store recorded counts.
+            log.warning(
+                "crawl %s: a confirmation message, but no confirmation in the store; ignored",
+                crawl.id,
+            )
+            return
         if crawl.state in (CrawlState.HELD, CrawlState.COMPLETE):
             log.info("crawl %s confirmed despite the fail-safe; publishing it", crawl.id)
             await self._publish(crawl)

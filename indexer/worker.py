@@ -16,6 +16,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 
 import nats.errors
 from nats.aio.msg import Msg
@@ -118,6 +119,7 @@ class Worker:
     ) -> None:
         if not isinstance(exc, TransientError):
             log.exception("unexpected error handling %s (crawl %s)", msg.subject, message.crawl_id)
+        error_class = exc.error_class if isinstance(exc, TransientError) else "error"
         if attempt < self._settings.max_deliver:
             delay = self.retry_delay(attempt)
             log.warning(
@@ -128,14 +130,23 @@ class Worker:
                 exc,
                 delay,
             )
+            await self._note_retry(message, error_class, attempt, delay)
             await msg.nak(delay=delay)
             return
-        error_class = exc.error_class if isinstance(exc, TransientError) else "error"
         # Our own errors say what happened without secrets; anything else shows its type only.
         detail = str(exc) if isinstance(exc, CatalogError) else type(exc).__name__
         reason = f"gave up after {attempt} attempts: {detail}"
         await self._fail_crawl(message, error_class, reason)
         await self._terminate(msg, message.crawl_id, reason)
+
+    async def _note_retry(
+        self, message: Message, error_class: str, attempt: int, delay: float
+    ) -> None:
+        """Let the crawl's status say it is retrying (best effort: the retry happens anyway)."""
+        if message.crawl_id is not None:
+            at = datetime.now(UTC) + timedelta(seconds=delay)
+            with contextlib.suppress(TransientError, NotFoundError):
+                await self._store.note_retry(message.crawl_id, error_class, attempt, at)
 
     async def _fail_crawl(self, message: Message, error_class: str, reason: str) -> None:
         """Mark the message's crawl failed, if it has one that still exists (best effort: the

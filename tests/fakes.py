@@ -42,6 +42,7 @@ from catalog.models import (
     Table,
     Target,
     Tenant,
+    TokenInfo,
 )
 from catalog.principal import Principal, Role
 from catalog.search import (
@@ -61,9 +62,13 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+# A crawl that moves on is no longer retrying.
+_RETRY_CLEARED: dict[str, Any] = {"retry_attempts": 0, "retry_error_class": None, "retry_at": None}
+
+
 class InMemoryStore:
     def __init__(self) -> None:
-        self.tokens: dict[bytes, Principal] = {}
+        self.tokens: dict[bytes, TokenInfo] = {}
         self.tenants: dict[str, Tenant] = {
             DEFAULT_TENANT: Tenant(DEFAULT_TENANT, "default", _now())
         }
@@ -78,11 +83,48 @@ class InMemoryStore:
     async def ping(self) -> None:
         return None
 
-    async def add_token(self, token_hash: bytes, name: str, role: Role, tenant_id: str) -> None:
-        self.tokens[token_hash] = Principal(tenant_id, Role(role), f"token:{name}")
+    async def add_token(
+        self,
+        token_hash: bytes,
+        name: str,
+        role: Role,
+        tenant_id: str,
+        *,
+        expires_at: datetime | None = None,
+        bootstrap: bool = False,
+    ) -> str:
+        known = self.tokens.get(token_hash)
+        token_id = known.id if known is not None else f"tok_{len(self.tokens) + 1:04d}"
+        created = known.created_at if known is not None else _now()
+        self.tokens[token_hash] = TokenInfo(
+            token_id, name, str(role), tenant_id, created, expires_at, bootstrap
+        )
+        return token_id
 
     async def token_principal(self, token_hash: bytes) -> Principal | None:
-        return self.tokens.get(token_hash)
+        found = self.tokens.get(token_hash)
+        if found is None or (found.expires_at is not None and found.expires_at <= _now()):
+            return None
+        return Principal(found.tenant_id, Role(found.role), f"token:{found.id}")
+
+    async def list_tokens(self, tenant_id: str, after: str | None, limit: int) -> list[TokenInfo]:
+        mine = sorted(
+            (t for t in self.tokens.values() if t.tenant_id == tenant_id), key=lambda t: t.id
+        )
+        return [t for t in mine if after is None or t.id > after][:limit]
+
+    async def revoke_token(self, tenant_id: str, token_id: str) -> bool:
+        for hashed, found in list(self.tokens.items()):
+            if (found.tenant_id, found.id) == (tenant_id, token_id):
+                del self.tokens[hashed]
+                return True
+        return False
+
+    async def revoke_bootstrap_tokens(self, keep: bytes) -> int:
+        gone = [h for h, t in self.tokens.items() if t.bootstrap and h != keep]
+        for hashed in gone:
+            del self.tokens[hashed]
+        return len(gone)
 
     async def add_tenant(self, tenant: Tenant) -> None:
         if tenant.id in self.tenants or any(t.name == tenant.name for t in self.tenants.values()):
@@ -241,7 +283,11 @@ class InMemoryStore:
                 False,
             )
         return self._update(
-            crawl, state=CrawlState.RUNNING, started_at=_now(), batches_total=len(plan)
+            crawl,
+            state=CrawlState.RUNNING,
+            started_at=_now(),
+            batches_total=len(plan),
+            **_RETRY_CLEARED,
         )
 
     async def get_batch(self, crawl_id: str, number: int) -> Batch:
@@ -260,6 +306,7 @@ class InMemoryStore:
             batches_done=crawl.batches_done + 1,
             tables=crawl.tables + tables,
             columns=crawl.columns + columns,
+            **_RETRY_CLEARED,
         )
 
     async def complete_crawl(self, crawl_id: str) -> Crawl:
@@ -271,6 +318,12 @@ class InMemoryStore:
         if db.live_generation is None or db.live_generation < crawl.generation:
             self.databases[db.id] = dataclasses.replace(db, live_generation=crawl.generation)
         return crawl
+
+    async def note_retry(self, crawl_id: str, error_class: str, attempt: int, at: datetime) -> None:
+        crawl = await self.get_crawl(crawl_id)
+        if crawl.state in (CrawlState.QUEUED, CrawlState.RUNNING):
+            attempts = max(crawl.retry_attempts, attempt)
+            self._update(crawl, retry_attempts=attempts, retry_error_class=error_class, retry_at=at)
 
     async def fail_crawl(self, crawl_id: str, error_class: str, message: str) -> Crawl:
         crawl = await self.get_crawl(crawl_id)
@@ -311,6 +364,8 @@ class InMemoryStore:
         crawl = await self.get_crawl(crawl_id)
         if crawl.state is not CrawlState.HELD:
             raise ConflictError(f"crawl {crawl_id} is {crawl.state}, not held")
+        crawl = dataclasses.replace(crawl, confirmed_at=crawl.confirmed_at or _now())
+        self.crawls[crawl_id] = crawl
         payload = dataclasses.asdict(CrawlConfirmed(crawl_id, crawl.database_id))
         self.outbox.append((OutboxMessage(len(self.outbox) + 1, CRAWL_CONFIRMED, payload), False))
         return crawl

@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 from importlib import resources
 from typing import Any
 
@@ -13,6 +14,7 @@ import asyncpg
 
 from catalog.cipher import Sealed
 from catalog.errors import ConflictError, CrawlCapacityError, NotFoundError, TransientError
+from catalog.ids import new_id
 from catalog.messages import (
     CRAWL_CONFIRMED,
     CRAWL_REQUESTED,
@@ -34,6 +36,7 @@ from catalog.models import (
     SslMode,
     Target,
     Tenant,
+    TokenInfo,
 )
 from catalog.principal import Principal, Role
 from catalog.store import BatchPlan, OutboxMessage, Publish
@@ -43,7 +46,8 @@ log = logging.getLogger(__name__)
 _MIGRATION_LOCK = 7_461_002  # pg_advisory_xact_lock key: one migrator at a time
 _CRAWL_COLUMNS = (
     "id, database_id, generation, state, requested_at, started_at, finished_at, batches_total,"
-    " batches_done, tables, columns, error_class, error_message"
+    " batches_done, tables, columns, error_class, error_message, confirmed_at, retry_attempts,"
+    " retry_error_class, retry_at"
 )
 _DATABASE_COLUMNS = (
     "id, tenant_id, name, engine, host, port, dbname, username, sslmode, ca_cert, created_at,"
@@ -52,6 +56,8 @@ _DATABASE_COLUMNS = (
 _LATEST_CRAWL = (
     f"SELECT {_CRAWL_COLUMNS} FROM crawls WHERE database_id = $1 ORDER BY generation DESC LIMIT 1"
 )
+# A crawl that moves on is no longer retrying.
+_RETRY_CLEARED = "retry_attempts = 0, retry_error_class = NULL, retry_at = NULL"
 _ACTIVE_CRAWLS = (
     "SELECT count(*) FROM crawls c JOIN databases d ON d.id = c.database_id"
     " WHERE d.tenant_id = $1 AND c.state IN ('queued', 'running')"
@@ -198,24 +204,65 @@ class PgStore:
 
     # Tokens
 
-    async def add_token(self, token_hash: bytes, name: str, role: Role, tenant_id: str) -> None:
-        await self._fetchrow(
-            "INSERT INTO api_tokens (token_hash, name, role, tenant_id) VALUES ($1, $2, $3, $4)"
+    async def add_token(
+        self,
+        token_hash: bytes,
+        name: str,
+        role: Role,
+        tenant_id: str,
+        *,
+        expires_at: datetime | None = None,
+        bootstrap: bool = False,
+    ) -> str:
+        row = await self._fetchrow(
+            "INSERT INTO api_tokens (id, token_hash, name, role, tenant_id, expires_at, bootstrap)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7)"
             " ON CONFLICT (token_hash) DO UPDATE SET role = EXCLUDED.role,"
-            " tenant_id = EXCLUDED.tenant_id",
+            " tenant_id = EXCLUDED.tenant_id, expires_at = EXCLUDED.expires_at,"
+            " bootstrap = EXCLUDED.bootstrap RETURNING id",
+            new_id("tok"),
             token_hash,
             name,
             str(role),
             tenant_id,
+            expires_at,
+            bootstrap,
         )
+        return str(row["id"])
 
     async def token_principal(self, token_hash: bytes) -> Principal | None:
         row = await self._fetchrow(
-            "SELECT name, role, tenant_id FROM api_tokens WHERE token_hash = $1", token_hash
+            "SELECT id, role, tenant_id FROM api_tokens WHERE token_hash = $1"
+            " AND (expires_at IS NULL OR expires_at > now())",
+            token_hash,
         )
         if row is None:
             return None
-        return Principal(row["tenant_id"], Role(row["role"]), f"token:{row['name']}")
+        return Principal(row["tenant_id"], Role(row["role"]), f"token:{row['id']}")
+
+    async def list_tokens(self, tenant_id: str, after: str | None, limit: int) -> list[TokenInfo]:
+        rows = await self._fetch(
+            "SELECT id, name, role, tenant_id, created_at, expires_at, bootstrap FROM api_tokens"
+            " WHERE tenant_id = $1 AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3",
+            tenant_id,
+            after,
+            limit,
+        )
+        return [TokenInfo(**dict(r)) for r in rows]
+
+    async def revoke_token(self, tenant_id: str, token_id: str) -> bool:
+        row = await self._fetchrow(
+            "DELETE FROM api_tokens WHERE tenant_id = $1 AND id = $2 RETURNING id",
+            tenant_id,
+            token_id,
+        )
+        return row is not None
+
+    async def revoke_bootstrap_tokens(self, keep: bytes) -> int:
+        rows = await self._fetch(
+            "DELETE FROM api_tokens WHERE bootstrap AND token_hash <> $1 RETURNING id", keep
+        )
+        return len(rows)
 
     # Tenants
 
@@ -497,8 +544,8 @@ class PgStore:
                 columns=["crawl_id", "number", "first_ordinal", "refs"],
             )
             row = await conn.fetchrow(
-                "UPDATE crawls SET state = 'running', started_at = now(), batches_total = $2"
-                f" WHERE id = $1 RETURNING {_CRAWL_COLUMNS}",
+                "UPDATE crawls SET state = 'running', started_at = now(), batches_total = $2,"
+                f" {_RETRY_CLEARED} WHERE id = $1 RETURNING {_CRAWL_COLUMNS}",
                 crawl_id,
                 len(plan),
             )
@@ -520,7 +567,7 @@ class PgStore:
             "  UPDATE crawl_batches SET done = true"
             "  WHERE crawl_id = $1 AND number = $2 AND NOT done RETURNING crawl_id)"
             " UPDATE crawls SET batches_done = batches_done + 1,"
-            "  tables = tables + $3, columns = columns + $4"
+            f"  tables = tables + $3, columns = columns + $4, {_RETRY_CLEARED}"
             " WHERE id IN (SELECT crawl_id FROM done)"
             f" RETURNING {_CRAWL_COLUMNS}",
             crawl_id,
@@ -575,11 +622,27 @@ class PgStore:
         )
         return _crawl(row) if row is not None else await self.get_crawl(crawl_id)
 
+    async def note_retry(self, crawl_id: str, error_class: str, attempt: int, at: datetime) -> None:
+        await self._fetchrow(
+            "UPDATE crawls SET retry_attempts = greatest(retry_attempts, $2),"
+            " retry_error_class = $3, retry_at = $4"
+            " WHERE id = $1 AND state IN ('queued', 'running') RETURNING id",
+            crawl_id,
+            attempt,
+            error_class,
+            at,
+        )
+
     async def confirm_crawl(self, crawl_id: str) -> Crawl:
         async with self._transaction() as conn:
             row = await self._locked_crawl(conn, crawl_id)
             if row["state"] != CrawlState.HELD:
                 raise ConflictError(f"crawl {crawl_id} is {row['state']}, not held")
+            row = await conn.fetchrow(
+                "UPDATE crawls SET confirmed_at = coalesce(confirmed_at, now()) WHERE id = $1"
+                f" RETURNING {_CRAWL_COLUMNS}",
+                crawl_id,
+            )
             await self._enqueue(conn, CRAWL_CONFIRMED, CrawlConfirmed(crawl_id, row["database_id"]))
             return _crawl(row)
 

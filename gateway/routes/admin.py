@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from catalog.errors import ForbiddenError
+from catalog.errors import ForbiddenError, InvalidInputError, NotFoundError
 from catalog.ids import new_id
 from catalog.models import DEFAULT_TENANT, Tenant
 from catalog.principal import Principal, Role
@@ -14,7 +14,7 @@ from catalog.tokens import new_token, token_hash
 from gateway.access import audit
 from gateway.auth import require
 from gateway.cursors import decode_cursor, encode_cursor
-from gateway.keys import STORE
+from gateway.keys import STORE, TOKENS
 from gateway.params import int_param, read_body
 from gateway.schemas import (
     AuditEventOut,
@@ -23,6 +23,8 @@ from gateway.schemas import (
     TenantList,
     TenantOut,
     TokenIn,
+    TokenInfoOut,
+    TokenList,
     TokenOut,
 )
 
@@ -72,13 +74,54 @@ async def create_token(request: web.Request) -> web.Response:
     tenant_id = body.tenant_id or principal.tenant_id
     if tenant_id != principal.tenant_id:
         _operator(request)
+    if body.expires_at is not None and body.expires_at <= datetime.now(UTC):
+        raise InvalidInputError("'expires_at' must be in the future")
     store = request.app[STORE]
     await store.get_tenant(tenant_id)  # 404 for a tenant that does not exist
     token = new_token()
-    await store.add_token(token_hash(token), body.name, Role(body.role), tenant_id)
-    await audit(request, "token.created", name=body.name, role=body.role, tenant_id=tenant_id)
-    out = TokenOut(token=token, name=body.name, role=body.role, tenant_id=tenant_id)
-    return web.json_response(out.model_dump(), status=201)
+    token_id = await store.add_token(
+        token_hash(token), body.name, Role(body.role), tenant_id, expires_at=body.expires_at
+    )
+    await audit(
+        request, "token.created", token_id=token_id, name=body.name, role=body.role,
+        tenant_id=tenant_id,
+    )  # fmt: skip
+    out = TokenOut(
+        token=token,
+        id=token_id,
+        name=body.name,
+        role=body.role,
+        tenant_id=tenant_id,
+        expires_at=body.expires_at,
+    )
+    return web.json_response(out.model_dump(mode="json"), status=201)
+
+
+@routes.get("/v1/tokens")
+async def list_tokens(request: web.Request) -> web.Response:
+    principal = require(request, Role.ADMIN)
+    limit = int_param(request, "limit", 100, 1, 500)
+    cursor = request.query.get("cursor")
+    after = decode_cursor(cursor, ("after",), str)["after"] if cursor else None
+    tokens = await request.app[STORE].list_tokens(principal.tenant_id, after, limit + 1)
+    out = TokenList(
+        items=[TokenInfoOut.model_validate(t, from_attributes=True) for t in tokens[:limit]],
+        next_cursor=encode_cursor({"after": tokens[limit - 1].id}) if len(tokens) > limit else None,
+    )
+    return web.json_response(out.model_dump(mode="json"))
+
+
+@routes.delete("/v1/tokens/{token_id}")
+async def revoke_token(request: web.Request) -> web.Response:
+    """Revoke one of the tenant's tokens; this process forgets it at once, the others within
+    the token cache's ten seconds."""
+    principal = require(request, Role.ADMIN)
+    token_id = request.match_info["token_id"]
+    if not await request.app[STORE].revoke_token(principal.tenant_id, token_id):
+        raise NotFoundError(f"no token with id {token_id!r}")
+    request.app[TOKENS].forget(f"token:{token_id}")
+    await audit(request, "token.revoked", token_id=token_id)
+    return web.Response(status=204)
 
 
 @routes.get("/v1/audit")

@@ -18,7 +18,7 @@ from indexer.runtime import run_indexer
 from tests.engines.postgres import PostgresServer
 from tests.target_schema import SCHEMA
 
-ADMIN_TOKEN = "cat_e2e-admin-token"
+ADMIN_TOKEN = "cat_e2e-admin-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 

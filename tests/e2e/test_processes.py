@@ -176,7 +176,7 @@ async def test_gateway_and_indexer_run_apart_on_external_engines(
         "CATALOG_NATS_URL": nats_url,
         "CATALOG_OPENSEARCH_URL": opensearch_url,
         "CATALOG_OPENSEARCH_INDEX": "catalog-e2e",
-        "CATALOG_ADMIN_TOKEN": "cat_external-admin",
+        "CATALOG_ADMIN_TOKEN": "cat_external-admin-0123456789abcdef",
         "CATALOG_SECRET_KEYS": "kJ7lJc3vS0f1q0HOSzWZ1uN3m8V1mB4N0b2Zq6b6Lxs=",
     }
     gateway_log, indexer_log = tmp_path / "gateway.log", tmp_path / "indexer.log"
@@ -185,7 +185,7 @@ async def test_gateway_and_indexer_run_apart_on_external_engines(
         process(sys.executable, "-m", "indexer", env=env, log=indexer_log),
     ):
         await wait_until_ready(base, gateway, gateway_log)
-        found = await register_and_find(base, "cat_external-admin", target)
+        found = await register_and_find(base, "cat_external-admin-0123456789abcdef", target)
         assert "order_totals" in found["tables"]["sales"]
     for log in (gateway_log, indexer_log):
         assert target.password not in log.read_text()

@@ -24,7 +24,7 @@ from tests.engines.postgres import PostgresServer
 from tests.processes import process, wait_until_ready
 from tests.streams import pipe
 
-TOKEN = "cat_faults-admin"
+TOKEN = "cat_faults-admin-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 SCHEMAS = ("sales", "ops", "finance", "hr")
 # How long after `complete` the older generations may take to leave the index.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+from datetime import UTC, datetime
 
 import pytest
 
@@ -11,7 +13,14 @@ from catalog import services
 from catalog.cipher import SecretCipher, generate_key
 from catalog.embedded import embedded_nats, free_port
 from catalog.errors import PermanentError, TransientError
-from catalog.messages import CRAWL_BATCH, CRAWL_REQUESTED, CrawlBatchRequested, Message, encode
+from catalog.messages import (
+    CRAWL_BATCH,
+    CRAWL_REQUESTED,
+    CrawlBatchRequested,
+    CrawlRequested,
+    Message,
+    encode,
+)
 from catalog.models import CrawlState
 from catalog.settings import Settings
 from indexer.jetstream import STREAM, JetStreamPublisher, connect, ensure_stream
@@ -104,9 +113,9 @@ class ScriptedHandler:
 
 
 @contextlib.asynccontextmanager
-async def running_worker(js, store, handler):
+async def running_worker(js, store, handler, settings=SETTINGS):
     stop = asyncio.Event()
-    worker = Worker(js, handler, store, SETTINGS)
+    worker = Worker(js, handler, store, settings)
     task = asyncio.create_task(worker.run(stop))
     try:
         yield
@@ -157,6 +166,34 @@ async def test_worker_gives_up_after_max_deliver_and_fails_the_crawl(js, store):
     assert len(handler.seen) == SETTINGS.max_deliver
     [letter] = await store.list_dead_letters(None, crawl.id, None, 10)
     assert (letter.subject, letter.deliveries) == (CRAWL_BATCH, SETTINGS.max_deliver)
+
+
+async def test_a_crawl_waiting_for_its_next_attempt_says_so(js, store):
+    """Not `queued` with no error for minutes: the failure's class, the attempts and when the
+    next one is due; once the crawl moves on, that is gone."""
+    cipher = SecretCipher.from_keys([generate_key()])
+    database, crawl = await services.register_database(store, cipher, new_database())
+    handler = ScriptedHandler(TransientError("connection refused", "unreachable"))
+    request = CrawlRequested(crawl.id, database.id)
+    await JetStreamPublisher(js).publish(CRAWL_REQUESTED, encode(request), f"{crawl.id}:requested")
+    slow = dataclasses.replace(SETTINGS, retry_delay=60)
+    async with running_worker(js, store, handler, slow):
+        async with asyncio.timeout(10):
+            while (await store.get_crawl(crawl.id)).retry_attempts == 0:
+                await asyncio.sleep(0.05)
+    waiting = await store.get_crawl(crawl.id)
+    assert waiting.state is CrawlState.QUEUED
+    assert (waiting.retry_error_class, waiting.retry_attempts) == ("unreachable", 1)
+    assert waiting.retry_at is not None
+    due_in = (waiting.retry_at - datetime.now(UTC)).total_seconds()
+    assert 50 < due_in <= 60
+
+    moved_on = await store.start_crawl(crawl.id, [])
+    assert (moved_on.retry_attempts, moved_on.retry_error_class, moved_on.retry_at) == (
+        0,
+        None,
+        None,
+    )
 
 
 async def test_a_batch_refused_for_good_fails_its_crawl_at_once(js, store):

@@ -18,7 +18,7 @@ from catalog.settings import Settings
 from tests.factories import new_database
 
 CATALOG = str(Path(sys.executable).parent / "catalog")
-TOKEN = "cat_key-rotation-admin"
+TOKEN = "cat_key-rotation-admin-0123456789abcdef"
 
 
 async def run_rotate(store_url: str, keys: list[str], tmp_path) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -179,12 +180,44 @@ async def test_failing_a_crawl_records_the_error(store, cipher):
     assert (await store.get_database(database.id)).live_generation is None
 
 
-async def test_tokens_are_found_by_hash(store):
-    await store.add_token(token_hash("cat_x"), "ci", Role.EDITOR, DEFAULT_TENANT)
+async def test_tokens_are_found_by_hash_and_named_by_id(store):
+    token_id = await store.add_token(token_hash("cat_x"), "ci", Role.EDITOR, DEFAULT_TENANT)
+    assert token_id.startswith("tok_")
     assert await store.token_principal(token_hash("cat_x")) == Principal(
-        DEFAULT_TENANT, Role.EDITOR, "token:ci"
+        DEFAULT_TENANT, Role.EDITOR, f"token:{token_id}"
     )
     assert await store.token_principal(token_hash("cat_y")) is None
+    # Added again (a restart re-adding the admin token): the same token, the same id.
+    again = await store.add_token(token_hash("cat_x"), "ci", Role.ADMIN, DEFAULT_TENANT)
+    assert again == token_id
+
+
+async def test_tokens_are_listed_revoked_expired_and_replaced(store):
+    now = datetime.now(UTC)
+    kept = await store.add_token(token_hash("cat_keep"), "keep", Role.READER, DEFAULT_TENANT)
+    gone = await store.add_token(token_hash("cat_gone"), "gone", Role.READER, DEFAULT_TENANT)
+    await store.add_token(
+        token_hash("cat_old"), "old", Role.READER, DEFAULT_TENANT, expires_at=now - timedelta(1)
+    )
+    listed = await store.list_tokens(DEFAULT_TENANT, None, 10)
+    assert {t.name for t in listed} == {"keep", "gone", "old"}
+    assert [t.id for t in listed] == sorted(t.id for t in listed)
+    assert await store.token_principal(token_hash("cat_old")) is None  # expired
+
+    assert await store.revoke_token("another-tenant", gone) is False
+    assert await store.revoke_token(DEFAULT_TENANT, gone) is True
+    assert await store.token_principal(token_hash("cat_gone")) is None
+    assert await store.token_principal(token_hash("cat_keep")) is not None
+    assert {t.id for t in await store.list_tokens(DEFAULT_TENANT, None, 10)} >= {kept}
+
+    first = token_hash("cat_" + "a" * 40)
+    await store.add_token(first, "admin", Role.ADMIN, DEFAULT_TENANT, bootstrap=True)
+    second = token_hash("cat_" + "b" * 40)
+    await store.add_token(second, "admin", Role.ADMIN, DEFAULT_TENANT, bootstrap=True)
+    assert await store.revoke_bootstrap_tokens(keep=second) == 1
+    assert await store.token_principal(first) is None
+    assert await store.token_principal(second) is not None
+    assert await store.token_principal(token_hash("cat_keep")) is not None
 
 
 async def test_unknown_ids_are_not_found(store):

@@ -734,3 +734,21 @@ async def test_a_seed_search_name_past_200_characters_is_400(gateway):
     body = await response.json()
     assert_problem(response, body, 400)
     assert body["detail"] == "'table_name' must be at most 200 characters"
+
+
+async def test_a_crawl_that_waits_to_retry_shows_why_how_often_and_until_when(gateway):
+    client, store, _ = gateway
+    created = await (await client.post("/v1/databases", json=BODY, headers=AUTH)).json()
+    due = datetime(2030, 1, 1, tzinfo=UTC)
+    await store.note_retry(created["crawl"]["id"], "unreachable", 2, due)
+    body = await (await client.get(f"/v1/databases/{created['id']}", headers=AUTH)).json()
+    assert body["crawl"]["state"] == "queued"
+    assert body["crawl"]["error"] is None
+    assert body["crawl"]["retrying"] == {
+        "error_class": "unreachable",
+        "attempts": 2,
+        "next_attempt_at": "2030-01-01T00:00:00Z",
+    }
+    await store.start_crawl(created["crawl"]["id"], [])
+    body = await (await client.get(f"/v1/databases/{created['id']}", headers=AUTH)).json()
+    assert body["crawl"]["retrying"] is None

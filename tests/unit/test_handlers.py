@@ -16,6 +16,7 @@ from catalog.messages import (
     CrawlBatchRequested,
     CrawlConfirmed,
     CrawlRequested,
+    DatabaseDeleted,
 )
 from catalog.models import CrawlState
 from indexer.handlers import CrawlHandlers, plan_batches
@@ -189,12 +190,31 @@ async def test_a_fall_beyond_the_fail_safe_is_held_until_confirmed(world):
     assert (await store.get_database(database.id)).live_generation == 1
     assert all(index.documents[i] == d for i, d in first_generation.items())
 
+    # A confirmation message no editor gave (forged on the bus) publishes nothing.
+    await handlers.handle(CrawlConfirmed(second.id, database.id))
+    assert (await store.get_crawl(second.id)).state is CrawlState.HELD
+    assert (await store.get_database(database.id)).live_generation == 1
+
     await store.confirm_crawl(second.id)
     [(message, _)] = [m for m in store.outbox if m[0].subject == CRAWL_CONFIRMED]
     await handlers.handle(CrawlConfirmed(**message.payload))
     assert (await store.get_crawl(second.id)).state is CrawlState.COMPLETE
     assert (await store.get_database(database.id)).live_generation == 2
     assert {d.table for d in index.documents.values()} == {"targets"}
+
+
+async def test_a_deletion_message_for_a_database_the_store_still_has_deletes_nothing(world):
+    """Anyone who can publish on the bus could otherwise empty a tenant's part of the index."""
+    store, index, _, _, cipher, handlers = world
+    database, crawl = await services.register_database(store, cipher, new_database())
+    await run_crawl(world, crawl.id, database.id)
+    before = dict(index.documents)
+    await handlers.handle(DatabaseDeleted(database.id))
+    assert index.documents == before
+
+    await store.delete_database(database.id)  # the real thing: the store first, then the bus
+    await handlers.handle(DatabaseDeleted(database.id))
+    assert index.documents == {}
 
 
 async def test_a_fall_within_the_fail_safe_publishes(world):

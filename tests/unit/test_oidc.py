@@ -173,13 +173,13 @@ async def rejected(verifier: OidcVerifier, token: str, match: str) -> None:
 
 async def test_rs256_token_gives_the_principal(verifier, rsa_key, idp):
     principal = await verifier.verify(sign(rsa_key))
-    assert principal == Principal(tenant_id="acme", role=Role.EDITOR, subject="user-42")
+    assert principal == Principal(tenant_id="acme", role=Role.EDITOR, subject=f"user-42@{ISSUER}")
     assert idp.hits == 1
 
 
 async def test_es256_token_gives_the_principal(verifier, ec_key):
     principal = await verifier.verify(sign(ec_key, claims(role="admin", tenant="globex")))
-    assert principal == Principal(tenant_id="globex", role=Role.ADMIN, subject="user-42")
+    assert principal == Principal(tenant_id="globex", role=Role.ADMIN, subject=f"user-42@{ISSUER}")
 
 
 async def test_a_token_without_role_is_a_reader(verifier, rsa_key):
@@ -216,7 +216,7 @@ async def test_claim_names_are_configurable(idp, clock, rsa_key):
 
 async def test_an_audience_list_containing_ours_is_accepted(verifier, rsa_key):
     principal = await verifier.verify(sign(rsa_key, claims(aud=["other-api", AUDIENCE])))
-    assert principal.subject == "user-42"
+    assert principal.subject == f"user-42@{ISSUER}"
 
 
 async def test_keys_are_cached_between_tokens(verifier, rsa_key, ec_key, idp, clock):
@@ -396,10 +396,10 @@ async def test_a_key_rotated_in_is_accepted_after_a_refetch(verifier, rsa_key, i
     idp.keys = [rotated.jwk, *idp.keys]
     clock.advance(REFETCH + 1)
     principal = await verifier.verify(sign(rotated, claims(sub="after-rotation")))
-    assert principal.subject == "after-rotation"
+    assert principal.subject == f"after-rotation@{ISSUER}"
     assert idp.hits == 2
     # The old key still verifies: it is in the refetched set too.
-    assert (await verifier.verify(sign(rsa_key))).subject == "user-42"
+    assert (await verifier.verify(sign(rsa_key))).subject == f"user-42@{ISSUER}"
     assert idp.hits == 2
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from catalog.bootstrap import Services
+from catalog.bootstrap import Services, ensure_admin_token
 from catalog.cipher import SecretCipher, generate_key
 from catalog.documents import documents_for_table
-from catalog.errors import CrawlFailure
+from catalog.errors import CrawlFailure, PermanentError
 from catalog.models import DEFAULT_TENANT, Tenant
 from catalog.principal import Role
 from catalog.settings import Settings
@@ -169,7 +170,9 @@ async def test_the_audit_log_records_who_did_what_without_secrets(world):
         "crawl.requested",
         "database.deleted",
     ]
-    assert {e["actor"] for e in events} == {"token:a_editor"}
+    # The token's id, never its name, which two tokens may share.
+    editor = next(t for t in store.tokens.values() if t.name == "a_editor")
+    assert {e["actor"] for e in events} == {f"token:{editor.id}"}
     assert events[1]["detail"] == {"fields": ["password"]}
     text = repr(store.audit)
     assert PASSWORD not in text
@@ -330,3 +333,73 @@ def test_settings_carry_the_limits():
     settings = Settings.from_env({"CATALOG_RATE_LIMIT": "5", "CATALOG_MAX_CRAWLS_PER_TENANT": "3"})
     assert (settings.rate_limit, settings.max_crawls_per_tenant) == (5.0, 3)
     assert dataclasses.replace(settings, rate_burst=7).rate_burst == 7
+
+
+async def test_admins_list_their_tenants_tokens_by_id_and_never_the_token(world):
+    client, *_ = world
+    created = await client.post(
+        "/v1/tokens", json={"name": "ci", "role": "reader"}, headers=auth("a_admin")
+    )
+    new = await created.json()
+    assert created.status == 201
+    assert new["id"].startswith("tok_")
+    listed = await client.get("/v1/tokens", headers=auth("a_admin"))
+    items = (await listed.json())["items"]
+    assert {t["name"] for t in items} == {"a_editor", "a_reader", "a_admin", "ci"}
+    assert new["id"] in {t["id"] for t in items}
+    text = await listed.text()
+    assert new["token"] not in text
+    assert all(token not in text for token, *_ in TOKENS.values())
+
+
+async def test_a_revoked_token_stops_working_at_once_and_another_tenants_is_not_found(world):
+    client, store, _ = world
+    editor = next(t for t in store.tokens.values() if t.name == "a_editor")
+    assert (await client.get("/v1/databases", headers=auth("a_editor"))).status == 200  # cached
+    other = next(t for t in store.tokens.values() if t.name == "b_editor")
+    refused = await client.delete(f"/v1/tokens/{other.id}", headers=auth("a_admin"))
+    assert refused.status == 404
+    revoked = await client.delete(f"/v1/tokens/{editor.id}", headers=auth("a_admin"))
+    assert revoked.status == 204
+    assert (await client.get("/v1/databases", headers=auth("a_editor"))).status == 401
+    assert (await client.get("/v1/databases", headers=auth("b_editor"))).status == 200
+    events = (await (await client.get("/v1/audit", headers=auth("a_admin"))).json())["items"]
+    assert events[-1]["action"] == "token.revoked"
+    assert events[-1]["detail"] == {"token_id": editor.id}
+
+
+async def test_a_token_stops_working_when_it_expires(world):
+    client, store, _ = world
+    past = datetime.now(UTC) - timedelta(minutes=1)
+    refused = await client.post(
+        "/v1/tokens", json={"name": "old", "expires_at": past.isoformat()}, headers=auth("a_admin")
+    )
+    assert refused.status == 400
+    soon = datetime.now(UTC) + timedelta(hours=1)
+    created = await client.post(
+        "/v1/tokens", json={"name": "temp", "expires_at": soon.isoformat()}, headers=auth("a_admin")
+    )
+    body = await created.json()
+    assert body["expires_at"] is not None
+    hashed = token_hash(body["token"])
+    store.tokens[hashed] = dataclasses.replace(store.tokens[hashed], expires_at=past)  # time passes
+    headers = {"Authorization": f"Bearer {body['token']}"}
+    assert (await client.get("/v1/databases", headers=headers)).status == 401
+
+
+async def test_a_new_admin_token_revokes_the_one_before(tmp_path):
+    store = InMemoryStore()
+    first, second = "cat_" + "a" * 40, "cat_" + "b" * 40
+    await ensure_admin_token(Settings(data_dir=tmp_path, admin_token=first), store)
+    await store.add_token(token_hash("cat_someone"), "admin", Role.ADMIN, DEFAULT_TENANT)
+    await ensure_admin_token(Settings(data_dir=tmp_path, admin_token=second), store)
+    assert await store.token_principal(token_hash(first)) is None
+    assert await store.token_principal(token_hash(second)) is not None
+    # A token an admin made, even one named "admin", is not the bootstrap token.
+    assert await store.token_principal(token_hash("cat_someone")) is not None
+
+
+@pytest.mark.parametrize("weak", ["x", "admin", "cat_" + "a" * 27])
+async def test_a_weak_admin_token_is_refused_at_start(tmp_path, weak):
+    with pytest.raises(PermanentError, match="at least 32 random characters"):
+        await ensure_admin_token(Settings(data_dir=tmp_path, admin_token=weak), InMemoryStore())
