@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from catalog.errors import InvalidInputError
+
+_NATS_PREFIX = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+
+
+def nats_prefix(value: str) -> str:
+    """One subject token that can also name a stream: letters, digits, `_` and `-`."""
+    if not _NATS_PREFIX.match(value):
+        raise InvalidInputError(
+            f"CATALOG_NATS_PREFIX must be 1 to 32 letters, digits, '_' or '-', got {value!r}"
+        )
+    return value
 
 
 @dataclass(frozen=True)
@@ -18,6 +30,9 @@ class Settings:
     # Unset URLs mean "embedded": the program starts PostgreSQL / NATS itself, and uses tantivy.
     database_url: str | None = field(default=None, repr=False)
     nats_url: str | None = None
+    # Names this deployment's subjects ("<prefix>.crawl.batch"), stream and consumer, so several
+    # deployments can share one NATS.
+    nats_prefix: str = "catalog"
     opensearch_url: str | None = field(default=None, repr=False)
     opensearch_index: str = "catalog"
     secret_keys: tuple[str, ...] = field(default=(), repr=False)
@@ -102,6 +117,7 @@ class Settings:
             port=int(number("PORT", base.port, int)),
             database_url=get("DATABASE_URL"),
             nats_url=get("NATS_URL"),
+            nats_prefix=nats_prefix(get("NATS_PREFIX") or base.nats_prefix),
             opensearch_url=get("OPENSEARCH_URL"),
             opensearch_index=get("OPENSEARCH_INDEX") or base.opensearch_index,
             secret_keys=listed("SECRET_KEYS"),

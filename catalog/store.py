@@ -37,6 +37,9 @@ class Store(Protocol):
     async def ping(self) -> None: ...
 
     # Tokens and tenants
+    async def deployment_id(self) -> str:
+        """This deployment's id, made once by the store's migrations."""
+
     async def add_token(
         self,
         token_hash: bytes,

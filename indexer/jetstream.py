@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 
 import nats
 import nats.errors
@@ -18,7 +19,6 @@ from catalog.settings import Settings
 
 log = logging.getLogger(__name__)
 
-STREAM = "CATALOG_CRAWL"
 CONSUMER = "indexer"
 # Retries back off through nak(delay), growing with each attempt (indexer/worker.py). The
 # consumer's own `backoff` list is left unset on purpose: nats-server applies it to naks too,
@@ -36,10 +36,44 @@ UNAVAILABLE = (
 )
 
 
-def stream_config() -> StreamConfig:
+@dataclass(frozen=True)
+class Bus:
+    """One deployment's names on a NATS it may share with others: its subjects, its stream, and
+    the deployment id in its deduplication ids (each store numbers its outbox from 1).
+
+    The code speaks of subjects as `catalog.crawl.batch`; on the wire they start with `prefix`.
+    """
+
+    prefix: str = "catalog"
+    deployment: str = ""
+
+    @property
+    def stream(self) -> str:
+        return f"{self.prefix.upper().replace('-', '_')}_CRAWL"
+
+    def subjects(self) -> list[str]:
+        return [self.wire(subject) for subject in CRAWL_SUBJECTS]
+
+    def wire(self, subject: str) -> str:
+        return self.prefix + subject.removeprefix(_LOGICAL_PREFIX)
+
+    def logical(self, wire: str) -> str:
+        return _LOGICAL_PREFIX + wire.removeprefix(self.prefix)
+
+    def dedup_id(self, message_id: str) -> str:
+        return f"{self.deployment}:{message_id}" if self.deployment else message_id
+
+
+_LOGICAL_PREFIX = "catalog"
+# The default names: one deployment on its NATS (and the tests).
+DEFAULT_BUS = Bus()
+STREAM = DEFAULT_BUS.stream
+
+
+def stream_config(bus: Bus) -> StreamConfig:
     return StreamConfig(
-        name=STREAM,
-        subjects=list(CRAWL_SUBJECTS),
+        name=bus.stream,
+        subjects=bus.subjects(),
         # Work queue: a message is gone once a worker acks it.
         retention=RetentionPolicy.WORK_QUEUE,
         storage=StorageType.FILE,
@@ -47,14 +81,14 @@ def stream_config() -> StreamConfig:
     )
 
 
-def consumer_config(settings: Settings) -> ConsumerConfig:
+def consumer_config(settings: Settings, bus: Bus) -> ConsumerConfig:
     return ConsumerConfig(
         durable_name=CONSUMER,
         ack_policy=AckPolicy.EXPLICIT,
         ack_wait=settings.ack_wait,
         max_deliver=settings.max_deliver,
         max_ack_pending=1000,
-        filter_subjects=list(CRAWL_SUBJECTS),
+        filter_subjects=bus.subjects(),
     )
 
 
@@ -79,26 +113,28 @@ async def connect(url: str, name: str, *, retry_for: float | None = None) -> Cli
         raise TransientError("NATS is unreachable") from exc
 
 
-async def ensure_stream(js: JetStreamContext, settings: Settings) -> None:
+async def ensure_stream(js: JetStreamContext, settings: Settings, bus: Bus = DEFAULT_BUS) -> None:
     """Create or update the stream and the durable consumer to the configuration here."""
     try:
-        await js.add_stream(stream_config())
+        await js.add_stream(stream_config(bus))
     except nats.js.errors.BadRequestError:
-        await js.update_stream(stream_config())
-    await js.add_consumer(STREAM, consumer_config(settings))
+        await js.update_stream(stream_config(bus))
+    await js.add_consumer(bus.stream, consumer_config(settings, bus))
 
 
 class JetStreamPublisher:
     """Publishes with a deduplication id, so a retried publish is stored once."""
 
-    def __init__(self, js: JetStreamContext, timeout: float = 5.0) -> None:
+    def __init__(self, js: JetStreamContext, bus: Bus = DEFAULT_BUS, timeout: float = 5.0) -> None:
         self._js = js
+        self._bus = bus
         self._timeout = timeout
 
     async def publish(self, subject: str, data: bytes, message_id: str) -> None:
+        headers = {"Nats-Msg-Id": self._bus.dedup_id(message_id)}
         try:
             await self._js.publish(
-                subject, data, timeout=self._timeout, headers={"Nats-Msg-Id": message_id}
+                self._bus.wire(subject), data, timeout=self._timeout, headers=headers
             )
         except UNAVAILABLE as exc:
             raise TransientError("NATS did not accept the message") from exc

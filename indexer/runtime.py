@@ -10,7 +10,7 @@ from catalog.bootstrap import Services
 from catalog.errors import PermanentError
 from indexer.crawlers import crawler_factory
 from indexer.handlers import CrawlHandlers
-from indexer.jetstream import UNAVAILABLE, JetStreamPublisher, connect, ensure_stream
+from indexer.jetstream import UNAVAILABLE, Bus, JetStreamPublisher, connect, ensure_stream
 from indexer.relay import OutboxRelay
 from indexer.worker import Worker
 
@@ -24,8 +24,9 @@ async def run_indexer(services: Services, stop: asyncio.Event) -> None:
     nc = await connect(services.nats_url, "catalog-indexer")
     try:
         js = nc.jetstream()
-        await ensure_stream(js, services.settings)
-        publisher = JetStreamPublisher(js)
+        bus = Bus(services.settings.nats_prefix, await services.store.deployment_id())
+        await ensure_stream(js, services.settings, bus)
+        publisher = JetStreamPublisher(js, bus)
         handlers = CrawlHandlers(
             services.store,
             services.index,
@@ -35,7 +36,7 @@ async def run_indexer(services: Services, stop: asyncio.Event) -> None:
             services.settings.batch_size,
             services.settings.stale_fail_safe,
         )
-        worker = Worker(js, handlers.handle, services.store, services.settings)
+        worker = Worker(js, handlers.handle, services.store, services.settings, bus)
         relay = OutboxRelay(services.store, publisher)
         log.info("indexer running with %s workers", services.settings.workers)
         async with asyncio.TaskGroup() as group:

@@ -26,7 +26,7 @@ from catalog.errors import CatalogError, NotFoundError, PermanentError, Transien
 from catalog.messages import Message, decode
 from catalog.settings import Settings
 from catalog.store import Store
-from indexer.jetstream import CONSUMER, STREAM, UNAVAILABLE
+from indexer.jetstream import CONSUMER, DEFAULT_BUS, UNAVAILABLE, Bus
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +40,13 @@ class Worker:
         handle: Handler,
         store: Store,
         settings: Settings,
+        bus: Bus = DEFAULT_BUS,
     ) -> None:
         self._js = js
         self._handle = handle
         self._store = store
         self._settings = settings
+        self._bus = bus
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run `settings.workers` pull loops until `stop` is set; in-flight messages finish."""
@@ -57,7 +59,7 @@ class Worker:
         while not stop.is_set():
             try:
                 if subscription is None:
-                    subscription = await self._js.pull_subscribe_bind(CONSUMER, STREAM)
+                    subscription = await self._js.pull_subscribe_bind(CONSUMER, self._bus.stream)
                 messages = await subscription.fetch(1, timeout=1.0)
             except nats.errors.TimeoutError:
                 continue
@@ -81,8 +83,9 @@ class Worker:
         """Handle one message and settle it; `slot` names the pull loop, for the log."""
         attempt = msg.metadata.num_delivered or 1
         started = time.perf_counter()
+        subject = self._bus.logical(msg.subject)
         try:
-            message = decode(msg.subject, msg.data)
+            message = decode(subject, msg.data)
         except PermanentError as exc:
             await self._terminate(msg, None, str(exc))
             return

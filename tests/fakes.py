@@ -83,6 +83,9 @@ class InMemoryStore:
     async def ping(self) -> None:
         return None
 
+    async def deployment_id(self) -> str:
+        return "dep_inmemory"
+
     async def add_token(
         self,
         token_hash: bytes,

@@ -13,7 +13,13 @@ from typing import Any
 import asyncpg
 
 from catalog.cipher import Sealed
-from catalog.errors import ConflictError, CrawlCapacityError, NotFoundError, TransientError
+from catalog.errors import (
+    ConflictError,
+    CrawlCapacityError,
+    NotFoundError,
+    PermanentError,
+    TransientError,
+)
 from catalog.ids import new_id
 from catalog.messages import (
     CRAWL_CONFIRMED,
@@ -201,6 +207,12 @@ class PgStore:
 
     async def ping(self) -> None:
         await self._fetchrow("SELECT 1")
+
+    async def deployment_id(self) -> str:
+        row = await self._fetchrow("SELECT id FROM deployment")
+        if row is None:
+            raise PermanentError("the store has no deployment id: its migrations did not run")
+        return str(row["id"])
 
     # Tokens
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from catalog import services
+from catalog.adapters.pg_store import PgStore
 from catalog.cipher import SecretCipher, generate_key
 from catalog.embedded import embedded_nats, free_port
 from catalog.errors import PermanentError, TransientError
@@ -23,7 +24,7 @@ from catalog.messages import (
 )
 from catalog.models import CrawlState
 from catalog.settings import Settings
-from indexer.jetstream import STREAM, JetStreamPublisher, connect, ensure_stream
+from indexer.jetstream import STREAM, Bus, JetStreamPublisher, connect, ensure_stream
 from indexer.relay import OutboxRelay
 from indexer.worker import Worker
 from tests.factories import PASSWORD, new_database
@@ -220,3 +221,55 @@ async def test_retries_back_off_exponentially_up_to_the_maximum(js, store):
     settings = Settings(retry_delay=0.5, retry_delay_max=3)
     worker = Worker(js, ScriptedHandler(), store, settings)
     assert [worker.retry_delay(n) for n in range(1, 6)] == [0.5, 1.0, 2.0, 3, 3]
+
+
+async def test_two_deployments_share_one_nats_and_each_gets_its_own_messages(
+    js, store, postgres, create_database
+):
+    """Without a prefix of its own, the first deployment's indexer took and dropped the
+    second's crawls: with one, each has its own subjects, stream and consumer."""
+    second_store = await PgStore.connect(postgres.url(await create_database("catalog_store")))
+    try:
+        first = Bus("catalog", await store.deployment_id())
+        second = Bus("second", await second_store.deployment_id())
+        assert first.deployment != second.deployment
+        await ensure_stream(js, SETTINGS, second)
+        cipher = SecretCipher.from_keys([generate_key()])
+        db_a, crawl_a = await services.register_database(store, cipher, new_database())
+        db_b, crawl_b = await services.register_database(second_store, cipher, new_database())
+        assert await OutboxRelay(store, JetStreamPublisher(js, first)).relay_once() == 1
+        assert await OutboxRelay(second_store, JetStreamPublisher(js, second)).relay_once() == 1
+
+        handler_a, handler_b = ScriptedHandler(), ScriptedHandler()
+        stop = asyncio.Event()
+        workers = [
+            Worker(js, handler_a, store, SETTINGS, first).run(stop),
+            Worker(js, handler_b, second_store, SETTINGS, second).run(stop),
+        ]
+        running = [asyncio.create_task(worker) for worker in workers]
+        try:
+            async with asyncio.timeout(10):
+                await handler_a.done.wait()
+                await handler_b.done.wait()
+        finally:
+            stop.set()
+            await asyncio.gather(*running)
+        assert handler_a.seen == [CrawlRequested(crawl_a.id, db_a.id)]
+        assert handler_b.seen == [CrawlRequested(crawl_b.id, db_b.id)]
+    finally:
+        await second_store.close()
+
+
+async def test_deployments_never_share_deduplication_ids(js, store, postgres, create_database):
+    """Each store numbers its outbox from 1; on one stream (a prefix set alike by mistake) the
+    second deployment's first message was dropped as a duplicate of the first's."""
+    second_store = await PgStore.connect(postgres.url(await create_database("catalog_store")))
+    try:
+        cipher = SecretCipher.from_keys([generate_key()])
+        for owner in (store, second_store):
+            await services.register_database(owner, cipher, new_database())
+            bus = Bus("catalog", await owner.deployment_id())
+            assert await OutboxRelay(owner, JetStreamPublisher(js, bus)).relay_once() == 1
+        assert await stream_messages(js) == 2
+    finally:
+        await second_store.close()
