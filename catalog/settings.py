@@ -68,6 +68,10 @@ class Settings:
     # per tenant.
     rate_limit: float = 50.0
     rate_burst: int = 100
+    # Failed authentications per client address (each unknown token costs a store query): a
+    # burst, then this many per second; past it, unknown tokens from there get a 429.
+    auth_failure_rate: float = 1.0
+    auth_failure_burst: int = 20
     max_crawls_per_tenant: int = 10
     # OIDC bearer tokens (unset issuer: only the catalog's own API tokens are accepted).
     oidc_issuer: str | None = None
@@ -140,6 +144,8 @@ class Settings:
             target_deny=listed("TARGET_DENY"),
             rate_limit=number("RATE_LIMIT", base.rate_limit, float),
             rate_burst=int(number("RATE_BURST", base.rate_burst, int)),
+            auth_failure_rate=number("AUTH_FAILURE_RATE", base.auth_failure_rate, float),
+            auth_failure_burst=int(number("AUTH_FAILURE_BURST", base.auth_failure_burst, int)),
             max_crawls_per_tenant=int(
                 number("MAX_CRAWLS_PER_TENANT", base.max_crawls_per_tenant, int)
             ),

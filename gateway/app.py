@@ -14,9 +14,11 @@ from catalog.netguard import TargetPolicy
 from catalog.settings import Settings
 from gateway.answers import AnswerCache
 from gateway.auth import auth_middleware
+from gateway.buckets import TokenBuckets
 from gateway.errors import error_middleware
 from gateway.keys import (
     ANSWERS,
+    AUTH_FAILURES,
     CIPHER,
     CRAWLERS,
     INDEX,
@@ -30,7 +32,7 @@ from gateway.keys import (
 from gateway.known_tokens import KnownTokens
 from gateway.oidc import OidcConfig, OidcVerifier
 from gateway.params import MAX_BODY_BYTES
-from gateway.ratelimit import TokenBuckets, rate_limit_middleware
+from gateway.ratelimit import rate_limit_middleware
 from gateway.routes import admin, databases, dead_letters, meta, search, seed
 from indexer.crawlers import crawler_factory
 
@@ -76,6 +78,7 @@ def create_app(
     app[KEY_PROBE] = KeyProbe()
     app[ANSWERS] = AnswerCache(settings.search_cache_mb * 1024 * 1024)
     app[TOKENS] = KnownTokens()
+    app[AUTH_FAILURES] = TokenBuckets(settings.auth_failure_rate, settings.auth_failure_burst)
     app[POLICY] = policy or TargetPolicy.from_lists(settings.target_allow, settings.target_deny)
     app[CRAWLERS] = crawlers or crawler_factory(settings, app[POLICY])
     config = oidc_config(settings)

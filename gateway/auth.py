@@ -7,10 +7,10 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from catalog.errors import AuthenticationError, ForbiddenError, NotFoundError
+from catalog.errors import AuthenticationError, ForbiddenError, NotFoundError, RateLimitedError
 from catalog.principal import Principal, Role
 from catalog.tokens import token_hash
-from gateway.keys import OIDC, PRINCIPAL, STORE, TOKENS
+from gateway.keys import AUTH_FAILURES, OIDC, PRINCIPAL, STORE, TOKENS
 from gateway.oidc import looks_like_jwt
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/redoc"})
@@ -40,10 +40,29 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthenticationError("send 'Authorization: Bearer <token>'")
-    if not token.isascii():  # API tokens and JWTs are ASCII; other bytes are not a token
-        raise AuthenticationError("the bearer token is not valid")
-    request[PRINCIPAL] = await _authenticate(request, token.strip())
+    request[PRINCIPAL] = await _checked(request, token.strip())
     return await handler(request)
+
+
+async def _checked(request: web.Request, token: str) -> Principal:
+    """Authenticate; an address that keeps failing is refused before any store query, but a
+    token this process confirmed lately still works from there."""
+    known = token.isascii() and request.app[TOKENS].known(token_hash(token))
+    if known:
+        return known
+    failures, address = request.app[AUTH_FAILURES], request.remote or "unknown"
+    wait = failures.peek(address)
+    if wait:
+        raise RateLimitedError(
+            "too many failed authentications from this address; retry later", retry_after=wait
+        )
+    try:
+        if not token.isascii():  # API tokens and JWTs are ASCII; other bytes are not a token
+            raise AuthenticationError("the bearer token is not valid")
+        return await _authenticate(request, token)
+    except AuthenticationError:
+        failures.take(address)
+        raise
 
 
 def caller(request: web.Request) -> Principal:

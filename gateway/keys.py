@@ -11,6 +11,7 @@ from catalog.search import SearchIndex
 from catalog.settings import Settings
 from catalog.store import Store
 from gateway.answers import AnswerCache
+from gateway.buckets import TokenBuckets
 from gateway.known_tokens import KnownTokens
 from gateway.oidc import OidcVerifier
 
@@ -24,6 +25,8 @@ CRAWLERS: web.AppKey[CrawlerFactory] = web.AppKey("crawlers")
 OIDC: web.AppKey[OidcVerifier | None] = web.AppKey("oidc")
 ANSWERS = web.AppKey("answers", AnswerCache)
 TOKENS = web.AppKey("tokens", KnownTokens)
+# Failed authentications per client address.
+AUTH_FAILURES = web.AppKey("auth_failures", TokenBuckets)
 KEY_PROBE = web.AppKey("key_probe", KeyProbe)
 # Per request: who is calling, set by the auth middleware.
 PRINCIPAL = web.RequestKey("principal", Principal)

@@ -26,6 +26,10 @@ class KnownTokens:
             if principal.subject == subject:
                 del self._known[hashed]
 
+    def known(self, hashed: bytes) -> Principal | None:
+        """The token's principal if this process confirmed it lately; no store query."""
+        return self._known.get(hashed)
+
     async def principal(self, store: Store, hashed: bytes) -> Principal | None:
         found = self._known.get(hashed)
         if found is None:

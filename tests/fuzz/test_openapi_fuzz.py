@@ -209,7 +209,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     set_hypothesis_home_dir(tmp_path_factory.mktemp("hypothesis"))
     store, index = InMemoryStore(), InMemorySearchIndex()
     # Limits high enough that the fuzzing explores the routes, not the rate limiter.
-    settings_ = Settings(rate_limit=1e6, rate_burst=1_000_000, max_crawls_per_tenant=1_000_000)
+    settings_ = Settings(
+        rate_limit=1e6,
+        rate_burst=1_000_000,
+        max_crawls_per_tenant=1_000_000,
+        auth_failure_burst=1_000_000,
+    )
     services = Services(settings_, store, index, SecretCipher.from_keys([generate_key()]), None)
     policy = dataclasses.replace(TargetPolicy.from_lists((), ()), resolve=_resolve)
     app = create_app(services, policy=policy, crawlers=FakeCrawler({}).factory())

@@ -752,3 +752,25 @@ async def test_a_crawl_that_waits_to_retry_shows_why_how_often_and_until_when(ga
     await store.start_crawl(created["crawl"]["id"], [])
     body = await (await client.get(f"/v1/databases/{created['id']}", headers=AUTH)).json()
     assert body["crawl"]["retrying"] is None
+
+
+async def test_an_address_that_keeps_failing_to_authenticate_is_slowed_down(aiohttp_client):
+    """Each unknown token costs a store query: past a burst of failures, an address gets 429s
+    before any, while a token this process confirmed lately still works from there."""
+    store, index = InMemoryStore(), InMemorySearchIndex()
+    await store.add_token(token_hash(TOKEN), "admin", Role.ADMIN, DEFAULT_TENANT)
+    await store.add_token(token_hash("cat_" + "n" * 40), "new", Role.READER, DEFAULT_TENANT)
+    settings = Settings(auth_failure_burst=3, auth_failure_rate=0.01)
+    client = await aiohttp_client(create_app(services_over(store, index, settings)))
+    assert (await client.get("/v1/databases", headers=AUTH)).status == 200  # now known here
+
+    wrong = {"Authorization": "Bearer cat_wrong"}
+    for _ in range(3):
+        assert (await client.get("/v1/databases", headers=wrong)).status == 401
+    refused = await client.get("/v1/databases", headers=wrong)
+    assert_problem(refused, await refused.json(), 429)
+    assert int(refused.headers["Retry-After"]) > 0
+
+    assert (await client.get("/v1/databases", headers=AUTH)).status == 200
+    unseen = {"Authorization": "Bearer cat_" + "n" * 40}
+    assert (await client.get("/v1/databases", headers=unseen)).status == 429
