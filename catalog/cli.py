@@ -16,6 +16,7 @@ import sys
 from catalog import services
 from catalog.bootstrap import ADMIN_TOKEN_FILE, open_services, open_store, secret_keys
 from catalog.cipher import SecretCipher, generate_key
+from catalog.engine_watch import Probe, tcp_probe
 from catalog.errors import CatalogError
 from catalog.logs import configure_logging
 from catalog.settings import Settings
@@ -40,11 +41,17 @@ async def up(settings: Settings) -> None:
             env["CATALOG_NATS_URL"] = services.nats_url
         # The index's one writer belongs to the indexer child.
         await services.index.close()
+        # The engines it started are its to watch: external ones have their own operators.
+        engines: dict[str, Probe] = {}
+        if settings.database_url is None:
+            engines["PostgreSQL"] = services.store.ping
+        if settings.nats_url is None and services.nats_url:
+            engines["NATS"] = tcp_probe(services.nats_url)
         print(
             f"catalog up: http://{settings.host}:{settings.port} ({token_note}); Ctrl-C stops",
             flush=True,
         )
-        await supervise(settings, env, stop)
+        await supervise(settings, env, stop, engines)
     print("catalog stopped", flush=True)
 
 

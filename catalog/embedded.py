@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
+import signal
 import socket
 import sys
 import warnings
@@ -64,16 +66,51 @@ async def _wait_for_port(port: int, process: asyncio.subprocess.Process) -> None
             return
 
 
+def _runs_on(pid: int, store_dir: Path) -> bool:
+    """Whether pid is a nats-server on this store (and not a reused pid of something else)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return str(store_dir).encode() in argv
+
+
+async def stop_leftover_nats(store_dir: Path) -> None:
+    """Stop a nats-server a killed `catalog up` left on this store: two servers on one store
+    would corrupt it."""
+    pid_file = store_dir / "nats-server.pid"
+    try:
+        pid = int(pid_file.read_text())
+    except (OSError, ValueError):
+        return
+    if not _runs_on(pid, store_dir):
+        return
+    log.warning("stopping a nats-server (pid %s) left running on %s", pid, store_dir)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    try:
+        async with asyncio.timeout(10):
+            # Not our child: nothing to await but its end, seen in /proc.
+            while _runs_on(pid, store_dir):  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise PermanentError(
+            f"a nats-server (pid {pid}) still runs on {store_dir} after SIGTERM: stop it first"
+        ) from None
+
+
 @contextlib.asynccontextmanager
 async def embedded_nats(data_dir: Path, port: int | None = None) -> AsyncIterator[str]:
     """Run `nats-server -js` with its store under data_dir; yield its URL; stop it on exit."""
     store_dir = (data_dir / "nats").resolve()
     store_dir.mkdir(parents=True, exist_ok=True)
+    await stop_leftover_nats(store_dir)
     port = port or free_port()
     with (store_dir / "nats-server.log").open("ab") as server_log:
         process = await asyncio.create_subprocess_exec(
             _nats_server_binary(),
             *("-js", "-sd", str(store_dir), "-a", "127.0.0.1", "-p", str(port)),
+            *("-P", str(store_dir / "nats-server.pid")),
             stdout=asyncio.subprocess.DEVNULL,
             stderr=server_log,
             # Its own session: a Ctrl-C meant for us must not stop it before we drain.

@@ -17,9 +17,10 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 
+from catalog.engine_watch import Probe, watch_engines
 from catalog.errors import PermanentError
 from catalog.libc import libc
 from catalog.settings import Settings
@@ -135,18 +136,26 @@ async def _terminate(child: Child, proc: asyncio.subprocess.Process) -> None:
     log.info("%s stopped (code %s)", child.name, proc.returncode)
 
 
-async def supervise(settings: Settings, env: Mapping[str, str], stop: asyncio.Event) -> None:
-    """Run every child until `stop` is set (or one cannot stay up), then stop them all."""
+async def supervise(
+    settings: Settings,
+    env: Mapping[str, str],
+    stop: asyncio.Event,
+    engines: Mapping[str, Probe] | None = None,
+) -> None:
+    """Run every child until `stop` is set (or one cannot stay up, or one of the `engines`
+    stops answering), then stop them all."""
     env = {**env, "CATALOG_REUSE_PORT": "1", SUPERVISOR_PID: str(os.getpid())}
     check_port_free(settings.host, settings.port)
 
-    async def watch(child: Child) -> None:
+    async def stopping_all(work: Awaitable[None]) -> None:
         try:
-            await _watch(child, env, stop)
+            await work
         except PermanentError:
             stop.set()  # the others stop too
             raise
 
     async with asyncio.TaskGroup() as group:
         for child in children(settings):
-            group.create_task(watch(child))
+            group.create_task(stopping_all(_watch(child, env, stop)))
+        if engines:
+            group.create_task(stopping_all(watch_engines(engines, stop)))

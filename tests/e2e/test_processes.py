@@ -150,6 +150,52 @@ async def test_the_children_stop_when_catalog_up_is_killed(tmp_path):
                 os.kill(int(postmaster.read_text().split()[0]), signal.SIGTERM)
 
 
+async def test_a_second_catalog_up_stops_the_nats_server_a_killed_one_left(tmp_path):
+    """Two nats-servers on one JetStream store would corrupt it."""
+    data_dir = tmp_path / "data"
+    store = str((data_dir / "nats").resolve())
+    port = free_port()
+    log = tmp_path / "first.log"
+    async with process(CATALOG, "up", env=up_env(tmp_path, port), log=log) as first:
+        await wait_until_ready(f"http://127.0.0.1:{port}", first, log)
+        [leftover] = processes_mentioning(store)
+        first.kill()
+        await first.wait()
+    assert Path(f"/proc/{leftover}").exists()  # it outlived the SIGKILL
+
+    port = free_port()
+    log = tmp_path / "second.log"
+    try:
+        async with process(CATALOG, "up", env=up_env(tmp_path, port), log=log) as second:
+            await wait_until_ready(f"http://127.0.0.1:{port}", second, log)
+            running = processes_mentioning(store)
+            assert leftover not in running
+            assert len(running) == 1
+        assert f"stopping a nats-server (pid {leftover}) left running" in log.read_text()
+    finally:
+        for pid in processes_mentioning(store):
+            os.kill(pid, signal.SIGTERM)
+        postmaster = data_dir / "postgres" / "postmaster.pid"
+        if postmaster.exists():
+            os.kill(int(postmaster.read_text().split()[0]), signal.SIGTERM)
+
+
+async def test_catalog_up_stops_with_one_clear_line_when_its_nats_server_dies(tmp_path):
+    """Not up and headless for good: its children would only answer 503 and retry forever."""
+    port = free_port()
+    log = tmp_path / "catalog-up.log"
+    async with process(CATALOG, "up", env=up_env(tmp_path, port), log=log) as proc:
+        await wait_until_ready(f"http://127.0.0.1:{port}", proc, log)
+        [nats_server] = processes_mentioning(str((tmp_path / "data" / "nats").resolve()))
+        os.kill(nats_server, signal.SIGKILL)
+        async with asyncio.timeout(60):
+            await proc.wait()
+    assert proc.returncode == 1
+    output = log.read_text()
+    assert "catalog: the embedded NATS stopped answering; stopping everything" in output
+    assert not (tmp_path / "data" / "postgres" / "postmaster.pid").exists()  # stopped too
+
+
 async def test_catalog_up_refuses_a_port_in_use_with_one_clear_line(tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
