@@ -38,7 +38,7 @@ async def embedded_postgres(data_dir: Path) -> AsyncIterator[str]:
         log.info("embedded PostgreSQL stopped")
 
 
-def _nats_server_binary() -> str:
+def nats_server_binary() -> str:
     beside_python = Path(sys.executable).parent / "nats-server"
     found = str(beside_python) if beside_python.exists() else shutil.which("nats-server")
     if found is None:
@@ -52,7 +52,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-async def _wait_for_port(port: int, process: asyncio.subprocess.Process) -> None:
+async def wait_for_port(port: int, process: asyncio.subprocess.Process) -> None:
     while True:
         if process.returncode is not None:
             raise PermanentError(f"nats-server exited with code {process.returncode}")
@@ -108,7 +108,7 @@ async def embedded_nats(data_dir: Path, port: int | None = None) -> AsyncIterato
     port = port or free_port()
     with (store_dir / "nats-server.log").open("ab") as server_log:
         process = await asyncio.create_subprocess_exec(
-            _nats_server_binary(),
+            nats_server_binary(),
             *("-js", "-sd", str(store_dir), "-a", "127.0.0.1", "-p", str(port)),
             *("-P", str(store_dir / "nats-server.pid")),
             stdout=asyncio.subprocess.DEVNULL,
@@ -119,7 +119,7 @@ async def embedded_nats(data_dir: Path, port: int | None = None) -> AsyncIterato
     try:
         try:
             async with asyncio.timeout(15):
-                await _wait_for_port(port, process)
+                await wait_for_port(port, process)
         except TimeoutError:
             raise PermanentError("nats-server did not start within 15 s") from None
         log.info("embedded NATS JetStream listening on 127.0.0.1:%s", port)

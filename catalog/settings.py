@@ -33,6 +33,10 @@ class Settings:
     # Names this deployment's subjects ("<prefix>.crawl.batch"), stream and consumer, so several
     # deployments can share one NATS.
     nats_prefix: str = "catalog"
+    # NATS authentication and TLS beyond what the URL holds (nats://user:password@host or
+    # nats://token@host): a .creds file (JWT and NKey), and the CA bundle for tls://.
+    nats_creds: str | None = None
+    nats_ca: str | None = None
     opensearch_url: str | None = field(default=None, repr=False)
     opensearch_index: str = "catalog"
     secret_keys: tuple[str, ...] = field(default=(), repr=False)
@@ -122,6 +126,8 @@ class Settings:
             database_url=get("DATABASE_URL"),
             nats_url=get("NATS_URL"),
             nats_prefix=nats_prefix(get("NATS_PREFIX") or base.nats_prefix),
+            nats_creds=get("NATS_CREDS"),
+            nats_ca=get("NATS_CA"),
             opensearch_url=get("OPENSEARCH_URL"),
             opensearch_index=get("OPENSEARCH_INDEX") or base.opensearch_index,
             secret_keys=listed("SECRET_KEYS"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from dataclasses import dataclass
 
 import nats
@@ -97,8 +98,20 @@ async def _report(exc: Exception) -> None:
     log.warning("NATS connection problem: %s", type(exc).__name__)
 
 
-async def connect(url: str, name: str, *, retry_for: float | None = None) -> Client:
-    """Connect, retrying while the server is not up yet (for at most `retry_for` seconds)."""
+async def connect(
+    url: str,
+    name: str,
+    *,
+    retry_for: float | None = None,
+    creds: str | None = None,
+    ca: str | None = None,
+) -> Client:
+    """Connect, retrying while the server is not up yet (for at most `retry_for` seconds).
+
+    Credentials in the URL (user and password, or a token) are nats-py's to send; `creds` is a
+    .creds file (JWT and NKey seed); `ca` a CA bundle that verifies a tls:// server.
+    """
+    tls = ssl.create_default_context(cafile=ca) if ca else None
     try:
         async with asyncio.timeout(retry_for):
             return await nats.connect(
@@ -108,6 +121,8 @@ async def connect(url: str, name: str, *, retry_for: float | None = None) -> Cli
                 reconnect_time_wait=1,
                 connect_timeout=5,
                 error_cb=_report,
+                user_credentials=creds,
+                tls=tls,
             )
     except TimeoutError as exc:
         raise TransientError("NATS is unreachable") from exc

@@ -21,7 +21,10 @@ async def run_indexer(services: Services, stop: asyncio.Event) -> None:
     """Relay the outbox and handle crawl messages until `stop` is set, then drain NATS."""
     if services.nats_url is None:
         raise PermanentError("the indexer needs NATS: set CATALOG_NATS_URL")
-    nc = await connect(services.nats_url, "catalog-indexer")
+    settings = services.settings
+    nc = await connect(
+        services.nats_url, "catalog-indexer", creds=settings.nats_creds, ca=settings.nats_ca
+    )
     try:
         js = nc.jetstream()
         bus = Bus(services.settings.nats_prefix, await services.store.deployment_id())

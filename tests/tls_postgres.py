@@ -42,7 +42,7 @@ def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
-def _certificates() -> tuple[str, str, str]:
+def certificates() -> tuple[str, str, str]:
     """A CA, and a server certificate it signed for localhost, UNRESOLVED_NAME and 127.0.0.1
     (PEM texts)."""
     now = datetime.datetime.now(datetime.UTC)
@@ -98,7 +98,7 @@ def _error_response(code: str, message: str) -> bytes:
 
 @asynccontextmanager
 async def tls_postgres(upstream: tuple[str, int]) -> AsyncIterator[TlsServer]:
-    ca_pem, cert_pem, key_pem = _certificates()
+    ca_pem, cert_pem, key_pem = certificates()
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     with tempfile.TemporaryDirectory() as folder:
         cert, key = Path(folder) / "server.crt", Path(folder) / "server.key"

@@ -12,7 +12,7 @@ import pytest
 from catalog import services
 from catalog.adapters.pg_store import PgStore
 from catalog.cipher import SecretCipher, generate_key
-from catalog.embedded import embedded_nats, free_port
+from catalog.embedded import embedded_nats, free_port, nats_server_binary, wait_for_port
 from catalog.errors import PermanentError, TransientError
 from catalog.messages import (
     CRAWL_BATCH,
@@ -28,6 +28,7 @@ from indexer.jetstream import STREAM, Bus, JetStreamPublisher, connect, ensure_s
 from indexer.relay import OutboxRelay
 from indexer.worker import Worker
 from tests.factories import PASSWORD, new_database
+from tests.tls_postgres import certificates
 
 SETTINGS = Settings(workers=2, ack_wait=1, max_deliver=4, retry_delay=0.05)
 
@@ -273,3 +274,49 @@ async def test_deployments_never_share_deduplication_ids(js, store, postgres, cr
         assert await stream_messages(js) == 2
     finally:
         await second_store.close()
+
+
+@contextlib.asynccontextmanager
+async def guarded_nats(*flags: str):
+    """A nats-server that asks for what `flags` say (a password, TLS)."""
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), *flags,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        async with asyncio.timeout(15):
+            await wait_for_port(port, proc)
+        yield port
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+async def test_the_indexer_authenticates_to_nats_with_a_password_in_the_url(tmp_path):
+    async with guarded_nats("--user", "catalog", "--pass", "s3cret-bus") as port:
+        nc = await connect(f"nats://catalog:s3cret-bus@127.0.0.1:{port}", "test", retry_for=5)
+        assert nc.is_connected
+        await nc.close()
+        with pytest.raises(TransientError):
+            await connect(f"nats://catalog:wrong@127.0.0.1:{port}", "test", retry_for=2)
+
+
+async def test_the_indexer_verifies_a_tls_nats_server_against_the_ca_it_is_given(tmp_path):
+    ca_pem, cert_pem, key_pem = certificates()
+    for name, text in (("ca.pem", ca_pem), ("cert.pem", cert_pem), ("key.pem", key_pem)):
+        (tmp_path / name).write_text(text)
+    flags = (
+        "--tls",
+        "--tlscert",
+        str(tmp_path / "cert.pem"),
+        "--tlskey",
+        str(tmp_path / "key.pem"),
+    )
+    async with guarded_nats(*flags) as port:
+        url = f"tls://127.0.0.1:{port}"
+        nc = await connect(url, "test", retry_for=5, ca=str(tmp_path / "ca.pem"))
+        assert nc.is_connected
+        await nc.close()
+        with pytest.raises(TransientError):  # the system's CAs do not know the test CA
+            await connect(url, "test", retry_for=2)

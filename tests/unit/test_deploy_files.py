@@ -40,6 +40,20 @@ def test_compose_holds_no_literal_secret():
     env = compose()["services"]["gateway"]["environment"]
     assert env["CATALOG_SECRET_KEYS"].startswith("${CATALOG_SECRET_KEYS:?")
     assert env["CATALOG_ADMIN_TOKEN"].startswith("${CATALOG_ADMIN_TOKEN:?")
+    assert ":${CATALOG_NATS_PASSWORD:?" in env["CATALOG_NATS_URL"]
+
+
+def test_compose_publishes_only_the_gateway_to_the_network():
+    """NATS without its password, or Dashboards without a login, is every tenant's data."""
+    services = compose()["services"]
+    published = {
+        name: [str(p) for p in service.get("ports", [])] for name, service in services.items()
+    }
+    assert published.pop("gateway") == ["8000:8000"]
+    assert published.pop("dashboards") == ["127.0.0.1:5601:5601"]
+    assert all(ports == [] for ports in published.values()), published
+    nats = services["nats"]["command"]
+    assert nats[nats.index("--pass") + 1].startswith("${CATALOG_NATS_PASSWORD:?")
 
 
 def test_dockerfile_copies_every_package_the_services_import():
