@@ -39,6 +39,25 @@ class Services:
     database_url: str = field(default="", repr=False)
 
 
+def private_folder(path: Path) -> None:
+    """Make the data folder its owner's alone (0700): it holds the index, the key file, the
+    admin token and the embedded engines, whose files are created readable by all.
+
+    Run as root, the embedded PostgreSQL (pgserver) runs as a user of its own but keeps our
+    group, and must pass through the folder to its data: then the folder is 0710, its group ours.
+    """
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        pgdata_owner = (path / "postgres").stat().st_uid
+    except FileNotFoundError:
+        pgdata_owner = os.geteuid()
+    if pgdata_owner != os.geteuid():
+        os.chown(path, -1, os.getegid())
+        path.chmod(0o710)
+    else:
+        path.chmod(0o700)
+
+
 def _write_private(path: Path, text: str) -> None:
     """Create a file only its owner can read, failing if it already exists."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -132,6 +151,7 @@ async def open_services(
     """Open the store, the index and (if asked) the events engine; embedded ones where unset."""
     async with contextlib.AsyncExitStack() as stack:
         database_url = await stack.enter_async_context(store_url(settings))
+        private_folder(settings.data_dir)  # after an embedded store made its folder in it
         store = await PgStore.connect(database_url)
         stack.push_async_callback(store.close)
         cipher = SecretCipher.from_keys(await secret_keys(settings, store))

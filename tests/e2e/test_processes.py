@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 
 from catalog.embedded import free_port
 from tests.e2e.conftest import Target
@@ -52,6 +53,7 @@ async def test_catalog_up_runs_everything_embedded_and_stops_cleanly(tmp_path, t
         token_file = data_dir / "admin-token"
         assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
         assert stat.S_IMODE((data_dir / "secret-keys").stat().st_mode) == 0o600
+        await assert_private_and_postgres_still_reaches_its_files(data_dir)
         found = await register_and_find(base, token_file.read_text().strip(), target)
         assert "order_totals" in found["tables"]["sales"]
     assert proc.returncode == 0, log.read_text()
@@ -63,6 +65,21 @@ async def test_catalog_up_runs_everything_embedded_and_stops_cleanly(tmp_path, t
     assert (data_dir / "postgres" / "PG_VERSION").exists()
     assert (data_dir / "index").is_dir()
     assert not (data_dir / "postgres" / "postmaster.pid").exists()  # the server was stopped
+
+
+async def assert_private_and_postgres_still_reaches_its_files(data_dir: Path) -> None:
+    """0700; or, as root, where pgserver runs PostgreSQL as a user of its own (in our group),
+    0710. A CHECKPOINT (which opens files by absolute path) proves PostgreSQL still passes."""
+    folder = data_dir.stat()
+    if (data_dir / "postgres").stat().st_uid == os.geteuid():
+        assert stat.S_IMODE(folder.st_mode) == 0o700
+    else:
+        assert (stat.S_IMODE(folder.st_mode), folder.st_gid) == (0o710, os.getegid())
+    conn = await asyncpg.connect(host=str(data_dir / "postgres"), user="postgres")
+    try:
+        await conn.execute("CHECKPOINT")
+    finally:
+        await conn.close()
 
 
 def children_running(parent: int, module: str) -> list[int]:

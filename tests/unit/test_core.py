@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from catalog.bootstrap import private_folder
 from catalog.cipher import SecretCipher, generate_key
 from catalog.documents import DocumentKind, document_id, documents_for_table
 from catalog.errors import CredentialError, InvalidInputError, PermanentError
@@ -271,3 +272,13 @@ async def test_known_tokens_ask_the_store_once_per_ttl_and_always_for_unknown_on
     assert await known.principal(nobody, b"x") is None
     assert await known.principal(nobody, b"x") is None
     assert nobody.lookups == 2
+
+
+def test_the_data_folder_is_its_owners_alone(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    private_folder(shared)
+    assert shared.stat().st_mode & 0o777 == 0o700
+    nested = tmp_path / "a" / "data"
+    private_folder(nested)
+    assert nested.stat().st_mode & 0o777 == 0o700
