@@ -318,7 +318,8 @@ def test_operation_refuses_a_missing_or_wrong_token(
 # of any JSON type. Random strings (all schemathesis can send) almost never decode, so these are
 # generated here.
 _JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    # NaN and the infinities too: JSON parsers take them, and search engines refuse them.
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
     max_leaves=4,
 )
@@ -326,6 +327,7 @@ PAGED = [
     ("/v1/databases", ("after",), {}),
     ("/v1/tenants", ("after",), {}),
     ("/v1/audit", ("after",), {}),
+    ("/v1/tokens", ("after",), {}),
     ("/v1/dead-letters", ("after",), {}),
     ("/v1/databases/{database_id}/tables", ("g", "o"), {}),
     ("/v1/search", ("score", "ordinal", "id", "depth", "query", "scopes"), {"q": SEED_TABLE}),
@@ -350,3 +352,70 @@ def test_a_forged_cursor_is_refused_not_a_server_error(
 
     _fuzz(st.fixed_dictionaries(dict.fromkeys(keys, _JSON)), MAX_EXAMPLES, check)
     assert statuses[400] + statuses[409] >= 1, statuses  # some were refused, none failed
+
+
+# Strings an attacker sends: control characters (CR/LF/NUL went verbatim into startup packets, and
+# NUL into the store), very long labels (a 254-character host crashed the resolver), and text in
+# any script.
+HOSTILE_TEXT = st.one_of(
+    st.text(st.characters(max_codepoint=0x1F) | st.sampled_from("a\x7f\u2028\ufeff"), min_size=1),
+    st.text("0a.-", min_size=200, max_size=600),
+    st.text(min_size=1, max_size=50),
+)
+WITH_BODY = [
+    (method, path)
+    for method, path in OPERATIONS
+    if "requestBody" in openapi_document()["paths"][path][method.lower()]
+]
+WITH_QUERY = [
+    (method, path)
+    for method, path in OPERATIONS
+    if any(
+        p["in"] == "query"
+        for p in openapi_document()["paths"][path][method.lower()].get("parameters", [])
+    )
+]
+HOSTILE_EXAMPLES = 15  # per operation
+
+
+def _answered_without_a_server_error(response: Any, case: Case) -> None:
+    assert response.status_code < 500, (case.as_curl_command(), response.text)
+    if response.status_code >= 400:
+        assert response.headers["content-type"][0].startswith("application/problem+json")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), WITH_BODY + WITH_QUERY, ids=_labels(WITH_BODY + WITH_QUERY)
+)
+def test_hostile_strings_in_any_field_are_refused_or_served_never_a_500(
+    world: World, method: str, path: str
+):
+    """Every string of a valid request (body fields, query parameters) replaced by hostile text."""
+    operation = world.schema[path][method]
+    statuses: Counter[int] = Counter()
+
+    def check(example: tuple[Case, str]) -> None:
+        case, text = example
+        if isinstance(case.body, dict):
+            case.body = {k: text if isinstance(v, str) else v for k, v in case.body.items()}
+        if case.query:
+            case.query = dict.fromkeys(case.query, text)
+        response = case.call(base_url=world.gateway.base_url, session=world.session)
+        statuses[response.status_code] += 1
+        _answered_without_a_server_error(response, case)
+
+    cases = _strategy(operation, GenerationMode.POSITIVE, world.seeded(), headers=AUTH)
+    _fuzz(st.tuples(cases, HOSTILE_TEXT), HOSTILE_EXAMPLES, check)
+    assert statuses.total() >= 1
+
+
+@pytest.mark.parametrize(("method", "path"), WITH_BODY, ids=_labels(WITH_BODY))
+def test_deeply_nested_bodies_are_a_4xx_never_a_500(world: World, method: str, path: str):
+    url = world.url(path.format(**world.seeded()))
+    for depth in (100, 2_000, 30_000):
+        for body in ("[" * depth + "]" * depth, '{"a":' * depth + "1" + "}" * depth):
+            response = world.session.request(
+                method, url, data=body, headers={**AUTH, "Content-Type": "application/json"}
+            )
+            assert 400 <= response.status_code < 500, (depth, response.text[:200])
+            assert response.headers["Content-Type"].startswith("application/problem+json")
