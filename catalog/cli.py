@@ -37,6 +37,8 @@ async def up(settings: Settings) -> None:
             else f"the admin token is in {settings.data_dir / ADMIN_TOKEN_FILE}"
         )
         env = {**os.environ, "CATALOG_DATABASE_URL": services.database_url}
+        # One machine's catalog: its own databases are on this host (unless told otherwise).
+        env.setdefault("CATALOG_TARGET_THIS_HOST", "1")
         if services.nats_url:
             env["CATALOG_NATS_URL"] = services.nats_url
         # The index's one writer belongs to the indexer child.

@@ -68,6 +68,9 @@ class Settings:
     # SSRF guard: networks (CIDR) targets may (allow; empty = any) or may not (deny) live in.
     target_allow: tuple[str, ...] = ()
     target_deny: tuple[str, ...] = ()
+    # Whether targets may be this host (loopback, 0.0.0.0): off for a server, which must not let
+    # tenants reach what listens beside it; `catalog up` turns it on, local use being its point.
+    target_this_host: bool = False
     # Abuse limits: requests per second per caller (with a burst), crawls queued or running
     # per tenant.
     rate_limit: float = 50.0
@@ -148,6 +151,7 @@ class Settings:
             log_level=(get("LOG_LEVEL") or base.log_level).upper(),
             target_allow=listed("TARGET_ALLOW"),
             target_deny=listed("TARGET_DENY"),
+            target_this_host=(get("TARGET_THIS_HOST") or "").lower() in ("1", "true", "yes"),
             rate_limit=number("RATE_LIMIT", base.rate_limit, float),
             rate_burst=int(number("RATE_BURST", base.rate_burst, int)),
             auth_failure_rate=number("AUTH_FAILURE_RATE", base.auth_failure_rate, float),

@@ -79,7 +79,7 @@ def create_app(
     app[ANSWERS] = AnswerCache(settings.search_cache_mb * 1024 * 1024)
     app[TOKENS] = KnownTokens()
     app[AUTH_FAILURES] = TokenBuckets(settings.auth_failure_rate, settings.auth_failure_burst)
-    app[POLICY] = policy or TargetPolicy.from_lists(settings.target_allow, settings.target_deny)
+    app[POLICY] = policy or TargetPolicy.from_settings(settings)
     app[CRAWLERS] = crawlers or crawler_factory(settings, app[POLICY])
     config = oidc_config(settings)
     app[OIDC] = None

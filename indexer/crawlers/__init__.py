@@ -15,7 +15,7 @@ from indexer.crawlers.postgres import PostgresCrawler
 
 def crawler_factory(settings: Settings, policy: TargetPolicy | None = None) -> CrawlerFactory:
     """Opens a crawler for a target, through the SSRF guard (the settings' policy by default)."""
-    policy = policy or TargetPolicy.from_lists(settings.target_allow, settings.target_deny)
+    policy = policy or TargetPolicy.from_settings(settings)
 
     @contextlib.asynccontextmanager
     async def open_crawler(target: Target, password: str) -> AsyncIterator[Crawler]:

@@ -7,6 +7,7 @@ Every batch costs four queries whatever its size, never one round trip per table
 from __future__ import annotations
 
 import contextlib
+import logging
 import ssl
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -18,6 +19,10 @@ from catalog.crawler import AccessCheck, AccessReport
 from catalog.errors import CrawlFailure, TransientError
 from catalog.models import Column, ForeignKey, Index, SslMode, Table, TableType, Target
 from catalog.redact import scrub
+
+log = logging.getLogger(__name__)
+# What a tenant reads when the target's server was not reached, however that failed.
+UNREACHABLE = "could not connect to the database server"
 
 _TABLE_TYPES = {
     "r": TableType.TABLE,
@@ -241,7 +246,7 @@ class PostgresCrawler:
         self._connection: asyncpg.Connection | None = None
 
     async def __aenter__(self) -> PostgresCrawler:
-        with self._translated():
+        with self._translated(connecting=True):
             self._connection = await asyncpg.connect(
                 host=self._host(),
                 port=self._target.port,
@@ -361,7 +366,7 @@ class PostgresCrawler:
         return self._connection
 
     @contextlib.contextmanager
-    def _translated(self) -> Iterator[None]:
+    def _translated(self, *, connecting: bool = False) -> Iterator[None]:
         try:
             yield
         except Exception as exc:
@@ -369,6 +374,13 @@ class PostgresCrawler:
             if error_class is None:
                 raise
             message = scrub(_describe(exc))
+            if connecting and error_class in _RETRYABLE:
+                # Refused, closed or silent tells a port scanner which ports listen: the tenant
+                # learns only that the server was not reached; operators read the rest here.
+                log.warning(
+                    "could not connect to %s:%s: %s", self._target.host, self._target.port, message
+                )
+                error_class, message = "unreachable", UNREACHABLE
             if error_class in _RETRYABLE:
                 raise TransientError(message, error_class) from exc
             raise CrawlFailure(error_class, message) from exc

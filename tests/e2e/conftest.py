@@ -89,6 +89,7 @@ async def system(
         database_url=store_url,
         nats_url=nats_url,
         admin_token=ADMIN_TOKEN,
+        target_this_host=True,  # the targets are the suite's own PostgreSQL, on loopback
         batch_size=batch_size,
         ack_wait=5,
         retry_delay=0.05,  # an unreachable target gives up in a fraction of a second

@@ -240,6 +240,7 @@ async def test_gateway_and_indexer_run_apart_on_external_engines(
         "CATALOG_OPENSEARCH_URL": opensearch_url,
         "CATALOG_OPENSEARCH_INDEX": "catalog-e2e",
         "CATALOG_ADMIN_TOKEN": "cat_external-admin-0123456789abcdef",
+        "CATALOG_TARGET_THIS_HOST": "1",  # the target is on loopback
         "CATALOG_SECRET_KEYS": "kJ7lJc3vS0f1q0HOSzWZ1uN3m8V1mB4N0b2Zq6b6Lxs=",
     }
     gateway_log, indexer_log = tmp_path / "gateway.log", tmp_path / "indexer.log"

@@ -157,6 +157,7 @@ class Cluster:
             "CATALOG_OPENSEARCH_URL": self.opensearch_url,
             "CATALOG_OPENSEARCH_INDEX": self.index_name,
             "CATALOG_ADMIN_TOKEN": TOKEN,
+            "CATALOG_TARGET_THIS_HOST": "1",  # the targets are on loopback
             "CATALOG_SECRET_KEYS": "kJ7lJc3vS0f1q0HOSzWZ1uN3m8V1mB4N0b2Zq6b6Lxs=",
             "CATALOG_PORT": str(self.gateway_port),
             "CATALOG_BATCH_SIZE": "250",

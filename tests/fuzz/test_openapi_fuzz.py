@@ -46,7 +46,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 MAX_EXAMPLES = 25  # per operation and generation mode
 AUTH_EXAMPLES = 5  # per operation and kind of bad credential
 SEED_TABLE = "orders"
-BODY = {"dbname": "shop", "user": "reader", "password": PASSWORD, "host": "127.0.0.1", "port": 5432}
+BODY = {"dbname": "shop", "user": "reader", "password": PASSWORD, "host": "10.0.0.5", "port": 5432}
 
 # Known at collection time from the same function that serves /openapi.json; a test below checks
 # that the served document has exactly these, so no operation escapes the fuzzing.

@@ -18,7 +18,7 @@ import pytest_asyncio
 
 from catalog.errors import CrawlFailure, TransientError
 from catalog.models import Column, Engine, ForeignKey, Index, Table, TableType, Target
-from indexer.crawlers.postgres import PostgresCrawler
+from indexer.crawlers.postgres import UNREACHABLE, PostgresCrawler
 from tests.engines.postgres import PostgresServer
 from tests.target_schema import RELATIONS, SCHEMA
 
@@ -590,25 +590,29 @@ async def test_missing_database_is_database_missing(postgres: PostgresServer) ->
     assert failure.error_class == "database_missing"
 
 
-async def test_closed_port_is_unreachable(scratch: Scratch) -> None:
+async def test_a_closed_port_and_a_silent_one_fail_alike_as_unreachable(
+    scratch: Scratch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Refused and silent would tell a port scanner which ports listen: the tenant reads the
+    same for both; the operator's log says which."""
     # Bound but not listening: the kernel refuses connections to it while we hold it.
     with socket.socket() as closed:
         closed.bind((HOST, 0))
-        failure = await crawl_failure(
+        refused = await crawl_failure(
             crawler(scratch.server, scratch.dbname, port=closed.getsockname()[1])
         )
-    assert failure.error_class == "unreachable"
-
-
-async def test_server_that_never_answers_is_timeout(scratch: Scratch) -> None:
     # The kernel completes the handshake into the backlog; nobody ever reads or answers.
     with socket.create_server((HOST, 0)) as silent:
-        failure = await crawl_failure(
+        unanswered = await crawl_failure(
             crawler(
                 scratch.server, scratch.dbname, port=silent.getsockname()[1], connect_timeout=0.5
             )
         )
-    assert failure.error_class == "timeout"
+    for failure in (refused, unanswered):
+        assert (failure.error_class, str(failure)) == ("unreachable", UNREACHABLE)
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert "ConnectionRefusedError" in logged
+    assert "TimeoutError" in logged
 
 
 async def test_statement_timeout_is_timeout(scratch: Scratch) -> None:

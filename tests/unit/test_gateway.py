@@ -30,7 +30,7 @@ from tests.fakes import FakeCrawler, InMemorySearchIndex, InMemoryStore, Recordi
 
 TOKEN = "cat_test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-BODY = {"dbname": "shop", "user": "reader", "password": PASSWORD, "host": "127.0.0.1", "port": 5432}
+BODY = {"dbname": "shop", "user": "reader", "password": PASSWORD, "host": "10.0.0.5", "port": 5432}
 
 
 def services_over(store, index, settings: Settings | None = None) -> Services:

@@ -8,6 +8,7 @@ import pytest
 
 from catalog.errors import InvalidInputError
 from catalog.netguard import RefusedTarget, TargetPolicy
+from catalog.settings import Settings
 
 
 def resolving(table: dict[str, list[str]]):
@@ -69,3 +70,39 @@ async def test_a_name_that_cannot_be_a_host_is_refused_not_a_crash(host):
     """The resolver raises UnicodeError for an empty or over-long label: a 422, not a 500."""
     with pytest.raises(RefusedTarget, match="does not resolve"):
         await TargetPolicy.from_lists((), ()).checked_address(host, 5432)
+
+
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "::1", "0.0.0.0", "localhost", "0x7f.1", "2130706433", "127.1"]
+)
+async def test_a_server_refuses_this_host_by_any_name(host):
+    """Tenants must not reach what listens beside the catalog (its store, NATS, OpenSearch)."""
+    policy = TargetPolicy.from_settings(Settings())
+    with pytest.raises(RefusedTarget, match="not a permitted target"):
+        await policy.checked_address(host, 5432)
+
+
+async def test_catalog_up_and_an_allow_list_may_name_this_host():
+    local = TargetPolicy.from_settings(Settings(target_this_host=True))
+    assert await local.checked_address("127.0.0.1", 5432) == "127.0.0.1"
+    listed = TargetPolicy.from_settings(Settings(target_allow=("127.0.0.1/32",)))
+    assert await listed.checked_address("127.0.0.1", 5432) == "127.0.0.1"
+    with pytest.raises(RefusedTarget):
+        await listed.checked_address("::1", 5432)
+    assert Settings.from_env({"CATALOG_TARGET_THIS_HOST": "1"}).target_this_host
+
+
+async def test_the_catalogs_own_engines_are_never_a_target():
+    settings = Settings(
+        database_url="postgresql://catalog:pw@store.internal:5433/catalog",
+        nats_url="nats://bus.internal:4222",
+        opensearch_url="http://search.internal:9200",
+    )
+    names = {"store.internal": ["10.1.1.1"], "bus.internal": ["10.1.1.2"]}
+    names |= {"search.internal": ["10.1.1.3"], "alias.internal": ["10.1.1.1"]}
+    policy = dataclasses.replace(TargetPolicy.from_settings(settings), resolve=resolving(names))
+    for host, port in [("10.1.1.1", 5433), ("alias.internal", 5433), ("10.1.1.2", 4222)]:
+        with pytest.raises(RefusedTarget, match="one of the catalog's own engines"):
+            await policy.checked_address(host, port)
+    assert await policy.checked_address("10.1.1.1", 5432) == "10.1.1.1"  # another port there
+    assert await policy.checked_address("10.1.1.9", 5433) == "10.1.1.9"

@@ -58,7 +58,7 @@ async def test_a_valid_jwt_reads_its_tenant_only(aiohttp_client, idp):
     ok = await client.get("/v1/databases", headers=bearer(token(key, tenant="tenant_a")))
     assert ok.status == 200
     editor = bearer(token(key, tenant="tenant_a", role="editor"))
-    body = {"dbname": "d", "user": "u", "password": "p", "host": "127.0.0.1"}
+    body = {"dbname": "d", "user": "u", "password": "p", "host": "10.0.0.5"}
     created_db = await client.post("/v1/databases", json=body, headers=editor)
     assert created_db.status == 201
     reader = bearer(token(key, tenant="tenant_a"))

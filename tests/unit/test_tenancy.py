@@ -19,7 +19,7 @@ from gateway.app import create_app
 from tests.factories import PASSWORD, table
 from tests.fakes import FakeCrawler, InMemorySearchIndex, InMemoryStore
 
-BODY = {"dbname": "shop", "user": "reader", "password": PASSWORD, "host": "127.0.0.1", "port": 5432}
+BODY = {"dbname": "shop", "user": "reader", "password": PASSWORD, "host": "10.0.0.5", "port": 5432}
 TOKENS = {
     "admin": ("cat_operator", Role.ADMIN, DEFAULT_TENANT),
     "a_editor": ("cat_a_editor", Role.EDITOR, "tenant_a"),
@@ -204,7 +204,7 @@ async def test_changing_a_database_reseals_the_password_and_checks_the_target(wo
     )
     assert refused.status == 422
     assert "not a permitted target" in (await refused.json())["detail"]
-    assert store.databases[db].target.host == "127.0.0.1"
+    assert store.databases[db].target.host == "10.0.0.5"
 
 
 @pytest.mark.parametrize(
@@ -237,7 +237,7 @@ async def test_a_rename_or_an_unchanged_target_needs_no_password(world):
     created = await register(client, "a_editor")
     db = created["id"]
     sealed = store.passwords[db]
-    same = {"name": "renamed", "host": "127.0.0.1", "port": 5432, "user": "reader"}
+    same = {"name": "renamed", "host": "10.0.0.5", "port": 5432, "user": "reader"}
     response = await client.patch(f"/v1/databases/{db}", json=same, headers=auth("a_editor"))
     assert response.status == 200, await response.text()
     assert store.passwords[db] == sealed
