@@ -79,6 +79,9 @@ class Settings:
     # burst, then this many per second; past it, unknown tokens from there get a 429.
     auth_failure_rate: float = 1.0
     auth_failure_burst: int = 20
+    # Seconds a connection may sit without a complete request (idle, or sending its headers a
+    # byte at a time) before the gateway closes it: half-open connections cost a slot each.
+    idle_timeout: float = 15.0
     max_crawls_per_tenant: int = 10
     # OIDC bearer tokens (unset issuer: only the catalog's own API tokens are accepted).
     oidc_issuer: str | None = None
@@ -156,6 +159,7 @@ class Settings:
             rate_burst=int(number("RATE_BURST", base.rate_burst, int)),
             auth_failure_rate=number("AUTH_FAILURE_RATE", base.auth_failure_rate, float),
             auth_failure_burst=int(number("AUTH_FAILURE_BURST", base.auth_failure_burst, int)),
+            idle_timeout=number("IDLE_TIMEOUT", base.idle_timeout, float),
             max_crawls_per_tenant=int(
                 number("MAX_CRAWLS_PER_TENANT", base.max_crawls_per_tenant, int)
             ),

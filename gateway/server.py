@@ -17,7 +17,9 @@ log = logging.getLogger(__name__)
 async def serve_gateway(services: Services, stop: asyncio.Event) -> None:
     settings = services.settings
     app = create_app(services)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=10)
+    runner = web.AppRunner(
+        app, access_log=None, shutdown_timeout=10, keepalive_timeout=settings.idle_timeout
+    )
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.host, settings.port, reuse_port=settings.reuse_port)

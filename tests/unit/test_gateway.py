@@ -14,6 +14,7 @@ from catalog import services
 from catalog.bootstrap import Services
 from catalog.cipher import SecretCipher, generate_key
 from catalog.documents import documents_for_table
+from catalog.embedded import free_port
 from catalog.messages import CrawlBatchRequested, CrawlRequested
 from catalog.models import DEFAULT_TENANT, Crawl, CrawlState, TableType, Tenant
 from catalog.netguard import TargetPolicy
@@ -24,6 +25,7 @@ from gateway.app import create_app
 from gateway.cursors import encode_cursor
 from gateway.keys import CIPHER
 from gateway.schemas import CrawlOut
+from gateway.server import serve_gateway
 from indexer.handlers import CrawlHandlers
 from tests.factories import PASSWORD, new_database, table
 from tests.fakes import FakeCrawler, InMemorySearchIndex, InMemoryStore, RecordingPublisher
@@ -774,3 +776,34 @@ async def test_an_address_that_keeps_failing_to_authenticate_is_slowed_down(aioh
     assert (await client.get("/v1/databases", headers=AUTH)).status == 200
     unseen = {"Authorization": "Bearer cat_" + "n" * 40}
     assert (await client.get("/v1/databases", headers=unseen)).status == 429
+
+
+async def test_a_connection_that_never_completes_its_request_is_closed():
+    """400 half-open connections once stayed for minutes: the gateway closes each one that has
+    not sent a whole request within CATALOG_IDLE_TIMEOUT, idle or dribbling its headers."""
+    port = free_port()
+    settings = Settings(port=port, idle_timeout=1.0)
+    stop = asyncio.Event()
+    server = asyncio.create_task(
+        serve_gateway(services_over(InMemoryStore(), InMemorySearchIndex(), settings), stop)
+    )
+    try:
+        async with asyncio.timeout(10):
+            while True:
+                try:
+                    idle = await asyncio.open_connection("127.0.0.1", port)
+                    break
+                except OSError:
+                    await asyncio.sleep(0.05)
+        dribbling = await asyncio.open_connection("127.0.0.1", port)
+        dribbling[1].write(b"GET /v1/databases HTTP/1.1\r\nHost: x\r\n")  # never finished
+        started = asyncio.get_running_loop().time()
+        async with asyncio.timeout(10):
+            for reader, _ in (idle, dribbling):
+                assert await reader.read() == b""  # closed by the server, nothing answered
+        assert asyncio.get_running_loop().time() - started < 5
+        for _, writer in (idle, dribbling):
+            writer.close()
+    finally:
+        stop.set()
+        await server
