@@ -112,6 +112,8 @@ class Results:
     queries: list[tuple[str, str]] = field(default_factory=list)  # (table, typo)
     found_top10: int = 0
     found_top1: int = 0
+    checked: int = 0  # queries checked for what they find (with --distinct, not in the load)
+    distinct: bool = False
     peak_overall: Peaks = field(default_factory=Peaks)
     profile_lines: list[str] = field(default_factory=list)
     log: Path | None = None  # catalog up's log, for a failure's last lines
@@ -530,6 +532,7 @@ async def checked_queries(
 ) -> None:
     """check_queries, with what it found printed."""
     await check_queries(http, up.base, database_id, results, queries)
+    results.checked = len(queries)
     print(
         f"{len(queries)} one-typo queries checked, e.g. "
         + ", ".join(f"{t} -> {q}" for t, q in queries[:3])
@@ -710,10 +713,15 @@ def summary_lines(results: Results) -> list[str]:
         )
     if results.queries:
         lines.append(
-            f"- Queries: {len(results.queries)} one-typo names of real tables, rotated by a wrk "
-            f"Lua script (e.g. {', '.join(f'`{q}`' for _, q in results.queries[:4])}); the "
-            f"misspelled table was in the top 10 for {results.found_top10} and first for "
-            f"{results.found_top1}."
+            f"- Queries: {len(results.queries):,} one-typo names of real tables, "
+            + (
+                "each run a slice of its own, none sent twice in a run"
+                if results.distinct
+                else "rotated by a wrk Lua script"
+            )
+            + f" (e.g. {', '.join(f'`{q}`' for _, q in results.queries[:4])}); of "
+            f"{results.checked} checked, the misspelled table was in the top 10 for "
+            f"{results.found_top10} and first for {results.found_top1}."
         )
     return lines
 
@@ -826,7 +834,9 @@ async def main_async(args: argparse.Namespace, argv: list[str]) -> int:
         return 1
     if args.profile:
         py_spy()
-    results = Results(build_note=args.build_note, wrk_timeout=args.wrk_timeout)
+    results = Results(
+        build_note=args.build_note, wrk_timeout=args.wrk_timeout, distinct=args.distinct
+    )
     failed = False
     try:
         await measure(args, results)
