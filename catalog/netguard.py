@@ -79,6 +79,8 @@ class TargetPolicy:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TargetPolicy:
+        """A server refuses this host and the catalog's own engines; `catalog up`, whose point
+        is local use, allows both (its store, NATS and index are on this host anyway)."""
         own = [
             (parts.hostname, parts.port or default_port)
             for url, default_port in (
@@ -86,7 +88,7 @@ class TargetPolicy:
                 (settings.nats_url, 4222),
                 (settings.opensearch_url, 9200),
             )
-            if url and (parts := urlsplit(url)).hostname
+            if url and (parts := urlsplit(url)).hostname and not settings.target_this_host
         ]
         return cls.from_lists(
             settings.target_allow,

@@ -32,7 +32,7 @@ from catalog.models import DEFAULT_TENANT
 from catalog.netguard import TargetPolicy
 from catalog.principal import Role
 from catalog.settings import Settings
-from catalog.tokens import token_hash
+from catalog.tokens import new_token, token_hash
 from gateway.app import create_app
 from gateway.cursors import encode_cursor
 from gateway.openapi import openapi_document
@@ -191,7 +191,17 @@ class World:
             "database_id": self._database_id,
             "crawl_id": self._crawl_id,
             "table_name": SEED_TABLE,
+            "token_id": self._spare_token(),
         }
+
+    def _spare_token(self) -> str:
+        """A token a DELETE case may revoke (never the one the fuzzing uses), made again if one
+        did."""
+        spare = next((t for t in self.store.tokens.values() if t.name == "spare"), None)
+        if spare is not None:
+            return spare.id
+        add = self.store.add_token(token_hash(new_token()), "spare", Role.READER, DEFAULT_TENANT)
+        return self.gateway.run(add)
 
     async def _crawled(self, database_id: str, crawl_id: str) -> None:
         # As the worker would leave it: one table indexed, the crawl complete and live.
