@@ -44,25 +44,32 @@ def started(engine: AbstractContextManager[T]) -> Iterator[T]:
         pytest.exit(f"engine failed: {exc}", returncode=1)
 
 
+@contextlib.contextmanager
+def given_or_started(
+    variable: str, given: Callable[[str], T], engine: AbstractContextManager[T]
+) -> Iterator[T]:
+    """The server the environment variable names, or else a private one of ours."""
+    url = os.environ.get(variable)
+    if url:
+        yield given(url)
+        return
+    with started(engine) as running:
+        yield running
+
+
 @pytest.fixture(scope="session")
 def postgres(engine_run: Path) -> Iterator[PostgresServer]:
     """The PostgreSQL for the store and crawl targets: CATALOG_TEST_POSTGRES_URL, or our own."""
-    url = os.environ.get("CATALOG_TEST_POSTGRES_URL")
-    if url:
-        yield PostgresServer.from_url(url)
-        return
-    with started(running_postgres(engine_run)) as server:
+    variable, engine = "CATALOG_TEST_POSTGRES_URL", running_postgres(engine_run)
+    with given_or_started(variable, PostgresServer.from_url, engine) as server:
         yield server
 
 
 @pytest.fixture(scope="session")
 def mariadb(engine_run: Path) -> Iterator[MariaDbServer]:
     """The MariaDB for MySQL-family crawl targets: CATALOG_TEST_MYSQL_URL, or our own."""
-    url = os.environ.get("CATALOG_TEST_MYSQL_URL")
-    if url:
-        yield MariaDbServer.from_url(url)
-        return
-    with started(running_mariadb(engine_run)) as server:
+    variable, engine = "CATALOG_TEST_MYSQL_URL", running_mariadb(engine_run)
+    with given_or_started(variable, MariaDbServer.from_url, engine) as server:
         yield server
 
 
@@ -122,11 +129,8 @@ async def nats_url(tmp_path) -> AsyncIterator[str]:
 @pytest.fixture(scope="session")
 def opensearch_node(engine_run: Path) -> Iterator[str]:
     """A real single-node OpenSearch: CATALOG_TEST_OPENSEARCH_URL, or our own."""
-    url = os.environ.get("CATALOG_TEST_OPENSEARCH_URL")
-    if url:
-        yield url.rstrip("/")
-        return
-    with started(running_opensearch(engine_run)) as node:
+    variable, engine = "CATALOG_TEST_OPENSEARCH_URL", running_opensearch(engine_run)
+    with given_or_started(variable, lambda url: url.rstrip("/"), engine) as node:
         yield node
 
 
