@@ -51,11 +51,14 @@ def private_folder(path: Path) -> None:
         pgdata_owner = (path / "postgres").stat().st_uid
     except FileNotFoundError:
         pgdata_owner = os.geteuid()
-    if pgdata_owner != os.geteuid():
-        os.chown(path, -1, os.getegid())
-        path.chmod(0o710)
-    else:
-        path.chmod(0o700)
+    try:
+        if pgdata_owner != os.geteuid():
+            os.chown(path, -1, os.getegid())
+            path.chmod(0o710)
+        else:
+            path.chmod(0o700)
+    except PermissionError as exc:  # a folder someone else owns: say so, and go on
+        log.warning("cannot make %s private: %s; others may read what it holds", path, exc.strerror)
 
 
 def _write_private(path: Path, text: str) -> None:

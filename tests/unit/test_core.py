@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 
 import pytest
 
@@ -282,3 +283,13 @@ def test_the_data_folder_is_its_owners_alone(tmp_path):
     nested = tmp_path / "a" / "data"
     private_folder(nested)
     assert nested.stat().st_mode & 0o777 == 0o700
+
+
+def test_a_data_folder_someone_else_owns_is_used_with_a_warning(tmp_path, monkeypatch, caplog):
+    def refuse(*_args: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(Path, "chmod", refuse)
+    private_folder(tmp_path)
+    assert "cannot make" in caplog.text
+    assert "others may read what it holds" in caplog.text
