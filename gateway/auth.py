@@ -16,7 +16,7 @@ from gateway.oidc import looks_like_jwt
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/redoc"})
 
 
-async def _authenticate(request: web.Request, token: str) -> Principal:
+async def _authenticate(request: web.Request, token: str, hashed: bytes) -> Principal:
     verifier = request.app[OIDC]
     if verifier is not None and looks_like_jwt(token):
         principal = await verifier.verify(token)
@@ -27,7 +27,7 @@ async def _authenticate(request: web.Request, token: str) -> Principal:
                 "the token names a tenant this catalog does not have"
             ) from None
         return principal
-    principal = await request.app[TOKENS].principal(request.app[STORE], token_hash(token))
+    principal = await request.app[TOKENS].principal(request.app[STORE], hashed)
     if principal is None:
         raise AuthenticationError("the bearer token is not valid")
     return principal
@@ -47,7 +47,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 async def _checked(request: web.Request, token: str) -> Principal:
     """Authenticate; an address that keeps failing is refused before any store query, but a
     token this process confirmed lately still works from there."""
-    known = token.isascii() and request.app[TOKENS].known(token_hash(token))
+    # API tokens and JWTs are ASCII; other bytes are not a token.
+    hashed = token_hash(token) if token.isascii() else None
+    known = hashed is not None and request.app[TOKENS].known(hashed)
     if known:
         return known
     failures, address = request.app[AUTH_FAILURES], request.remote or "unknown"
@@ -57,9 +59,9 @@ async def _checked(request: web.Request, token: str) -> Principal:
             "too many failed authentications from this address; retry later", retry_after=wait
         )
     try:
-        if not token.isascii():  # API tokens and JWTs are ASCII; other bytes are not a token
+        if hashed is None:
             raise AuthenticationError("the bearer token is not valid")
-        return await _authenticate(request, token)
+        return await _authenticate(request, token, hashed)
     except AuthenticationError:
         failures.take(address)
         raise
