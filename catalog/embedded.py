@@ -66,13 +66,14 @@ async def wait_for_port(port: int, process: asyncio.subprocess.Process) -> None:
             return
 
 
-def _runs_on(pid: int, store_dir: Path) -> bool:
-    """Whether pid is a nats-server on this store (and not a reused pid of something else)."""
+def runs_on(pid: int, folder: Path) -> bool:
+    """Whether pid runs with `folder` in its command line: a server of that folder, and not a
+    reused pid of something else (a zombie's command line is empty)."""
     try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-    return str(store_dir).encode() in argv
+    return str(folder).encode() in argv
 
 
 async def stop_leftover_nats(store_dir: Path) -> None:
@@ -83,7 +84,7 @@ async def stop_leftover_nats(store_dir: Path) -> None:
         pid = int(pid_file.read_text())
     except (OSError, ValueError):
         return
-    if not _runs_on(pid, store_dir):
+    if not runs_on(pid, store_dir):
         return
     log.warning("stopping a nats-server (pid %s) left running on %s", pid, store_dir)
     with contextlib.suppress(ProcessLookupError):
@@ -91,7 +92,7 @@ async def stop_leftover_nats(store_dir: Path) -> None:
     try:
         async with asyncio.timeout(10):
             # Not our child: nothing to await but its end, seen in /proc.
-            while _runs_on(pid, store_dir):  # noqa: ASYNC110
+            while runs_on(pid, store_dir):  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
     except TimeoutError:
         raise PermanentError(

@@ -16,6 +16,11 @@ def encode_cursor(position: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(position, separators=(",", ":")).encode()).decode()
 
 
+def after_cursor(cursor: str | None, kind: type) -> Any:
+    """The `after` position of a list's cursor (None for the first page), of type `kind`."""
+    return decode_cursor(cursor, ("after",), kind)["after"] if cursor else None
+
+
 def decode_cursor(cursor: str, keys: tuple[str, ...], kind: type | None = None) -> dict[str, Any]:
     """The position in `cursor`; with `kind`, every value must be of that type (a forged cursor's
     list or text would otherwise reach the store or int() and fail there)."""

@@ -13,7 +13,7 @@ from catalog.principal import Principal, Role
 from catalog.tokens import new_token, token_hash
 from gateway.access import audit
 from gateway.auth import require
-from gateway.cursors import decode_cursor, encode_cursor
+from gateway.cursors import after_cursor, encode_cursor
 from gateway.keys import STORE, TOKENS
 from gateway.params import int_param, read_body
 from gateway.schemas import (
@@ -55,8 +55,7 @@ async def create_tenant(request: web.Request) -> web.Response:
 async def list_tenants(request: web.Request) -> web.Response:
     _operator(request)
     limit = int_param(request, "limit", 100, 1, 500)
-    cursor = request.query.get("cursor")
-    after = decode_cursor(cursor, ("after",), str)["after"] if cursor else None
+    after = after_cursor(request.query.get("cursor"), str)
     tenants = await request.app[STORE].list_tenants(after, limit + 1)
     out = TenantList(
         items=[TenantOut.model_validate(t, from_attributes=True) for t in tenants[:limit]],
@@ -101,8 +100,7 @@ async def create_token(request: web.Request) -> web.Response:
 async def list_tokens(request: web.Request) -> web.Response:
     principal = require(request, Role.ADMIN)
     limit = int_param(request, "limit", 100, 1, 500)
-    cursor = request.query.get("cursor")
-    after = decode_cursor(cursor, ("after",), str)["after"] if cursor else None
+    after = after_cursor(request.query.get("cursor"), str)
     tokens = await request.app[STORE].list_tokens(principal.tenant_id, after, limit + 1)
     out = TokenList(
         items=[TokenInfoOut.model_validate(t, from_attributes=True) for t in tokens[:limit]],
@@ -128,8 +126,7 @@ async def revoke_token(request: web.Request) -> web.Response:
 async def list_audit(request: web.Request) -> web.Response:
     principal = require(request, Role.ADMIN)
     limit = int_param(request, "limit", 100, 1, 500)
-    cursor = request.query.get("cursor")
-    after = int(decode_cursor(cursor, ("after",), int)["after"]) if cursor else None
+    after = after_cursor(request.query.get("cursor"), int)
     events = await request.app[STORE].list_audit(principal.tenant_id, after, limit + 1)
     out = AuditList(
         items=[AuditEventOut.model_validate(e, from_attributes=True) for e in events[:limit]],

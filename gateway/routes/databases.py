@@ -21,7 +21,7 @@ from catalog.models import Database, NewDatabase
 from catalog.principal import Role
 from gateway.access import audit, tenant_database, tenant_database_status
 from gateway.auth import require
-from gateway.cursors import decode_cursor, encode_cursor
+from gateway.cursors import after_cursor, decode_cursor, encode_cursor
 from gateway.keys import CIPHER, CRAWLERS, INDEX, POLICY, SETTINGS, STORE
 from gateway.params import int_param, read_body
 from gateway.schemas import (
@@ -77,8 +77,7 @@ async def create_database(request: web.Request) -> web.Response:
 async def list_databases(request: web.Request) -> web.Response:
     principal = require(request, Role.READER)
     limit = int_param(request, "limit", 50, 1, MAX_PAGE)
-    cursor = request.query.get("cursor")
-    after = decode_cursor(cursor, ("after",), str)["after"] if cursor else None
+    after = after_cursor(request.query.get("cursor"), str)
     store = request.app[STORE]
     databases = await store.list_databases(principal.tenant_id, after, limit + 1)
     crawls = await store.latest_crawls([db.id for db in databases[:limit]])

@@ -7,7 +7,7 @@ from aiohttp import web
 from catalog.models import DEFAULT_TENANT
 from catalog.principal import Role
 from gateway.auth import require
-from gateway.cursors import decode_cursor, encode_cursor
+from gateway.cursors import after_cursor, encode_cursor
 from gateway.keys import STORE
 from gateway.params import int_param
 from gateway.schemas import DeadLetterList, DeadLetterOut
@@ -18,8 +18,7 @@ routes = web.RouteTableDef()
 @routes.get("/v1/dead-letters")
 async def list_dead_letters(request: web.Request) -> web.Response:
     limit = int_param(request, "limit", 100, 1, 500)
-    cursor = request.query.get("cursor")
-    after = int(decode_cursor(cursor, ("after",), int)["after"]) if cursor else None
+    after = after_cursor(request.query.get("cursor"), int)
     principal = require(request, Role.ADMIN)
     # The operator's admins see every dead letter, malformed ones (no tenant) included.
     tenant = None if principal.tenant_id == DEFAULT_TENANT else principal.tenant_id

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from catalog.embedded import runs_on
 from catalog.libc import libc
 
 RUNS_ROOT = Path(tempfile.gettempdir()) / "catalog-test-engines"
@@ -54,15 +55,6 @@ def alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] != "Z"
 
 
-def _runs_there(pid: int, folder: Path) -> bool:
-    """Whether pid is still an engine of that folder (and not a reused pid of something else)."""
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-    except OSError:
-        return False
-    return str(folder) in argv
-
-
 def _stop_pid(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
@@ -91,7 +83,7 @@ def clean_leftovers(root: Path = RUNS_ROOT) -> list[str]:
         for pid_file in run.glob("*/engine.pid"):
             with contextlib.suppress(OSError, ValueError):
                 pid = int(pid_file.read_text())
-                if alive(pid) and _runs_there(pid, run):
+                if alive(pid) and runs_on(pid, run):
                     _stop_pid(pid)
                     reports.append(
                         f"stopped a leftover {pid_file.parent.name} (pid {pid}) of a killed "
