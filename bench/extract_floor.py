@@ -63,7 +63,7 @@ def current_rss() -> int:
 def whole_catalog_sql() -> dict[str, str]:
     """The crawler's four batch queries over the whole catalog: the oid array is replaced by the
     relation list itself, so the floor reads exactly what the crawler reads, in one pass."""
-    from indexer.crawlers import postgres
+    from catalog.adapters import postgres_crawler as postgres
 
     relations = postgres._LIST_RELATIONS.split("ORDER BY")[0]
     queries = {
@@ -110,8 +110,8 @@ async def _floor_extract(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _crawler(params: dict[str, Any]) -> Any:
+    from catalog.adapters.postgres_crawler import PostgresCrawler
     from catalog.models import Engine, SslMode, Target
-    from indexer.crawlers.postgres import PostgresCrawler
 
     target = Target(
         engine=Engine.POSTGRESQL,

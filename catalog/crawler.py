@@ -1,5 +1,6 @@
 """The crawler port: what the indexer (crawling) and the gateway (testing a connection) need
-from a target database. One adapter per engine, in indexer/crawlers/."""
+from a target database. One adapter per engine family in catalog/adapters/, registered in
+catalog/crawlers.py."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
-from catalog.models import Table, Target
+from catalog.models import SslMode, Table, Target
+
+RelationRef = str
+"""A relation as its crawler names it, opaque to everyone else: stored in crawl plans, handed
+back to the same engine's crawler (an OID in PostgreSQL, `schema.table` in MySQL)."""
 
 
 @dataclass(frozen=True)
@@ -33,11 +38,33 @@ class AccessReport:
 class Crawler(Protocol):
     """Reads one target database's catalog: a plan of relations, then batches of them in bulk."""
 
-    def list_relations(self) -> AsyncIterator[int]: ...
+    def list_relations(self) -> AsyncIterator[RelationRef]:
+        """Every relation to catalog, in a stable order (schema, then name), streamed."""
+        ...
 
-    async def read_batch(self, refs: Sequence[int]) -> list[Table]: ...
+    async def read_batch(self, refs: Sequence[RelationRef]) -> list[Table]:
+        """Tables for `refs`, in that order; relations dropped since the plan are skipped."""
+        ...
 
     async def check_access(self) -> AccessReport: ...
+
+
+CrawlerOpener = Callable[..., AbstractAsyncContextManager[Crawler]]
+"""An adapter's crawler class: (target, password, *, connect_timeout, statement_timeout,
+address) -> an async context manager that connects on enter and closes on exit."""
+
+
+@dataclass(frozen=True)
+class EngineFamily:
+    """One engine family's adapter and the facts the API needs about it."""
+
+    label: str  # how messages name it: "PostgreSQL", "MySQL/MariaDB"
+    open: CrawlerOpener
+    default_port: int
+    tls_modes: tuple[SslMode, ...]  # in its client's own words; the first is the default
+    # Whether the first bytes a server sent (answering the probe in catalog/adapters/wire.py)
+    # come from this family's protocol.
+    answered: Callable[[bytes], bool]
 
 
 CrawlerFactory = Callable[[Target, str], AbstractAsyncContextManager[Crawler]]

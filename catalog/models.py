@@ -10,6 +10,7 @@ from typing import Any
 
 class Engine(StrEnum):
     POSTGRESQL = "postgresql"
+    MYSQL = "mysql"  # MySQL 5.7/8.x and MariaDB 10.5+
 
 
 class CrawlState(StrEnum):
@@ -31,14 +32,34 @@ class TableType(StrEnum):
 
 
 class SslMode(StrEnum):
-    """TLS to a target, with the PostgreSQL driver's meanings."""
+    """TLS to a target, in the words (and with the meanings) of the engine's own client."""
 
+    # PostgreSQL (libpq)
     DISABLE = "disable"
     ALLOW = "allow"
     PREFER = "prefer"
     REQUIRE = "require"  # encrypted, server not verified
     VERIFY_CA = "verify-ca"  # encrypted, certificate signed by the CA bundle (or system CAs)
     VERIFY_FULL = "verify-full"  # and issued for the host name
+    # MySQL and MariaDB (--ssl-mode)
+    DISABLED = "disabled"
+    PREFERRED = "preferred"
+    REQUIRED = "required"  # encrypted, server not verified
+    MYSQL_VERIFY_CA = "verify_ca"  # encrypted, certificate signed by the CA bundle
+    VERIFY_IDENTITY = "verify_identity"  # and issued for the host name
+
+    @property
+    def verifies_ca(self) -> bool:
+        return self in _VERIFYING
+
+    @property
+    def verifies_name(self) -> bool:
+        return self in (SslMode.VERIFY_FULL, SslMode.VERIFY_IDENTITY)
+
+
+_VERIFYING = frozenset(
+    {SslMode.VERIFY_CA, SslMode.VERIFY_FULL, SslMode.MYSQL_VERIFY_CA, SslMode.VERIFY_IDENTITY}
+)
 
 
 @dataclass(frozen=True)
@@ -182,6 +203,9 @@ class Column:
     default: str | None = None
     comment: str | None = None
     primary_key: bool = False
+    generated: str | None = None  # a generated column's expression
+    auto_increment: bool = False  # numbered by the server: AUTO_INCREMENT, an identity column
+    collation: str | None = None  # when the engine names one (PostgreSQL: only a non-default)
 
 
 @dataclass(frozen=True)
@@ -215,6 +239,8 @@ class Table:
     foreign_keys: tuple[ForeignKey, ...] = ()
     indexes: tuple[Index, ...] = ()
     partition_of: str | None = None
+    definition: str | None = None  # a view's query
+    storage_engine: str | None = None  # MySQL's InnoDB, MyISAM…
 
 
 @dataclass(frozen=True)
@@ -224,4 +250,4 @@ class Batch:
     crawl_id: str
     number: int
     first_ordinal: int
-    refs: tuple[int, ...]
+    refs: tuple[str, ...]  # RelationRefs: opaque, chosen by the engine's crawler

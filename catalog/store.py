@@ -27,7 +27,7 @@ class OutboxMessage:
 @dataclass(frozen=True)
 class BatchPlan:
     first_ordinal: int
-    refs: tuple[int, ...]
+    refs: tuple[str, ...]
 
 
 Publish = Callable[[OutboxMessage], Awaitable[None]]

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from catalog.bootstrap import Services
 from catalog.crawler import CrawlerFactory
+from catalog.crawlers import crawler_factory
 from catalog.credentials import KeyProbe
 from catalog.errors import InvalidInputError
 from catalog.netguard import TargetPolicy
@@ -34,7 +35,6 @@ from gateway.oidc import OidcConfig, OidcVerifier
 from gateway.params import MAX_BODY_BYTES
 from gateway.ratelimit import rate_limit_middleware
 from gateway.routes import admin, databases, dead_letters, meta, search, seed
-from indexer.crawlers import crawler_factory
 
 
 def oidc_config(settings: Settings) -> OidcConfig | None:

@@ -10,6 +10,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from pydantic import ValidationError
 
+from catalog.crawlers import TargetSettingsError
 from catalog.errors import (
     AuthenticationError,
     CatalogError,
@@ -30,6 +31,7 @@ PROBLEM_TYPE_BASE = "https://catalog.invalid/problems/"
 # The first matching class wins: subclasses before their bases.
 _STATUS: dict[type[CatalogError], int] = {
     RefusedTarget: 422,
+    TargetSettingsError: 422,
     PasswordRequiredError: 422,
     NotFoundError: 404,
     ForbiddenError: 403,

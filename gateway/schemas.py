@@ -7,8 +7,9 @@ import ssl
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from catalog.crawlers import TargetSettingsError, check_target, default_port, default_sslmode
 from catalog.models import Crawl, Database, Engine, NewDatabase, SslMode, Target
 from catalog.search import MAX_SEARCH_DEPTH
 
@@ -58,7 +59,7 @@ CaBundle = Annotated[
 
 
 class CredentialsIn(BaseModel):
-    """The seed's body for POST /credentials."""
+    """The seed's body for POST /credentials (PostgreSQL, as it always was)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -68,39 +69,75 @@ class CredentialsIn(BaseModel):
     host: Text = Field(min_length=1, max_length=255, pattern=_HOST_PATTERN)
     port: int = Field(default=5432, ge=1, le=65535)
 
-    def to_new_database(
-        self,
-        tenant_id: str,
-        name: str | None = None,
-        engine: Engine = Engine.POSTGRESQL,
-        sslmode: SslMode = SslMode.PREFER,
-        ca_cert: str | None = None,
-    ) -> NewDatabase:
-        return NewDatabase(
-            tenant_id=tenant_id,
-            name=name or f"{self.dbname}@{self.host}",
-            target=Target(engine, self.host, self.port, self.dbname, self.user, sslmode, ca_cert),
-            password=self.password.get_secret_value(),
-        )
+    def to_new_database(self, tenant_id: str) -> NewDatabase:
+        target = Target(Engine.POSTGRESQL, self.host, self.port, self.dbname, self.user)
+        return _new_database(tenant_id, None, target, self.password)
 
 
-class DatabaseIn(CredentialsIn):
+def _new_database(
+    tenant_id: str, name: str | None, target: Target, password: Secret
+) -> NewDatabase:
+    return NewDatabase(
+        tenant_id=tenant_id,
+        name=name or f"{target.dbname or '*'}@{target.host}",
+        target=target,
+        password=password.get_secret_value(),
+    )
+
+
+class DatabaseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
     name: Text | None = Field(default=None, min_length=1, max_length=200)
-    engine: Literal["postgresql"] = "postgresql"
-    sslmode: SslMode = Field(
-        default=SslMode.PREFER,
-        description="TLS to the database, as the PostgreSQL driver means it: disable, allow,"
-        " prefer, require (encrypted, unverified), verify-ca, verify-full",
+    engine: Engine = Field(
+        default=Engine.POSTGRESQL,
+        description="postgresql, or mysql (MySQL 5.7/8.x and MariaDB 10.5+)",
+    )
+    host: Text = Field(min_length=1, max_length=255, pattern=_HOST_PATTERN)
+    port: int | None = Field(
+        default=None, ge=1, le=65535, description="Default: 5432 for postgresql, 3306 for mysql"
+    )
+    dbname: Text = Field(
+        default="",
+        max_length=255,
+        description="The database to crawl. For mysql, the schema to crawl (in MySQL a database"
+        " is a schema); empty crawls every schema the user can see but the system ones",
+    )
+    user: Text = Field(min_length=1, max_length=255)
+    password: Secret = Field(max_length=1024)
+    sslmode: SslMode | None = Field(
+        default=None,
+        description="TLS to the database, in the words of the engine's own client. postgresql:"
+        " prefer (default), disable, allow, require (encrypted, unverified), verify-ca,"
+        " verify-full. mysql: preferred (default), disabled, required (encrypted,"
+        " unverified), verify_ca, verify_identity",
     )
     ca_cert: CaBundle | None = Field(
         default=None,
-        description="PEM CA bundle for verify-ca / verify-full (default: the system's CAs)",
+        description="PEM CA bundle for the verifying modes (default: the system's CAs)",
     )
 
-    def to_new(self, tenant_id: str) -> NewDatabase:
-        return self.to_new_database(
-            tenant_id, self.name, Engine(self.engine), self.sslmode, self.ca_cert
+    @model_validator(mode="after")
+    def _fits_the_engine(self) -> DatabaseIn:
+        try:
+            check_target(self.target())
+        except TargetSettingsError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    def target(self) -> Target:
+        return Target(
+            self.engine,
+            self.host,
+            self.port or default_port(self.engine),
+            self.dbname,
+            self.user,
+            self.sslmode or default_sslmode(self.engine),
+            self.ca_cert,
         )
+
+    def to_new(self, tenant_id: str) -> NewDatabase:
+        return _new_database(tenant_id, self.name, self.target(), self.password)
 
 
 class DatabasePatch(BaseModel):
@@ -114,6 +151,7 @@ class DatabasePatch(BaseModel):
     password: Secret | None = Field(default=None, max_length=1024)
     host: Text | None = Field(default=None, min_length=1, max_length=255, pattern=_HOST_PATTERN)
     port: int | None = Field(default=None, ge=1, le=65535)
+    engine: Engine | None = None
     sslmode: SslMode | None = None
     ca_cert: CaBundle | None = None
 
@@ -273,6 +311,17 @@ class ColumnOut(BaseModel):
     default: str | None
     comment: str | None
     primary_key: bool
+    generated: str | None = Field(
+        default=None, description="A generated column's expression; null for other columns"
+    )
+    auto_increment: bool = Field(
+        default=False,
+        description="Numbered by the server: MySQL's AUTO_INCREMENT, PostgreSQL's identity",
+    )
+    collation: str | None = Field(
+        default=None,
+        description="MySQL: every text column's collation; PostgreSQL: only a non-default one",
+    )
 
 
 class ForeignKeyOut(BaseModel):
@@ -302,6 +351,8 @@ class TableOut(BaseModel):
     foreign_keys: list[ForeignKeyOut]
     indexes: list[IndexOut]
     partition_of: str | None
+    definition: str | None = Field(default=None, description="A view's query")
+    storage_engine: str | None = Field(default=None, description="MySQL: InnoDB, MyISAM…")
     columns: list[ColumnOut]
 
     model_config = ConfigDict(populate_by_name=True)

@@ -30,7 +30,7 @@ from indexer.ports import Publisher
 log = logging.getLogger(__name__)
 
 
-def plan_batches(refs: list[int], batch_size: int) -> list[BatchPlan]:
+def plan_batches(refs: list[str], batch_size: int) -> list[BatchPlan]:
     return [
         BatchPlan(first_ordinal=start, refs=tuple(refs[start : start + batch_size]))
         for start in range(0, len(refs), batch_size)

@@ -512,11 +512,11 @@ class InMemorySearchIndex:
 class FakeCrawler:
     """A target database as a dict of ref → Table; a failure can be set to raise."""
 
-    def __init__(self, tables: dict[int, Table]) -> None:
+    def __init__(self, tables: dict[str, Table]) -> None:
         self.tables = tables
         self.failure: CrawlFailure | None = None
         self.passwords_seen: list[str] = []
-        self.batches_read: list[tuple[int, ...]] = []
+        self.batches_read: list[tuple[str, ...]] = []
 
     def factory(self):  # -> CrawlerFactory
         @contextlib.asynccontextmanager
@@ -528,14 +528,14 @@ class FakeCrawler:
 
         return open_crawler
 
-    async def list_relations(self) -> AsyncIterator[int]:
+    async def list_relations(self) -> AsyncIterator[str]:
         for ref in sorted(self.tables, key=lambda r: (self.tables[r].schema, self.tables[r].name)):
             yield ref
 
     async def check_access(self) -> AccessReport:
         return AccessReport("15.2", (AccessCheck("connect", True, "connected"),))
 
-    async def read_batch(self, refs: Sequence[int]) -> list[Table]:
+    async def read_batch(self, refs: Sequence[str]) -> list[Table]:
         self.batches_read.append(tuple(refs))
         return [self.tables[r] for r in refs if r in self.tables]
 

@@ -7,6 +7,7 @@ import dataclasses
 from aiohttp import web
 
 from catalog import services
+from catalog.crawlers import check_target
 from catalog.credentials import IDENTITY_FIELDS, seal, stored_password
 from catalog.documents import Document, generation_scope
 from catalog.errors import (
@@ -107,6 +108,7 @@ async def change_database(request: web.Request) -> web.Response:
     # An explicit null keeps a setting as it was (as for name); only ca_cert can be cleared.
     changes = {k: v for k, v in changes.items() if v is not None or k == "ca_cert"}
     target = dataclasses.replace(database.target, **changes)
+    check_target(target)
     moved = [f for f in IDENTITY_FIELDS if getattr(target, f) != getattr(database.target, f)]
     if moved and body.password is None:
         # Else anyone who may edit could send the stored password to a server of their own.

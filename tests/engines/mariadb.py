@@ -3,6 +3,10 @@
 
 `root` logs in without a password over TCP from loopback (`--auth-root-authentication-method=
 normal`, no password set); roles the tests make have passwords of their own.
+
+The server offers TLS with a certificate from a test CA (`tests.tls_postgres.certificates`), but
+does not demand it: the suite connects in plain text. A test that needs a server refusing plain
+text makes a `REQUIRE SSL` user with `MariaDbServer.tls_only_user`.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from urllib.parse import urlsplit
 
 from catalog.embedded import free_port
 from tests.engines.process import EngineFailed, engine_folder, run_once, running, service_user
+from tests.tls_postgres import certificates
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,8 @@ class MariaDbServer:
     host: str
     port: int
     user: str = "root"
+    # The CA that signed the server's certificate; unknown (None) for a server given by URL.
+    ca_pem: str | None = None
 
     @classmethod
     def from_url(cls, url: str) -> MariaDbServer:
@@ -43,6 +50,23 @@ class MariaDbServer:
         if done.returncode != 0:
             raise RuntimeError(f"mariadb client failed: {done.stderr.strip()}")
         return done.stdout
+
+    def tls_only_user(self, name: str, password: str) -> None:
+        """Make a user, allowed to read everything, that the server refuses without TLS.
+
+        A TLS-only view of this server: the global `require_secure_transport` would refuse the
+        suite's plain connections too. The user outlives the test, so give it a unique name.
+        """
+        account = f"{_literal(name)}@'%'"
+        self.client(
+            f"CREATE USER {account} IDENTIFIED BY {_literal(password)} REQUIRE SSL; "
+            f"GRANT SELECT ON *.* TO {account}"
+        )
+
+
+def _literal(text: str) -> str:
+    """A MariaDB string literal (backslashes escape by default, so they are doubled too)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 def _binary(name: str) -> str:
@@ -75,6 +99,14 @@ def running_mariadb(run: Path) -> Iterator[MariaDbServer]:
         log=folder / "install.log",
         user=user,
     )  # fmt: skip
+    ca_pem, cert_pem, key_pem = certificates()
+    for kind, pem in (("ca", ca_pem), ("cert", cert_pem), ("key", key_pem)):
+        # Only mariadbd reads them: its user owns them, as it does the folder, and no one else can.
+        path = folder / f"tls-{kind}.pem"
+        path.write_text(pem)
+        path.chmod(0o600)
+        if user is not None:
+            shutil.chown(path, user, user)
     port = free_port()
     argv = [
         _binary("mariadbd"), "--no-defaults", f"--datadir={data}", f"--port={port}",
@@ -84,7 +116,9 @@ def running_mariadb(run: Path) -> Iterator[MariaDbServer]:
         "--innodb-buffer-pool-size=64M", "--innodb-flush-log-at-trx-commit=0",
         "--innodb-doublewrite=0", "--character-set-server=utf8mb4",
         "--collation-server=utf8mb4_general_ci",
+        f"--ssl-ca={folder / 'tls-ca.pem'}", f"--ssl-cert={folder / 'tls-cert.pem'}",
+        f"--ssl-key={folder / 'tls-key.pem'}",
     ]  # fmt: skip
     ready = lambda: _accepts_connections(port)  # noqa: E731
     with running("mariadb", argv, folder=folder, user=user, ready=ready):
-        yield MariaDbServer("127.0.0.1", port)
+        yield MariaDbServer("127.0.0.1", port, ca_pem=ca_pem)

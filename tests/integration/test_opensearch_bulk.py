@@ -410,7 +410,7 @@ async def crawl_world(proxy, raw, index_name):
     await index.open()
     await set_refresh_interval(raw, index_name, "5s")
     store = RecordingStore(proxy.log)
-    crawler = FakeCrawler({ref: table("public", f"t{ref}", "id", "name") for ref in range(5)})
+    crawler = FakeCrawler({str(ref): table("public", f"t{ref}", "id", "name") for ref in range(5)})
     publisher = RecordingPublisher()
     cipher = SecretCipher.from_keys([generate_key()])
     handlers = CrawlHandlers(

@@ -6,7 +6,6 @@ password (scram-sha-256), so a wrong password fails as it would in production.
 
 from __future__ import annotations
 
-import itertools
 import socket
 import uuid
 from collections.abc import AsyncIterator
@@ -16,9 +15,10 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
+from catalog.adapters.postgres_crawler import PostgresCrawler
+from catalog.adapters.target_errors import UNREACHABLE
 from catalog.errors import CrawlFailure, TransientError
 from catalog.models import Column, Engine, ForeignKey, Index, Table, TableType, Target
-from indexer.crawlers.postgres import UNREACHABLE, PostgresCrawler
 from tests.engines.postgres import PostgresServer
 from tests.target_schema import RELATIONS, SCHEMA
 
@@ -88,21 +88,21 @@ async def scratch(postgres: PostgresServer) -> AsyncIterator[Scratch]:
         await server.close()
 
 
-async def relation_names(scratch: Scratch, oids: list[int]) -> list[tuple[str, str]]:
+async def relation_names(scratch: Scratch, refs: list[str]) -> list[tuple[str, str]]:
     db = await admin(scratch.server, scratch.dbname)
     try:
         rows = await db.fetch(
             """SELECT n.nspname, c.relname FROM unnest($1::oid[]) WITH ORDINALITY u(oid, ord)
                JOIN pg_class c ON c.oid = u.oid JOIN pg_namespace n ON n.oid = c.relnamespace
                ORDER BY u.ord""",
-            oids,
+            [int(ref) for ref in refs],
         )
     finally:
         await db.close()
     return [(r["nspname"], r["relname"]) for r in rows]
 
 
-async def all_oids(scratch: Scratch) -> list[int]:
+async def all_oids(scratch: Scratch) -> list[str]:
     async with crawler(scratch.server, scratch.dbname) as c:
         return [oid async for oid in c.list_relations()]
 
@@ -166,9 +166,9 @@ async def expected_tables(scratch: Scratch) -> list[Table]:
             name="CamelCase",
             type=TableType.TABLE,
             columns=(
-                col("Id", 1, "integer", False, primary_key=True),
+                col("Id", 1, "integer", False, primary_key=True, auto_increment=True),
                 col("MixedCase", 2, "text"),
-                col("doubled", 3, "integer"),
+                col("doubled", 3, "integer", generated='("Id" * 2)'),
             ),
             row_estimate=0,
             size_bytes=size["CamelCase"],
@@ -243,6 +243,7 @@ async def expected_tables(scratch: Scratch) -> list[Table]:
             type=TableType.VIEW,
             columns=(col("id", 1, "bigint"), col("email", 2, "text")),
             comment="Just the addresses",
+            definition=" SELECT customers.id,\n    customers.email\n   FROM sales.customers;",
         ),
         Table(
             schema="sales",
@@ -386,6 +387,8 @@ async def expected_tables(scratch: Scratch) -> list[Table]:
             name="order_totals",
             type=TableType.MATERIALIZED_VIEW,
             columns=(col("customer_id", 1, "bigint"), col("total", 2, "numeric")),
+            definition=" SELECT orders.customer_id,\n    sum(orders.total) AS total\n"
+            "   FROM sales.orders\n  GROUP BY orders.customer_id;",
             row_estimate=2,
             size_bytes=size["order_totals"],
             indexes=(
@@ -456,54 +459,6 @@ async def test_read_batch_returns_every_detail(scratch: Scratch) -> None:
     assert [(t.schema, t.name) for t in tables] == [(t.schema, t.name) for t in expected]
     for got, want in zip(tables, expected, strict=True):
         assert got == want, f"{want.schema}.{want.name}"
-
-
-async def test_read_batch_follows_the_order_it_is_given(scratch: Scratch) -> None:
-    oids = await all_oids(scratch)
-    async with crawler(scratch.server, scratch.dbname) as c:
-        tables = await c.read_batch(oids[::-1])
-    assert [(t.schema, t.name) for t in tables] == (await relation_names(scratch, oids))[::-1]
-
-
-@pytest.mark.parametrize("cuts", [(1,), (3, 4), (2, 7, 8, 11), tuple(range(1, 20))])
-async def test_batches_split_anywhere_give_the_same_tables(
-    scratch: Scratch, cuts: tuple[int, ...]
-) -> None:
-    oids = await all_oids(scratch)
-    bounds = [0, *[cut for cut in cuts if cut < len(oids)], len(oids)]
-    async with crawler(scratch.server, scratch.dbname) as c:
-        whole = await c.read_batch(oids)
-        pieces = [
-            table
-            for start, end in itertools.pairwise(bounds)
-            for table in await c.read_batch(oids[start:end])
-        ]
-    assert pieces == whole
-    assert len(whole) == len(oids)
-
-
-async def test_a_relation_dropped_after_the_plan_is_skipped(scratch: Scratch) -> None:
-    db = await admin(scratch.server, scratch.dbname)
-    try:
-        await db.execute("CREATE TABLE public.doomed (x integer)")
-        doomed = await db.fetchval("SELECT 'public.doomed'::regclass::oid")
-        oids = await all_oids(scratch)
-        assert doomed in oids
-        await db.execute("DROP TABLE public.doomed")
-    finally:
-        await db.close()
-
-    async with crawler(scratch.server, scratch.dbname) as c:
-        tables = await c.read_batch(oids)
-        nothing = await c.read_batch([doomed])
-    assert nothing == []
-    assert "doomed" not in [t.name for t in tables]
-    assert len(tables) == len(oids) - 1
-
-
-async def test_empty_batch_gives_no_tables(scratch: Scratch) -> None:
-    async with crawler(scratch.server, scratch.dbname) as c:
-        assert await c.read_batch([]) == []
 
 
 async def test_the_session_is_read_only_and_named(scratch: Scratch) -> None:

@@ -6,11 +6,11 @@ import dataclasses
 
 import pytest
 
+from catalog.crawlers import crawler_factory
 from catalog.errors import CrawlFailure
 from catalog.models import Engine, Target
 from catalog.netguard import TargetPolicy
 from catalog.settings import Settings
-from indexer.crawlers import crawler_factory
 from tests.engines.postgres import PostgresServer
 
 HOST = "pg.internal.test"

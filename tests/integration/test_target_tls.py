@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from catalog.adapters.postgres_crawler import PostgresCrawler
 from catalog.errors import CrawlFailure
 from catalog.models import Engine, SslMode, Target
-from indexer.crawlers.postgres import PostgresCrawler
 from tests.tls_postgres import UNRESOLVED_NAME, TlsServer, tls_postgres
 
 

@@ -261,7 +261,9 @@ async def test_status_shows_the_crawl_and_recrawl_coalesces(gateway):
 async def test_status_shows_a_running_crawls_progress_pace_and_eta(gateway):
     """Batches and counts so far, tables per second since it started, and the time left."""
     client, store, index = gateway
-    crawler = FakeCrawler({ref: table("public", f"t{ref:02d}", "id", "name") for ref in range(10)})
+    crawler = FakeCrawler(
+        {str(ref): table("public", f"t{ref:02d}", "id", "name") for ref in range(10)}
+    )
     publisher = RecordingPublisher()
     handlers = CrawlHandlers(
         store, index, client.app[CIPHER], crawler.factory(), publisher, 2, stale_fail_safe=0.5

@@ -29,11 +29,11 @@ def world():
     store, index, publisher = InMemoryStore(), InMemorySearchIndex(), RecordingPublisher()
     crawler = FakeCrawler(
         {
-            10: table("public", "orders", "id", "customer_id", "total"),
-            11: table("public", "customers", "id", "name"),
-            12: table("sales", "regions", "id"),
-            13: table("public", "audit_log", "id", "at"),
-            14: table("sales", "targets", "id", "region_id"),
+            "10": table("public", "orders", "id", "customer_id", "total"),
+            "11": table("public", "customers", "id", "name"),
+            "12": table("sales", "regions", "id"),
+            "13": table("public", "audit_log", "id", "at"),
+            "14": table("sales", "targets", "id", "region_id"),
         }
     )
     cipher = SecretCipher.from_keys([generate_key()])
@@ -105,7 +105,7 @@ async def test_a_recrawl_removes_dropped_tables_only_when_it_completes(world):
     store, index, _, crawler, cipher, handlers = world
     database, crawl = await services.register_database(store, cipher, new_database())
     await run_crawl(world, crawl.id, database.id)
-    del crawler.tables[13]  # audit_log is dropped
+    del crawler.tables["13"]  # audit_log is dropped
     second = await services.request_crawl(store, database.id)
     assert second.generation == 2
     await handlers.handle(CrawlRequested(second.id, database.id))
@@ -178,7 +178,7 @@ async def test_a_fall_beyond_the_fail_safe_is_held_until_confirmed(world):
     database, crawl = await services.register_database(store, cipher, new_database())
     await run_crawl(world, crawl.id, database.id)
     first_generation = dict(index.documents)
-    for ref in (10, 11, 12, 13):  # four of five tables vanish: 80% > the 50% fail-safe
+    for ref in ("10", "11", "12", "13"):  # four of five tables vanish: 80% > the 50% fail-safe
         del crawler.tables[ref]
     second = await services.request_crawl(store, database.id)
     await run_crawl(world, second.id, database.id)
@@ -221,7 +221,7 @@ async def test_a_fall_within_the_fail_safe_publishes(world):
     store, index, _, crawler, cipher, _ = world
     database, crawl = await services.register_database(store, cipher, new_database())
     await run_crawl(world, crawl.id, database.id)
-    del crawler.tables[10], crawler.tables[11]  # 40% gone, under the 50% fail-safe
+    del crawler.tables["10"], crawler.tables["11"]  # 40% gone, under the 50% fail-safe
     second = await services.request_crawl(store, database.id)
     await run_crawl(world, second.id, database.id)
     assert (await store.get_crawl(second.id)).state is CrawlState.COMPLETE

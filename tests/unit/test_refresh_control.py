@@ -47,7 +47,7 @@ class RefreshingIndex(InMemorySearchIndex):
 def world():
     store = InMemoryStore()
     index = RefreshingIndex(store)
-    crawler = FakeCrawler({ref: table("public", f"t{ref}", "id") for ref in range(5)})
+    crawler = FakeCrawler({str(ref): table("public", f"t{ref}", "id") for ref in range(5)})
     publisher = RecordingPublisher()
     cipher = SecretCipher.from_keys([generate_key()])
     handlers = CrawlHandlers(
@@ -85,7 +85,7 @@ async def test_a_held_crawl_restores_refresh_and_its_confirmation_refreshes_firs
     for batch in batches:
         await handlers.handle(batch)
     database_id = (await store.get_crawl(crawl_id)).database_id
-    for ref in (0, 1, 2, 3):  # 80% of the tables vanish: beyond the 50% fail-safe
+    for ref in ("0", "1", "2", "3"):  # 80% of the tables vanish: beyond the 50% fail-safe
         del crawler.tables[ref]
     second = await services.request_crawl(store, database_id)
     index.calls.clear()

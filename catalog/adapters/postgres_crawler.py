@@ -15,14 +15,13 @@ from types import TracebackType
 
 import asyncpg
 
-from catalog.crawler import AccessCheck, AccessReport
-from catalog.errors import CrawlFailure, TransientError
+from catalog.adapters.target_errors import translated
+from catalog.adapters.target_tls import verifying_context
+from catalog.crawler import AccessCheck, AccessReport, EngineFamily, RelationRef
+from catalog.errors import CrawlFailure
 from catalog.models import Column, ForeignKey, Index, SslMode, Table, TableType, Target
-from catalog.redact import scrub
 
 log = logging.getLogger(__name__)
-# What a tenant reads when the target's server was not reached, however that failed.
-UNREACHABLE = "could not connect to the database server"
 
 _TABLE_TYPES = {
     "r": TableType.TABLE,
@@ -64,7 +63,9 @@ SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS kind,
             WHEN 'r' THEN pg_catalog.pg_total_relation_size(c.oid)
             WHEN 'm' THEN pg_catalog.pg_total_relation_size(c.oid)
        END AS size_bytes,
-       pn.nspname AS parent_schema, pc.relname AS parent_name
+       pn.nspname AS parent_schema, pc.relname AS parent_name,
+       CASE WHEN c.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(c.oid) END
+           AS definition
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_catalog.pg_description d
@@ -75,15 +76,22 @@ LEFT JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace
 WHERE c.oid = ANY($1::oid[])
 """
 
-# A generated column's expression lives in pg_attrdef too, but it is not a default.
+# A generated column's expression lives in pg_attrdef too, but it is not a default. A
+# collation is named only where it is not the type's own, as pg_dump does.
 _COLUMNS = """
 SELECT a.attrelid AS oid, a.attname AS name, a.attnum AS position,
        pg_catalog.format_type(a.atttypid, a.atttypmod) AS data_type,
        NOT a.attnotnull AS nullable,
        CASE WHEN a.attgenerated = '' THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END
            AS "default",
+       CASE WHEN a.attgenerated <> '' THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END
+           AS generated,
+       a.attidentity <> '' AS auto_increment,
+       CASE WHEN a.attcollation <> ty.typcollation THEN co.collname END AS collation,
        d.description AS comment
 FROM pg_catalog.pg_attribute a
+JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
+LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
 LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
 LEFT JOIN pg_catalog.pg_description d
        ON d.objoid = a.attrelid AND d.classoid = 'pg_catalog.pg_class'::regclass
@@ -144,12 +152,10 @@ _LOST = (
     asyncpg.ObjectNotInPrerequisiteStateError,
     asyncpg.TooManyConnectionsError,
 )
-# A blip of these may pass: the crawl retries (nak with backoff) before it fails.
-_RETRYABLE = frozenset({"unreachable", "timeout"})
 _DRIVER = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
 
 
-def _error_class(exc: Exception) -> str | None:
+def _error_class(exc: BaseException) -> str | None:
     """Classify a driver or network error for the crawl status; None if it is not one."""
     # QueryCanceledError is an OperatorInterventionError, and TimeoutError and SSLError are
     # OSErrors: test them first.
@@ -174,7 +180,7 @@ def _error_class(exc: Exception) -> str | None:
     return None
 
 
-def _describe(exc: Exception) -> str:
+def _describe(exc: BaseException) -> str:
     """An error's type and the text its fields give: the server's own message for a server
     error, the OS's words for a socket error. The password is never among them."""
     if isinstance(exc, asyncpg.PostgresError):
@@ -186,38 +192,12 @@ def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-class _NamedContext(ssl.SSLContext):
-    """Verifies the server's certificate against `expected_name`, whatever address the socket
-    went to: the crawler connects to the address the SSRF guard checked, never to a second DNS
-    answer, and the certificate names the host."""
-
-    expected_name: str
-
-    def wrap_bio(
-        self,
-        incoming: ssl.MemoryBIO,
-        outgoing: ssl.MemoryBIO,
-        server_side: bool = False,
-        server_hostname: str | bytes | None = None,
-        session: ssl.SSLSession | None = None,
-    ) -> ssl.SSLObject:
-        del server_hostname  # the address connected to; the name to verify is ours
-        return super().wrap_bio(incoming, outgoing, server_side, self.expected_name, session)
-
-
 def _tls(target: Target) -> ssl.SSLContext | str | bool:
     """asyncpg's `ssl` argument for the target's sslmode."""
     if target.sslmode is SslMode.DISABLE:
         return False
-    if target.sslmode in (SslMode.VERIFY_CA, SslMode.VERIFY_FULL):
-        context = _NamedContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.expected_name = target.host
-        context.check_hostname = target.sslmode is SslMode.VERIFY_FULL
-        if target.ca_cert is None:
-            context.load_default_certs()
-        else:
-            context.load_verify_locations(cadata=target.ca_cert)
-        return context
+    if target.sslmode.verifies_ca:
+        return verifying_context(target)
     return str(target.sslmode)  # allow | prefer | require: encrypt without verifying
 
 
@@ -286,18 +266,19 @@ class PostgresCrawler:
         with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             await connection.close(timeout=self._connect_timeout)
 
-    async def list_relations(self) -> AsyncIterator[int]:
+    async def list_relations(self) -> AsyncIterator[RelationRef]:
         """Oids of every relation to catalog, by schema then name, streamed from a cursor."""
         connection = self._open()
         with self._translated():
             async with connection.transaction(readonly=True):
                 async for row in connection.cursor(_LIST_RELATIONS, prefetch=_PREFETCH):
-                    yield row["oid"]
+                    yield str(row["oid"])
 
-    async def read_batch(self, oids: Sequence[int]) -> list[Table]:
-        """Tables for `oids`, in that order; relations dropped since the plan are skipped."""
+    async def read_batch(self, refs: Sequence[RelationRef]) -> list[Table]:
+        """Tables for `refs` (oids), in that order; relations dropped since the plan are
+        skipped."""
         connection = self._open()
-        wanted = list(oids)
+        wanted = _oids(refs)
         with self._translated():
             # One snapshot for the four queries, so a batch never mixes two catalog states.
             async with connection.transaction(isolation="repeatable_read", readonly=True):
@@ -367,26 +348,18 @@ class PostgresCrawler:
 
     @contextlib.contextmanager
     def _translated(self, *, connecting: bool = False) -> Iterator[None]:
-        try:
+        with translated(self._target, _error_class, _describe, connecting=connecting, logger=log):
             yield
-        except Exception as exc:
-            error_class = _error_class(exc)
-            if error_class is None:
-                raise
-            message = scrub(_describe(exc))
-            if connecting and error_class in _RETRYABLE:
-                # Refused, closed or silent tells a port scanner which ports listen: the tenant
-                # learns only that the server was not reached; operators read the rest here.
-                log.warning(
-                    "could not connect to %s:%s: %s", self._target.host, self._target.port, message
-                )
-                error_class, message = "unreachable", UNREACHABLE
-            if error_class in _RETRYABLE:
-                raise TransientError(message, error_class) from exc
-            raise CrawlFailure(error_class, message) from exc
 
 
 _Rows = list[asyncpg.Record]
+
+
+def _oids(refs: Sequence[RelationRef]) -> list[int]:
+    try:
+        return [int(ref) for ref in refs]
+    except ValueError as exc:  # a plan made by another engine's crawler
+        raise CrawlFailure("error", f"not a PostgreSQL relation ref: {exc}") from exc
 
 
 def _group(rows: _Rows) -> defaultdict[int, _Rows]:
@@ -426,6 +399,9 @@ def _table(relation: asyncpg.Record, columns: _Rows, constraints: _Rows, indexes
                 default=col["default"],
                 comment=col["comment"],
                 primary_key=col["name"] in primary_key,
+                generated=col["generated"],
+                auto_increment=col["auto_increment"],
+                collation=col["collation"],
             )
             for col in columns
         ),
@@ -445,4 +421,26 @@ def _table(relation: asyncpg.Record, columns: _Rows, constraints: _Rows, indexes
             for idx in indexes
         ),
         partition_of=f"{relation['parent_schema']}.{parent}" if parent is not None else None,
+        definition=relation["definition"],
     )
+
+
+def answered(first_bytes: bytes) -> bool:
+    """PostgreSQL answers an SSLRequest with one byte: S (TLS on offer) or N (none)."""
+    return first_bytes in (b"S", b"N")
+
+
+POSTGRESQL = EngineFamily(
+    label="PostgreSQL",
+    open=PostgresCrawler,
+    default_port=5432,
+    tls_modes=(
+        SslMode.PREFER,
+        SslMode.DISABLE,
+        SslMode.ALLOW,
+        SslMode.REQUIRE,
+        SslMode.VERIFY_CA,
+        SslMode.VERIFY_FULL,
+    ),
+    answered=answered,
+)
