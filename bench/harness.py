@@ -61,6 +61,7 @@ class Target:
     port: int = 5432
     user: str = "postgres"
     password: str = "bench"  # trust auth ignores it
+    engine: str = "postgresql"
 
 
 @dataclass
@@ -232,6 +233,7 @@ async def stop(proc: asyncio.subprocess.Process, data_dir: Path) -> int:
 def add_catalog_args(parser: argparse.ArgumentParser, database: str) -> None:
     """The options every bench that crawls a target in `catalog up` takes."""
     parser.add_argument("--database", default=database, help="the target database to crawl")
+    parser.add_argument("--engine", default="postgresql", choices=["postgresql", "mysql"])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5432)
     parser.add_argument("--user", default="postgres")
@@ -375,6 +377,7 @@ async def register(http: aiohttp.ClientSession, base: str, target: Target, label
     """Register `target` under a new name (so a new database entry and a full crawl); its id."""
     body = {
         "name": f"{target.dbname}-{label}-{uuid.uuid4().hex[:8]}",
+        "engine": target.engine,
         "dbname": target.dbname,
         "host": target.host,
         "port": target.port,

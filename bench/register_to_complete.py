@@ -69,7 +69,7 @@ class Measured:
 
 
 def target_of(args: argparse.Namespace) -> Target:
-    return Target(args.database, args.host, args.port, args.user, args.password)
+    return Target(args.database, args.host, args.port, args.user, args.password, args.engine)
 
 
 async def one_run(
