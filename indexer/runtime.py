@@ -7,8 +7,8 @@ import contextlib
 import logging
 
 from catalog.bootstrap import Services
-from catalog.errors import PermanentError
 from catalog.crawlers import crawler_factory
+from catalog.errors import PermanentError
 from indexer.handlers import CrawlHandlers
 from indexer.jetstream import UNAVAILABLE, Bus, JetStreamPublisher, connect, ensure_stream
 from indexer.relay import OutboxRelay

@@ -111,6 +111,9 @@ def running_mariadb(run: Path) -> Iterator[MariaDbServer]:
     argv = [
         _binary("mariadbd"), "--no-defaults", f"--datadir={data}", f"--port={port}",
         "--bind-address=127.0.0.1", f"--socket={folder / 'mysqld.sock'}",
+        # Temporary tables of its own: a second MariaDB on this host (a developer's) must
+        # not share, and clean away, its files in /tmp.
+        f"--tmpdir={folder}",
         f"--pid-file={folder / 'mysqld.pid'}", "--skip-name-resolve", "--skip-log-bin",
         # Durability is worth nothing to a throwaway test server.
         "--innodb-buffer-pool-size=64M", "--innodb-flush-log-at-trx-commit=0",
