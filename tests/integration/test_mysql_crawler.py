@@ -21,7 +21,7 @@ from catalog.adapters.target_errors import UNREACHABLE
 from catalog.crawlers import crawler_factory
 from catalog.embedded import free_port
 from catalog.errors import CrawlFailure, TransientError
-from catalog.models import Engine, SslMode, Target
+from catalog.models import Engine, SslMode, TableType, Target
 from catalog.netguard import TargetPolicy
 from catalog.settings import Settings
 from tests.engines.mariadb import MariaDbServer
@@ -213,6 +213,35 @@ async def test_a_connection_killed_mid_crawl_is_unreachable(scratch: Scratch) ->
         with pytest.raises(TransientError) as caught:
             await c.read_batch([ref async for ref in c.list_relations()])
     assert caught.value.error_class == "unreachable"
+
+
+async def test_sizes_from_innodb_statistics_match_information_schema(scratch: Scratch) -> None:
+    """root reads mysql.innodb_table_stats (the fast way); the scratch user may not, and gets
+    row estimates, sizes and partitioning from information_schema.TABLES (the slow way)."""
+    scratch.server.client(
+        f"CREATE TABLE {scratch.schema}.parts (id integer, at date, PRIMARY KEY (id, at))"
+        " PARTITION BY RANGE (YEAR(at)) (PARTITION p1 VALUES LESS THAN (2026),"
+        " PARTITION p2 VALUES LESS THAN (2027));"
+        f" INSERT INTO {scratch.schema}.parts VALUES (1, '2025-01-01'), (2, '2026-01-01');"
+        f" INSERT INTO {scratch.schema}.kept VALUES (1), (2), (3);"
+        f" ANALYZE TABLE {scratch.schema}.parts, {scratch.schema}.kept"
+    )
+    try:
+        async with crawler(scratch.target(user="root"), "") as fast:
+            refs = [ref async for ref in fast.list_relations()]
+            by_statistics = await fast.read_batch(refs)
+        async with crawler(scratch.target()) as slow:
+            by_information_schema = await slow.read_batch(refs)
+    finally:
+        scratch.server.client(
+            f"DROP TABLE {scratch.schema}.parts; DELETE FROM {scratch.schema}.kept"
+        )
+    assert by_statistics == by_information_schema
+    parts = next(t for t in by_statistics if t.name == "parts")
+    assert parts.type is TableType.PARTITIONED_TABLE
+    assert parts.row_estimate == 2
+    assert parts.size_bytes is not None
+    assert parts.size_bytes > 0
 
 
 # TLS: the suite's MariaDB offers TLS with a certificate for localhost and UNRESOLVED_NAME.
