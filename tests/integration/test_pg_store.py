@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
 
 from catalog import services
@@ -29,6 +30,24 @@ async def test_migrations_are_idempotent(store, store_url):
     await store.migrate()
     again = await PgStore.connect(store_url)
     await again.close()
+
+
+async def test_plans_stored_before_refs_were_opaque_keep_their_oids_as_text(
+    store, store_url, cipher
+):
+    _, crawl = await services.register_database(store, cipher, new_database())
+    await store.start_crawl(crawl.id, [BatchPlan(0, ("16384", "16390"))])
+    # The store as migration 008 left it: refs were bigint[] (PostgreSQL OIDs).
+    raw = await asyncpg.connect(store_url)
+    try:
+        await raw.execute(
+            "ALTER TABLE crawl_batches ALTER COLUMN refs TYPE bigint[] USING refs::bigint[];"
+            " DELETE FROM schema_migrations WHERE version = 9"
+        )
+    finally:
+        await raw.close()
+    await store.migrate()
+    assert (await store.get_batch(crawl.id, 0)).refs == ("16384", "16390")
 
 
 async def test_registration_writes_database_crawl_and_outbox_together(store, cipher):
@@ -72,13 +91,13 @@ async def test_a_failed_publish_leaves_the_outbox_row_for_later(store, cipher):
 
 async def test_crawl_lifecycle_and_live_generation(store, cipher):
     database, crawl = await services.register_database(store, cipher, new_database())
-    plan = [BatchPlan(0, (11, 12)), BatchPlan(2, (13,))]
+    plan = [BatchPlan(0, ("11", "12")), BatchPlan(2, ("13",))]
     running = await store.start_crawl(crawl.id, plan)
     assert (running.state, running.batches_total) == (CrawlState.RUNNING, 2)
     # A second plan (redelivery) keeps the first.
-    assert (await store.start_crawl(crawl.id, [BatchPlan(0, (99,))])).batches_total == 2
+    assert (await store.start_crawl(crawl.id, [BatchPlan(0, ("99",))])).batches_total == 2
     batch = await store.get_batch(crawl.id, 1)
-    assert (batch.first_ordinal, batch.refs) == (2, (13,))
+    assert (batch.first_ordinal, batch.refs) == (2, ("13",))
     with pytest.raises(NotFoundError):
         await store.get_batch(crawl.id, 5)
 
