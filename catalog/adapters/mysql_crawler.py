@@ -17,7 +17,7 @@ import ssl
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator, Sequence
 from types import TracebackType
-from typing import Any, NamedTuple
+from typing import Any
 
 from asyncmy import errors
 from asyncmy.connection import Connection
@@ -91,26 +91,11 @@ def _in_batch(names: Sequence[tuple[str, str]]) -> tuple[str, list[str]]:
     return " OR ".join(clauses), params
 
 
-# Only what a table's definition says: cheap. Asking information_schema.TABLES for row counts,
-# sizes or CREATE_OPTIONS opens every table (2 s per 10,000 tables on MariaDB 10.11 here, more
-# than the rest of a batch), so those come from InnoDB's statistics where they can.
 _TABLES = """
-SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE, ENGINE, TABLE_COMMENT
+SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE, ENGINE, TABLE_ROWS, DATA_LENGTH, INDEX_LENGTH,
+       TABLE_COMMENT, CREATE_OPTIONS
 FROM information_schema.TABLES WHERE {batch}
 """
-_TABLE_STATS = """
-SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_ROWS, DATA_LENGTH + INDEX_LENGTH, CREATE_OPTIONS
-FROM information_schema.TABLES WHERE {batch}
-"""
-# InnoDB's persistent statistics: a row per table, and per partition (`table#P#partition`),
-# read by primary-key ranges. Names are stored filename-encoded, so only plain names (which
-# the encoding leaves alone) are looked up here; the rest go through _TABLE_STATS.
-_INNODB_STATS = """
-SELECT database_name, table_name, n_rows, clustered_index_size + sum_of_other_index_sizes
-FROM mysql.innodb_table_stats WHERE {ranges}
-"""
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9_]+")
-_NO_STATS_PRIVILEGE = frozenset({1142, 1044})  # SELECT denied on mysql.innodb_table_stats
 _VIEWS = (
     "SELECT TABLE_SCHEMA, TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS WHERE {batch}"
 )
@@ -217,8 +202,6 @@ class MySqlCrawler:
         self._connection: _TargetConnection | None = None
         self._mariadb = False
         self._expression_column = False
-        self._innodb_stats = True  # until the server says this user may not read them
-        self._page_size: int | None = None
 
     async def __aenter__(self) -> MySqlCrawler:
         target = self._target
@@ -314,7 +297,6 @@ class MySqlCrawler:
                 (row[0], row[1]): row for row in tables if row[2] != "SEQUENCE"
             }  # a MariaDB sequence is no table
             views = [key for key, row in relations.items() if row[2] == "VIEW"]
-            sizes = await self._sizes(relations)
             definitions: dict[tuple[str, str], str] = {}
             if views:
                 view_batch, view_params = _in_batch(views)
@@ -328,7 +310,6 @@ class MySqlCrawler:
         return [
             _table(
                 relations[name],
-                sizes.get(name, _NO_SIZE),
                 definitions.get(name),
                 columns[name],
                 keys[name],
@@ -337,57 +318,6 @@ class MySqlCrawler:
             for name in wanted
             if name in relations
         ]
-
-    async def _sizes(self, relations: dict[_Name, tuple[Any, ...]]) -> dict[_Name, _Size]:
-        """Row estimate, bytes and whether it is partitioned, for each base table."""
-        tables = [name for name, row in relations.items() if row[2] != "VIEW"]
-        found: dict[_Name, _Size] = {}
-        innodb = [
-            (schema, table)
-            for schema, table in tables
-            if relations[schema, table][3] == "InnoDB"
-            and _PLAIN_NAME.fullmatch(schema)
-            and _PLAIN_NAME.fullmatch(table)
-        ]
-        if innodb and self._innodb_stats:
-            try:
-                found = await self._innodb_sizes(innodb)
-            except errors.MySQLError as exc:
-                if exc.args[0] not in _NO_STATS_PRIVILEGE:
-                    raise
-                log.info("no SELECT on mysql.innodb_table_stats: sizes come the slow way")
-                self._innodb_stats = False
-        rest = [name for name in tables if name not in found]
-        if rest:
-            batch, params = _in_batch(rest)
-            for schema, table, rows, size, options in await self._fetch(
-                _TABLE_STATS.format(batch=batch), params
-            ):
-                found[schema, table] = _Size(rows, size, "partitioned" in (options or "").lower())
-        return found
-
-    async def _innodb_sizes(self, names: list[_Name]) -> dict[_Name, _Size]:
-        by_schema: dict[str, list[str]] = defaultdict(list)
-        for schema, table in names:
-            by_schema[schema].append(table)
-        clauses, params = [], []
-        for schema, tables in by_schema.items():
-            # A partition's row sorts after its table's, before the next plain name.
-            clauses.append("(database_name = %s AND table_name BETWEEN %s AND %s)")
-            params += [schema, min(tables), max(tables) + "#\x7f"]
-        rows = await self._fetch(_INNODB_STATS.format(ranges=" OR ".join(clauses)), params)
-        if self._page_size is None:
-            self._page_size = (await self._fetch("SELECT @@innodb_page_size", []))[0][0]
-        wanted, sums = set(names), {}
-        for schema, stored, n_rows, pages in rows:
-            table, _, partition = stored.partition("#")
-            if (schema, table) in wanted:
-                before = sums.get((schema, table), _Size(0, 0, False))
-                sums[schema, table] = _Size(
-                    before.rows + n_rows, before.size + pages, before.partitioned or bool(partition)
-                )
-        page = int(self._page_size)
-        return {name: _Size(s.rows, s.size * page, s.partitioned) for name, s in sums.items()}
 
     async def check_access(self) -> AccessReport:
         """What a connection test reports: the server, the read-only session, and how many
@@ -452,16 +382,6 @@ def _version(text: str) -> tuple[int, ...]:
 
 
 _Rows = list[tuple[Any, ...]]
-_Name = tuple[str, str]
-
-
-class _Size(NamedTuple):
-    rows: int | None
-    size: int | None
-    partitioned: bool
-
-
-_NO_SIZE = _Size(None, None, False)
 
 
 def _grouped(rows: _Rows) -> defaultdict[tuple[str, str], _Rows]:
@@ -473,13 +393,12 @@ def _grouped(rows: _Rows) -> defaultdict[tuple[str, str], _Rows]:
 
 def _table(
     relation: tuple[Any, ...],
-    size: _Size,
     definition: str | None,
     columns: _Rows,
     keys: _Rows,
     indexes: _Rows,
 ) -> Table:
-    schema, name, kind, engine, comment = relation
+    schema, name, kind, engine, rows, data_length, index_length, comment, options = relation
     view = kind == "VIEW"
     primary_key = tuple(k[3] for k in keys if k[2] == "PRIMARY")
     return Table(
@@ -489,14 +408,14 @@ def _table(
             TableType.VIEW
             if view
             else TableType.PARTITIONED_TABLE
-            if size.partitioned
+            if "partitioned" in (options or "").lower()
             else TableType.TABLE
         ),
         columns=tuple(_column(col, primary_key) for col in columns),
         # MySQL gives every view the comment "VIEW"; views cannot have one of their own.
         comment=None if view else comment or None,
-        row_estimate=size.rows,
-        size_bytes=size.size,
+        row_estimate=None if view else rows,
+        size_bytes=None if view or data_length is None else data_length + (index_length or 0),
         primary_key=primary_key,
         foreign_keys=_foreign_keys(keys),
         indexes=_indexes(indexes),
