@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol, TypeVar
 
 from catalog.errors import InvalidInputError
 
@@ -14,6 +15,22 @@ _BIGINT = 2**63
 
 def encode_cursor(position: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(position, separators=(",", ":")).encode()).decode()
+
+
+class _Listed(Protocol):
+    @property
+    def id(self) -> Any: ...
+
+
+Row = TypeVar("Row", bound=_Listed)
+
+
+def page_after(rows: Sequence[Row], limit: int) -> tuple[Sequence[Row], str | None]:
+    """A list's page from `limit` + 1 rows fetched: the first `limit`, and the cursor after the
+    last of them when the extra row says there are more."""
+    if len(rows) <= limit:
+        return rows, None
+    return rows[:limit], encode_cursor({"after": rows[limit - 1].id})
 
 
 def after_cursor(cursor: str | None, kind: type) -> Any:

@@ -13,7 +13,7 @@ from catalog.principal import Principal, Role
 from catalog.tokens import new_token, token_hash
 from gateway.access import audit
 from gateway.auth import require
-from gateway.cursors import after_cursor, encode_cursor
+from gateway.cursors import after_cursor, page_after
 from gateway.keys import STORE, TOKENS
 from gateway.params import int_param, read_body
 from gateway.schemas import (
@@ -56,12 +56,12 @@ async def list_tenants(request: web.Request) -> web.Response:
     _operator(request)
     limit = int_param(request, "limit", 100, 1, 500)
     after = after_cursor(request.query.get("cursor"), str)
-    tenants = await request.app[STORE].list_tenants(after, limit + 1)
+    tenants, next_cursor = page_after(
+        await request.app[STORE].list_tenants(after, limit + 1), limit
+    )
     out = TenantList(
-        items=[TenantOut.model_validate(t, from_attributes=True) for t in tenants[:limit]],
-        next_cursor=encode_cursor({"after": tenants[limit - 1].id})
-        if len(tenants) > limit
-        else None,
+        items=[TenantOut.model_validate(t, from_attributes=True) for t in tenants],
+        next_cursor=next_cursor,
     )
     return web.json_response(out.model_dump(mode="json"))
 
@@ -101,10 +101,12 @@ async def list_tokens(request: web.Request) -> web.Response:
     principal = require(request, Role.ADMIN)
     limit = int_param(request, "limit", 100, 1, 500)
     after = after_cursor(request.query.get("cursor"), str)
-    tokens = await request.app[STORE].list_tokens(principal.tenant_id, after, limit + 1)
+    tokens, next_cursor = page_after(
+        await request.app[STORE].list_tokens(principal.tenant_id, after, limit + 1), limit
+    )
     out = TokenList(
-        items=[TokenInfoOut.model_validate(t, from_attributes=True) for t in tokens[:limit]],
-        next_cursor=encode_cursor({"after": tokens[limit - 1].id}) if len(tokens) > limit else None,
+        items=[TokenInfoOut.model_validate(t, from_attributes=True) for t in tokens],
+        next_cursor=next_cursor,
     )
     return web.json_response(out.model_dump(mode="json"))
 
@@ -127,9 +129,11 @@ async def list_audit(request: web.Request) -> web.Response:
     principal = require(request, Role.ADMIN)
     limit = int_param(request, "limit", 100, 1, 500)
     after = after_cursor(request.query.get("cursor"), int)
-    events = await request.app[STORE].list_audit(principal.tenant_id, after, limit + 1)
+    events, next_cursor = page_after(
+        await request.app[STORE].list_audit(principal.tenant_id, after, limit + 1), limit
+    )
     out = AuditList(
-        items=[AuditEventOut.model_validate(e, from_attributes=True) for e in events[:limit]],
-        next_cursor=encode_cursor({"after": events[limit - 1].id}) if len(events) > limit else None,
+        items=[AuditEventOut.model_validate(e, from_attributes=True) for e in events],
+        next_cursor=next_cursor,
     )
     return web.json_response(out.model_dump(mode="json"))

@@ -22,7 +22,7 @@ from catalog.models import Database, NewDatabase
 from catalog.principal import Role
 from gateway.access import audit, tenant_database, tenant_database_status
 from gateway.auth import require
-from gateway.cursors import after_cursor, decode_cursor, encode_cursor
+from gateway.cursors import after_cursor, decode_cursor, encode_cursor, page_after
 from gateway.keys import CIPHER, CRAWLERS, INDEX, POLICY, SETTINGS, STORE
 from gateway.params import int_param, read_body
 from gateway.schemas import (
@@ -81,11 +81,9 @@ async def list_databases(request: web.Request) -> web.Response:
     after = after_cursor(request.query.get("cursor"), str)
     store = request.app[STORE]
     databases = await store.list_databases(principal.tenant_id, after, limit + 1)
-    crawls = await store.latest_crawls([db.id for db in databases[:limit]])
-    items = [DatabaseOut.of(db, crawls.get(db.id)) for db in databases[:limit]]
-    next_cursor = (
-        encode_cursor({"after": databases[limit - 1].id}) if len(databases) > limit else None
-    )
+    page, next_cursor = page_after(databases, limit)
+    crawls = await store.latest_crawls([db.id for db in page])
+    items = [DatabaseOut.of(db, crawls.get(db.id)) for db in page]
     return web.json_response(
         DatabaseList(items=items, next_cursor=next_cursor).model_dump(mode="json")
     )

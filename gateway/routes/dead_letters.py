@@ -7,7 +7,7 @@ from aiohttp import web
 from catalog.models import DEFAULT_TENANT
 from catalog.principal import Role
 from gateway.auth import require
-from gateway.cursors import after_cursor, encode_cursor
+from gateway.cursors import after_cursor, page_after
 from gateway.keys import STORE
 from gateway.params import int_param
 from gateway.schemas import DeadLetterList, DeadLetterOut
@@ -25,11 +25,9 @@ async def list_dead_letters(request: web.Request) -> web.Response:
     letters = await request.app[STORE].list_dead_letters(
         tenant, request.query.get("crawl_id") or None, after, limit + 1
     )
-    next_cursor = encode_cursor({"after": letters[limit - 1].id}) if len(letters) > limit else None
+    page, next_cursor = page_after(letters, limit)
     out = DeadLetterList(
-        items=[
-            DeadLetterOut.model_validate(letter, from_attributes=True) for letter in letters[:limit]
-        ],
+        items=[DeadLetterOut.model_validate(letter, from_attributes=True) for letter in page],
         next_cursor=next_cursor,
     )
     return web.json_response(out.model_dump(mode="json"))
