@@ -62,6 +62,8 @@ class EngineFamily:
     open: CrawlerOpener
     default_port: int
     tls_modes: tuple[SslMode, ...]  # in its client's own words; the first is the default
+    # Whether a target must name a database: a MySQL user may crawl every schema it sees.
+    dbname_required: bool
     # Whether the first bytes a server sent (answering the probe in catalog/adapters/wire.py)
     # come from this family's protocol.
     answered: Callable[[bytes], bool]

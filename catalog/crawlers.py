@@ -42,8 +42,8 @@ def check_target(target: Target) -> None:
         raise TargetSettingsError(
             f"sslmode {target.sslmode.value!r} is not a {family.label} mode: use one of {modes}"
         )
-    if not target.dbname and target.engine is Engine.POSTGRESQL:
-        raise TargetSettingsError("dbname is required for a PostgreSQL database")
+    if not target.dbname and family.dbname_required:
+        raise TargetSettingsError(f"dbname is required for a {family.label} database")
 
 
 # Failures to connect that another engine answering the port would also cause.

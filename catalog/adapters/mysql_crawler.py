@@ -518,5 +518,6 @@ MYSQL = EngineFamily(
         SslMode.MYSQL_VERIFY_CA,
         SslMode.VERIFY_IDENTITY,
     ),
+    dbname_required=False,
     answered=answered,
 )

@@ -442,5 +442,6 @@ POSTGRESQL = EngineFamily(
         SslMode.VERIFY_CA,
         SslMode.VERIFY_FULL,
     ),
+    dbname_required=True,
     answered=answered,
 )
