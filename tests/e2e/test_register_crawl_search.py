@@ -161,24 +161,61 @@ async def test_a_crawl_that_cannot_connect_fails_with_a_class_and_no_secret(syst
     assert target.password not in json.dumps(status)
 
 
+class SecretWitness:
+    """Everything a password could leak into during a test: the responses to `call`, the
+    messages on catalog.>, the log records, the index's documents and the store's rows."""
+
+    def __init__(self, system, nc) -> None:
+        self.system, self.nc = system, nc
+        self.bodies: list[str] = []
+        self.seen_on_bus: list[bytes] = []
+
+    @classmethod
+    async def watching(cls, system, nats_url: str, caplog) -> SecretWitness:
+        caplog.set_level(logging.DEBUG)
+        witness = cls(system, await nats.connect(nats_url))
+
+        async def record(msg) -> None:
+            witness.seen_on_bus.append(msg.data)
+
+        await witness.nc.subscribe("catalog.>", cb=record)
+        return witness
+
+    async def call(self, method: str, path: str, **kwargs) -> dict:
+        response = await self.system.client.request(method, path, headers=AUTH, **kwargs)
+        self.bodies.append(await response.text())
+        return json.loads(self.bodies[-1])
+
+    async def assert_nowhere(self, secret: str, caplog) -> list[str]:
+        """Asserts `secret` is in nothing seen; the index's documents, for the caller's checks."""
+        await self.nc.flush()
+        await self.nc.close()
+        assert self.seen_on_bus, "the bus recorder saw nothing"
+        assert all(secret.encode() not in data for data in self.seen_on_bus)
+        for body in self.bodies:
+            assert secret not in body
+        assert len(caplog.records) > 5
+        for record in caplog.records:
+            assert secret not in record.getMessage()
+            assert secret not in (record.exc_text or "")
+
+        documents = _every_index_document(self.system)
+        assert all(secret not in doc for doc in documents)
+
+        store = await asyncpg.connect(self.system.services.settings.database_url)
+        try:
+            for table in ("databases", "crawls", "outbox", "api_tokens", "crawl_batches"):
+                rows = await store.fetch(f"SELECT * FROM {table}")
+                assert secret not in repr([dict(r) for r in rows])
+        finally:
+            await store.close()
+        return documents
+
+
 async def test_the_password_appears_nowhere(system, target, caplog, nats_url):
     """Responses, log lines, events on the bus, index documents and store rows: no password."""
-    caplog.set_level(logging.DEBUG)
-    seen_on_bus: list[bytes] = []
-    nc = await nats.connect(nats_url)
-
-    async def record(msg) -> None:
-        seen_on_bus.append(msg.data)
-
-    await nc.subscribe("catalog.>", cb=record)
-    client = system.client
-    bodies: list[str] = []
-
-    async def call(method: str, path: str, **kwargs) -> dict:
-        response = await client.request(method, path, headers=AUTH, **kwargs)
-        bodies.append(await response.text())
-        return json.loads(bodies[-1])
-
+    witness = await SecretWitness.watching(system, nats_url, caplog)
+    call = witness.call
     created = await call("POST", "/v1/databases", json=target.registration())
     seeded = await call("POST", "/credentials", json=target.registration())
     await system.wait_for_crawl(created["id"], 1)
@@ -194,30 +231,9 @@ async def test_the_password_appears_nowhere(system, target, caplog, nats_url):
     await call("GET", f"/{created['id']}")
     await call("GET", "/v1/search?q=custmers")
     await call("GET", f"/search/{created['id']}/customers")
-    await nc.flush()
-    await nc.close()
 
-    secret = target.password
-    assert seen_on_bus, "the bus recorder saw nothing"
-    assert all(secret.encode() not in data for data in seen_on_bus)
-    for body in bodies:
-        assert secret not in body
-    assert len(caplog.records) > 5
-    for record in caplog.records:
-        assert secret not in record.getMessage()
-        assert secret not in (record.exc_text or "")
-
-    documents = _every_index_document(system)
+    documents = await witness.assert_nowhere(target.password, caplog)
     assert len(documents) > 50
-    assert all(secret not in doc for doc in documents)
-
-    store = await asyncpg.connect(system.services.settings.database_url)
-    try:
-        for table in ("databases", "crawls", "outbox", "api_tokens", "crawl_batches"):
-            rows = await store.fetch(f"SELECT * FROM {table}")
-            assert secret not in repr([dict(r) for r in rows])
-    finally:
-        await store.close()
 
 
 def _every_index_document(system) -> list[str]:
