@@ -125,15 +125,12 @@ ORDER BY TABLE_SCHEMA, TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX
 def _error_class(exc: BaseException) -> str | None:
     if isinstance(exc, TimeoutError):
         return "timeout"
-    if isinstance(exc, ssl.SSLError):
-        return "tls"  # a certificate that does not verify, or a failed handshake
-    if isinstance(exc, _NoTls):
-        return "tls"
+    if isinstance(exc, ssl.SSLError | _NoTls):
+        return "tls"  # a certificate that does not verify, a failed handshake, or no TLS
     if isinstance(exc, errors.MySQLError):
-        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
         if isinstance(exc.__cause__, ssl.SSLError):
             return "tls"
-        return _ERROR_CLASSES.get(code or 0, "error")
+        return _ERROR_CLASSES.get(exc.args[0] if exc.args else None, "error")
     if isinstance(exc, OSError):
         return "unreachable"
     return None
