@@ -391,7 +391,7 @@ async def register(http: aiohttp.ClientSession, base: str, target: Target, label
 
 
 async def request_crawl(http: aiohttp.ClientSession, base: str, database_id: str) -> dict:
-    """POST a re-crawl; the crawl it queued (or the one already queued or running)."""
+    """POST a re-crawl; the crawl that carries it (the one already queued, or a new one)."""
     async with http.post(f"{base}/v1/databases/{database_id}/crawls") as response:
         if response.status != 202:
             raise BenchError(f"re-crawl answered {response.status}: {await response.text()}")
@@ -417,6 +417,6 @@ async def wait_for_crawl(
         if crawl and (crawl_id is None or crawl["id"] == crawl_id):
             if crawl["state"] == "complete":
                 return crawl
-            if crawl["state"] not in ("queued", "running"):
+            if crawl["state"] not in ("queued", "running", "finishing"):
                 raise BenchError(f"crawl ended {crawl['state']}: {crawl.get('error')}")
         await asyncio.sleep(poll)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -12,7 +13,7 @@ from pathlib import Path
 from catalog.adapters.pg_store import PgStore
 from catalog.cipher import SecretCipher, generate_key
 from catalog.embedded import embedded_nats, embedded_postgres
-from catalog.errors import PermanentError
+from catalog.errors import PermanentError, TransientError
 from catalog.models import DEFAULT_TENANT
 from catalog.principal import Role
 from catalog.search import SearchIndex
@@ -26,6 +27,8 @@ ADMIN_TOKEN_FILE = "admin-token"
 SECRET_KEY_FILE = "secret-keys"
 # 32 characters of the URL-safe alphabet carry 192 bits when random; fewer cannot hold 128.
 MIN_ADMIN_TOKEN_LENGTH = 32
+# Opening an index that does not answer yet is tried again after 1, 2, 4 ... up to 30 s.
+_INDEX_RETRY_FIRST, _INDEX_RETRY_MAX = 1.0, 30.0
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,29 @@ def open_index(settings: Settings, *, writes: bool = True) -> SearchIndex:
     return TantivyIndex(settings.data_dir / "index", writable=writes)
 
 
+async def open_index_when_ready(index: SearchIndex, stop: asyncio.Event | None) -> None:
+    """Open the index, waiting through transient errors (an engine starting, or too busy to
+    answer in time) with a growing delay: a process is not ready meanwhile, and says so, rather
+    than exit. PermanentError if `stop` is set first."""
+    delay = _INDEX_RETRY_FIRST
+    while True:
+        try:
+            await index.open()
+            return
+        except TransientError as exc:
+            log.warning(
+                "not ready: cannot open the search index (%s); retrying in %.0f s", exc, delay
+            )
+        if stop is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            if stop.is_set():
+                raise PermanentError("stopped before the search index could be opened")
+        else:
+            await asyncio.sleep(delay)
+        delay = min(delay * 2, _INDEX_RETRY_MAX)
+
+
 @contextlib.asynccontextmanager
 async def store_url(settings: Settings) -> AsyncIterator[str]:
     """CATALOG_DATABASE_URL, or else the embedded PostgreSQL's (started, or joined if running)."""
@@ -149,9 +175,14 @@ async def open_store(settings: Settings) -> AsyncIterator[Store]:
 
 @contextlib.asynccontextmanager
 async def open_services(
-    settings: Settings, *, with_events: bool, writes_index: bool = True
+    settings: Settings,
+    *,
+    with_events: bool,
+    writes_index: bool = True,
+    stop: asyncio.Event | None = None,
 ) -> AsyncIterator[Services]:
-    """Open the store, the index and (if asked) the events engine; embedded ones where unset."""
+    """Open the store, the index and (if asked) the events engine; embedded ones where unset.
+    The index is waited for while it answers with transient errors, until `stop`."""
     async with contextlib.AsyncExitStack() as stack:
         database_url = await stack.enter_async_context(store_url(settings))
         private_folder(settings.data_dir)  # after an embedded store made its folder in it
@@ -159,7 +190,7 @@ async def open_services(
         stack.push_async_callback(store.close)
         cipher = SecretCipher.from_keys(await secret_keys(settings, store))
         index = open_index(settings, writes=writes_index)
-        await index.open()
+        await open_index_when_ready(index, stop)
         stack.push_async_callback(index.close)
         nats_url = settings.nats_url
         if with_events and nats_url is None:

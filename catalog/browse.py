@@ -4,8 +4,21 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from catalog.documents import Document
+from catalog.documents import Document, generation_scope
+from catalog.errors import IndexLostError
+from catalog.models import Database
 from catalog.search import SearchIndex
+
+
+def live_scope(database: Database) -> str | None:
+    """The generation readers of the database see (None before its first crawl completes);
+    IndexLostError while its documents are missing from the index, so that a reader gets a 503
+    and never an empty answer that reads "no such table"."""
+    if database.index_lost_at is not None:
+        raise IndexLostError.for_databases([database.id])
+    if database.live_generation is None:
+        return None
+    return generation_scope(database.id, database.live_generation)
 
 
 async def table_pages(

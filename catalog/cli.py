@@ -30,7 +30,7 @@ async def up(settings: Settings) -> None:
     stop = stop_on_signals()
     # The engines (embedded where unset), the admin token and the index are made ready here,
     # once; the children join them through the URLs passed in their environment.
-    async with open_services(settings, with_events=True) as services:
+    async with open_services(settings, with_events=True, stop=stop) as services:
         token_note = (
             "the admin token is CATALOG_ADMIN_TOKEN"
             if settings.admin_token

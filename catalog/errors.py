@@ -4,6 +4,8 @@ The gateway maps these to HTTP status codes in one place (gateway/errors.py); th
 them to ack / nak / term in one place (indexer/worker.py). Messages never carry secrets.
 """
 
+from __future__ import annotations
+
 
 class CatalogError(Exception):
     """Base of every error the catalog raises on purpose."""
@@ -92,3 +94,18 @@ class CrawlFailure(CatalogError):
     def __init__(self, error_class: str, message: str) -> None:
         super().__init__(message)
         self.error_class = error_class
+
+
+class IndexLostError(TransientError):
+    """The search index, or a database's live documents in it, went missing: readers get a 503
+    while the catalog recreates the index and re-crawls, never an empty answer."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, error_class="index_lost")
+
+    @classmethod
+    def for_databases(cls, database_ids: list[str]) -> IndexLostError:
+        return cls(
+            f"the search index lost the documents of {', '.join(sorted(database_ids))}; a"
+            " re-crawl is rebuilding them (see GET /v1/databases/{id}); retry later"
+        )

@@ -10,10 +10,17 @@ from catalog.errors import PermanentError
 
 CRAWL_REQUESTED = "catalog.crawl.requested"
 CRAWL_BATCH = "catalog.crawl.batch"
+CRAWL_FINISHING = "catalog.crawl.finishing"
 CRAWL_CONFIRMED = "catalog.crawl.confirmed"
 DATABASE_DELETED = "catalog.database.deleted"
 # What the indexers consume (the stream and its durable consumer are set up for these).
-CRAWL_SUBJECTS = (CRAWL_REQUESTED, CRAWL_BATCH, CRAWL_CONFIRMED, DATABASE_DELETED)
+CRAWL_SUBJECTS = (
+    CRAWL_REQUESTED,
+    CRAWL_BATCH,
+    CRAWL_FINISHING,
+    CRAWL_CONFIRMED,
+    DATABASE_DELETED,
+)
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,16 @@ class CrawlBatchRequested:
 
 
 @dataclass(frozen=True)
+class CrawlFinishing:
+    """Every batch of a crawl is done: publish it, or hold it (the fail-safe). A message of its
+    own, sent by the store with the last batch's completion, so finishing is quick to redo
+    whichever worker dies, and never waits for a batch to be read again."""
+
+    crawl_id: str
+    database_id: str
+
+
+@dataclass(frozen=True)
 class CrawlConfirmed:
     """Someone confirmed a held crawl's fall in tables: publish it."""
 
@@ -56,10 +73,11 @@ class DatabaseDeleted:
         return None  # not about one crawl
 
 
-Message = CrawlRequested | CrawlBatchRequested | CrawlConfirmed | DatabaseDeleted
+Message = CrawlRequested | CrawlBatchRequested | CrawlFinishing | CrawlConfirmed | DatabaseDeleted
 _BY_SUBJECT: dict[str, type[Message]] = {
     CRAWL_REQUESTED: CrawlRequested,
     CRAWL_BATCH: CrawlBatchRequested,
+    CRAWL_FINISHING: CrawlFinishing,
     CRAWL_CONFIRMED: CrawlConfirmed,
     DATABASE_DELETED: DatabaseDeleted,
 }

@@ -16,6 +16,8 @@ class Engine(StrEnum):
 class CrawlState(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
+    # Every batch is done: the crawl is being published (or held by the fail-safe).
+    FINISHING = "finishing"
     COMPLETE = "complete"
     FAILED = "failed"
     # Complete, but it would remove more tables than the fail-safe allows: not published
@@ -129,6 +131,9 @@ class Database:
     created_at: datetime
     # The generation that readers see: the last crawl that completed. None before the first.
     live_generation: int | None
+    # When the catalog found the live generation's documents missing from the search index;
+    # None while they are whole. A re-crawl rebuilds them, and clears it.
+    index_lost_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -153,6 +158,11 @@ class Crawl:
     retry_attempts: int = 0
     retry_error_class: str | None = None
     retry_at: datetime | None = None
+    # A crawl requested while this database's crawl `queued_after` was already planned: it is
+    # planned once that one ends, so it sees what changed after the request.
+    queued_after: str | None = None
+    # When the crawl last moved on (planned, a batch done, a retry noted, finishing).
+    progressed_at: datetime | None = None
 
     def progress(self, now: datetime) -> CrawlProgress:
         """How far the crawl has come as of `now`: derived from its counters, never stored."""

@@ -294,6 +294,15 @@ class SearchIndex(Protocol):
     async def ping(self) -> None:
         """Raise TransientError when the engine cannot answer."""
 
+    async def ensure(self) -> bool:
+        """Create the index again if it went missing under us (deleted, its directory removed);
+        True if it had to. Only a process that writes creates it. Reads of a missing index raise
+        IndexLostError, never an empty answer."""
+
+    async def document_counts(self, scopes: Sequence[str]) -> dict[str, int]:
+        """How many documents each of these scopes (database:generation) has; a scope with none
+        is left out. How the catalog notices documents it was sure of have gone."""
+
     async def upsert(self, documents: Sequence[Document]) -> None:
         """Write documents durably (replacing any with the same id) before returning."""
 

@@ -64,6 +64,12 @@ class Settings:
     # Fail-safe: a crawl that would remove more than this share of the live tables is held,
     # not published, until someone confirms the fall.
     stale_fail_safe: float = 0.75
+    # The indexer's index watch: every this many seconds it recreates a missing index, has the
+    # databases whose live documents went missing re-crawled, and fails as `stalled` a running
+    # crawl that has not moved on for crawl_stall_timeout seconds (the backstop if JetStream's
+    # max-deliveries advisory was lost; keep it well above ack_wait * max_deliver).
+    index_check_interval: float = 30.0
+    crawl_stall_timeout: float = 1800.0
     log_level: str = "INFO"
     # SSRF guard: networks (CIDR) targets may (allow; empty = any) or may not (deny) live in.
     target_allow: tuple[str, ...] = ()
@@ -151,6 +157,8 @@ class Settings:
             retry_delay=number("RETRY_DELAY", base.retry_delay, float),
             retry_delay_max=number("RETRY_DELAY_MAX", base.retry_delay_max, float),
             stale_fail_safe=number("STALE_FAIL_SAFE", base.stale_fail_safe, float),
+            index_check_interval=number("INDEX_CHECK_INTERVAL", base.index_check_interval, float),
+            crawl_stall_timeout=number("CRAWL_STALL_TIMEOUT", base.crawl_stall_timeout, float),
             log_level=(get("LOG_LEVEL") or base.log_level).upper(),
             target_allow=listed("TARGET_ALLOW"),
             target_deny=listed("TARGET_DENY"),

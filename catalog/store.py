@@ -108,16 +108,18 @@ class Store(Protocol):
     async def reseal_password(self, database_id: str, old: Sealed, new: Sealed) -> bool:
         """Replace a sealed password if it is still `old`; False if it changed meanwhile."""
 
-    async def live_scopes(
-        self, tenant_id: str, database_ids: Sequence[str] | None
-    ) -> list[str]: ...
+    async def live_scopes(self, tenant_id: str, database_ids: Sequence[str] | None) -> list[str]:
+        """The live generation of each of the tenant's databases (or of those named) that has
+        one; IndexLostError if any of them lost its documents from the index."""
 
     # Crawls
     async def request_crawl(
         self, database_id: str, crawl_id: str, max_active: int | None = None
     ) -> Crawl:
-        """Queue a crawl, or return the one already queued or running (requests coalesce);
-        CrawlCapacityError if a new one would pass the tenant's `max_active`."""
+        """The crawl that will carry a request made now: the queued one (requests coalesce), or
+        a new one, which waits for the crawl already planned, if any, so that it sees changes
+        made before the request; CrawlCapacityError if it would pass the tenant's `max_active`.
+        """
 
     async def get_crawl(self, crawl_id: str) -> Crawl: ...
 
@@ -129,16 +131,33 @@ class Store(Protocol):
         """The latest crawl of each database, in one round trip."""
 
     async def start_crawl(self, crawl_id: str, plan: Sequence[BatchPlan]) -> Crawl:
-        """Record the plan and move a queued crawl to running; keep an existing plan as it is."""
+        """Record the plan and move a queued crawl to running (finishing, if the plan is empty);
+        keep an existing plan as it is."""
 
     async def get_batch(self, crawl_id: str, number: int) -> Batch: ...
     async def complete_batch(self, crawl_id: str, number: int, tables: int, columns: int) -> Crawl:
-        """Mark a batch done once (a second call changes nothing) and return the crawl."""
+        """Mark a batch done once (a second call changes nothing) and return the crawl. The
+        last one moves the crawl to finishing and sends its CrawlFinishing, once."""
 
     async def complete_crawl(self, crawl_id: str) -> Crawl:
-        """Mark the crawl complete and make its generation the one readers see."""
+        """Mark a finishing (or confirmed held) crawl complete, make its generation the one
+        readers see, and clear its database's lost mark; any other crawl is returned as is."""
 
-    async def fail_crawl(self, crawl_id: str, error_class: str, message: str) -> Crawl: ...
+    async def fail_crawl(self, crawl_id: str, error_class: str, message: str) -> Crawl:
+        """Mark a crawl that is not complete failed. Ending a crawl (failed, held or complete)
+        sends the request of the follow-up crawl that waited for it."""
+
+    async def fail_stalled_crawls(self, stalled_for: float) -> list[Crawl]:
+        """Fail, as `stalled`, every running or finishing crawl that has not moved on for
+        `stalled_for` seconds: the backstop for messages lost with no advisory."""
+
+    async def live_documents(self) -> dict[str, int]:
+        """How many documents each database's live generation (its scope) has in the index."""
+
+    async def mark_index_lost(self, scopes: Sequence[str]) -> list[Crawl]:
+        """Mark the databases whose live generations these are (if still live) as having lost
+        their documents, and request a crawl of each newly marked one; those crawls."""
+
     async def note_retry(self, crawl_id: str, error_class: str, attempt: int, at: datetime) -> None:
         """Record that a queued or running crawl's message failed and is tried again `at`;
         starting the crawl and each batch done clear it."""
@@ -160,7 +179,9 @@ class Store(Protocol):
         crawl_id: str | None,
         stream_sequence: int | None,
         deliveries: int,
-    ) -> None: ...
+    ) -> None:
+        """Record a message given up on; the same message (stream sequence, subject, crawl and
+        deliveries) recorded again within the hour is recorded once."""
     async def list_dead_letters(
         self, tenant_id: str | None, crawl_id: str | None, after: int | None, limit: int
     ) -> list[DeadLetter]:

@@ -16,7 +16,9 @@ async def main() -> None:
     configure_logging(settings.log_level)
     stop = stop_on_signals()
     # The gateway only reads the index: the indexer holds the embedded index's one writer.
-    async with open_services(settings, with_events=False, writes_index=False) as services:
+    async with open_services(
+        settings, with_events=False, writes_index=False, stop=stop
+    ) as services:
         await serve_gateway(services, stop)
 
 

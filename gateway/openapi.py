@@ -262,7 +262,8 @@ def openapi_document() -> dict[str, Any]:
         },
         "/v1/databases/{database_id}/crawls": {
             "post": _operation(
-                "Queue a re-crawl (coalesces with one already queued or running)",
+                "Queue a re-crawl (coalesces with one already queued; waits for one already"
+                " planned, so it sees every change made before the request)",
                 {"202": _json(schemas.DatabaseOut, "Queued"), **_problems(404, 503)},
                 params=[_DATABASE_ID],
             )

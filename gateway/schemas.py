@@ -163,9 +163,13 @@ class CredentialsOut(BaseModel):
 
 class CrawlError(BaseModel):
     # auth_failed | unreachable | timeout | permission | database_missing | credential |
-    # unavailable | error; fail_safe for a held crawl, whose message says how far tables fell
+    # unavailable | worker_lost | stalled | index_lost | error; fail_safe for a held crawl,
+    # whose message says how far tables fell
     error_class: str
     message: str | None
+
+
+_ACTIVE_STATES = ("queued", "running", "finishing")
 
 
 def _rounded(value: float | None, digits: int) -> float | None:
@@ -179,7 +183,7 @@ class CrawlRetry(BaseModel):
 
     @classmethod
     def of(cls, crawl: Crawl) -> CrawlRetry | None:
-        if crawl.retry_error_class is None or crawl.state not in ("queued", "running"):
+        if crawl.retry_error_class is None or crawl.state not in _ACTIVE_STATES:
             return None
         return cls(
             error_class=crawl.retry_error_class,
@@ -190,8 +194,16 @@ class CrawlRetry(BaseModel):
 
 class CrawlOut(BaseModel):
     id: str
-    state: Literal["queued", "running", "complete", "failed", "held"]
+    state: Literal["queued", "running", "finishing", "complete", "failed", "held"] = Field(
+        description="finishing: every batch is done, and the crawl is being published (or"
+        " held by the fail-safe)"
+    )
     generation: int
+    queued_after: str | None = Field(
+        description="While queued behind a crawl that was planned before this one was asked"
+        " for: that crawl's id. This one is planned when it ends, so it sees every change made"
+        " before the request"
+    )
     requested_at: datetime
     started_at: datetime | None = Field(
         description="When the crawl started running: its relations listed and its plan stored"
@@ -230,6 +242,7 @@ class CrawlOut(BaseModel):
             id=crawl.id,
             state=crawl.state.value,
             generation=crawl.generation,
+            queued_after=crawl.queued_after,
             requested_at=crawl.requested_at,
             started_at=crawl.started_at,
             finished_at=crawl.finished_at,
@@ -262,6 +275,11 @@ class DatabaseOut(BaseModel):
     ca_cert_configured: bool
     created_at: datetime
     live_generation: int | None
+    index_lost_at: datetime | None = Field(
+        description="When the catalog found this database's live documents missing from the"
+        " search index (it was deleted or replaced); its searches and listings answer 503 until"
+        " the re-crawl it requested completes. Null while they are whole"
+    )
     crawl: CrawlOut | None
 
     @classmethod
@@ -279,6 +297,7 @@ class DatabaseOut(BaseModel):
             ca_cert_configured=t.ca_cert is not None,
             created_at=database.created_at,
             live_generation=database.live_generation,
+            index_lost_at=database.index_lost_at,
             crawl=None if crawl is None else CrawlOut.of(crawl),
         )
 

@@ -15,7 +15,7 @@ async def main() -> None:
     settings = Settings.from_env()
     configure_logging(settings.log_level)
     stop = stop_on_signals()
-    async with open_services(settings, with_events=True) as services:
+    async with open_services(settings, with_events=True, stop=stop) as services:
         await run_indexer(services, stop)
 
 

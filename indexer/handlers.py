@@ -1,6 +1,8 @@
 """Message handlers: plan a crawl into batches, index each batch, finish the crawl.
 
-Every handler is idempotent: a message handled twice leaves the same store and index.
+Every handler is idempotent: a message handled twice leaves the same store and index. Finishing
+(the fail-safe, then publishing) is a message of its own, which the store sends with the last
+batch's completion: it is quick to redo, whichever worker dies doing it.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ import time
 from catalog.cipher import SecretCipher
 from catalog.crawler import CrawlerFactory
 from catalog.credentials import stored_password
-from catalog.documents import documents_for_table
+from catalog.documents import documents_for_table, generation_scope
 from catalog.errors import CrawlFailure, CredentialError, NotFoundError, PermanentError
+from catalog.ids import new_id
 from catalog.messages import (
     CRAWL_BATCH,
     CrawlBatchRequested,
     CrawlConfirmed,
+    CrawlFinishing,
     CrawlRequested,
     DatabaseDeleted,
     Message,
@@ -66,6 +70,8 @@ class CrawlHandlers:
                 # It may be the crawl's last word: the worker can give up on it and fail the crawl.
                 await self._crawl_ended_quietly()
                 raise
+        elif isinstance(message, CrawlFinishing):
+            await self.finish(message)
         elif isinstance(message, CrawlConfirmed):
             await self.publish_confirmed(message)
         else:
@@ -96,7 +102,11 @@ class CrawlHandlers:
 
     async def plan(self, message: CrawlRequested) -> None:
         crawl = await self._crawl(message.crawl_id)
-        if crawl.state in (CrawlState.COMPLETE, CrawlState.FAILED, CrawlState.HELD):
+        if crawl.queued_after is not None:
+            # The store sends the request again when that crawl ends; this one came early.
+            log.info("crawl %s waits for crawl %s; not planned yet", crawl.id, crawl.queued_after)
+            return
+        if crawl.state not in (CrawlState.QUEUED, CrawlState.RUNNING):
             log.info("crawl %s is already %s; nothing to plan", crawl.id, crawl.state)
             return
         if crawl.state is CrawlState.QUEUED:
@@ -105,9 +115,8 @@ class CrawlHandlers:
             except (CrawlFailure, CredentialError) as exc:
                 await self._fail(crawl, exc)
                 return
-        if crawl.batches_total == 0:
-            await self._finish(crawl)
-            return
+        if crawl.state is not CrawlState.RUNNING:
+            return  # an empty plan: the crawl is finishing already
         # Published again on redelivery: the ids deduplicate, and batches are idempotent anyway.
         for number in range(crawl.batches_total or 0):
             batch = CrawlBatchRequested(crawl.id, crawl.database_id, number)
@@ -123,11 +132,8 @@ class CrawlHandlers:
 
     async def index_batch(self, message: CrawlBatchRequested) -> None:
         crawl = await self._crawl(message.crawl_id)
-        if crawl.state in (CrawlState.FAILED, CrawlState.HELD):
+        if crawl.state is not CrawlState.RUNNING:
             log.info("crawl %s is %s; skipping batch %s", crawl.id, crawl.state, message.number)
-            return
-        if crawl.state is CrawlState.COMPLETE:
-            await self._publish(crawl)  # the last publish may not have reached the index
             return
         started = time.perf_counter()
         batch = await self._store.get_batch(crawl.id, message.number)
@@ -164,8 +170,17 @@ class CrawlHandlers:
             crawl.batches_done,
             crawl.batches_total,
         )
-        if crawl.batches_done == crawl.batches_total:
+
+    async def finish(self, message: CrawlFinishing) -> None:
+        crawl = await self._crawl(message.crawl_id)
+        if crawl.state is CrawlState.FINISHING:
             await self._finish(crawl)
+        elif crawl.state is CrawlState.COMPLETE:
+            # Delivered again: the worker that published it may have died before the old
+            # generations went.
+            await self._index.delete_generations_before(crawl.database_id, crawl.generation)
+        else:
+            log.info("crawl %s is %s; nothing to finish", crawl.id, crawl.state)
 
     async def publish_confirmed(self, message: CrawlConfirmed) -> None:
         crawl = await self._crawl(message.crawl_id)
@@ -207,8 +222,13 @@ class CrawlHandlers:
     async def _publish(self, crawl: Crawl) -> None:
         # Every document of the crawl is visible before readers switch to its generation.
         await self._index.crawl_ended()
+        if await self._documents_lost(crawl):
+            return
         # Readers switch to the new generation first; only then do the old documents go.
         crawl = await self._store.complete_crawl(crawl.id)
+        if crawl.state is not CrawlState.COMPLETE:
+            log.warning("crawl %s became %s while finishing; not published", crawl.id, crawl.state)
+            return
         await self._index.delete_generations_before(crawl.database_id, crawl.generation)
         log.info(
             "crawl %s complete: database %s generation %s, %s tables, %s columns",
@@ -218,6 +238,30 @@ class CrawlHandlers:
             crawl.tables,
             crawl.columns,
         )
+
+    async def _documents_lost(self, crawl: Crawl) -> bool:
+        """Whether documents the crawl wrote are missing (the index was lost while it ran): then
+        it fails, deleting nothing, and a new crawl is requested in its place."""
+        scope = generation_scope(crawl.database_id, crawl.generation)
+        found = (await self._index.document_counts([scope])).get(scope, 0)
+        expected = crawl.tables + crawl.columns
+        if found >= expected:
+            return False
+        await self._store.fail_crawl(
+            crawl.id,
+            "index_lost",
+            f"{expected - found} of its {expected} documents went missing from the search index"
+            " while it ran (the index was deleted or replaced); a new crawl was requested",
+        )
+        again = await self._store.request_crawl(crawl.database_id, new_id("crawl"))
+        log.warning(
+            "crawl %s lost %s of %s documents from the index; crawl %s requested",
+            crawl.id,
+            expected - found,
+            expected,
+            again.id,
+        )
+        return True
 
     async def _fail(self, crawl: Crawl, exc: CrawlFailure | CredentialError) -> None:
         error_class = exc.error_class if isinstance(exc, CrawlFailure) else "credential"

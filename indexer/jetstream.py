@@ -1,4 +1,12 @@
-"""NATS JetStream wiring: the connection, the crawl stream and its durable consumer."""
+"""NATS JetStream wiring: the connection, the crawl stream and its durable consumer, and the
+stream that keeps JetStream's max-deliveries advisories for that consumer.
+
+A message whose every delivery ended without an answer (the worker was killed each time, say)
+is out of deliveries: JetStream stops delivering it and publishes an advisory, once, on a plain
+subject that nobody may be listening to at that moment. The advisories stream stores each
+advisory until an indexer has handled it (indexer/worker.py), so none is lost while indexers
+restart.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +29,9 @@ from catalog.settings import Settings
 log = logging.getLogger(__name__)
 
 CONSUMER = "indexer"
+ADVISORY_CONSUMER = "indexer-advisories"
+# Advisories wait this long for an indexer; older ones matter no more (the sweeper has acted).
+ADVISORY_MAX_AGE = 7 * 24 * 3600.0
 # Retries back off through nak(delay), growing with each attempt (indexer/worker.py). The
 # consumer's own `backoff` list is left unset on purpose: nats-server applies it to naks too,
 # overriding the delay asked for (measured: a 0.05 s nak waited 5 s, then 15 s), so one list
@@ -52,6 +63,15 @@ class Bus:
     def stream(self) -> str:
         return f"{self.prefix.upper().replace('-', '_')}_CRAWL"
 
+    @property
+    def advisory_stream(self) -> str:
+        return f"{self.stream}_ADVISORIES"
+
+    @property
+    def max_deliveries_subject(self) -> str:
+        """Where JetStream says a message of our consumer ran out of deliveries."""
+        return f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{self.stream}.{CONSUMER}"
+
     def subjects(self) -> list[str]:
         return [self.wire(subject) for subject in CRAWL_SUBJECTS]
 
@@ -79,6 +99,26 @@ def stream_config(bus: Bus) -> StreamConfig:
         retention=RetentionPolicy.WORK_QUEUE,
         storage=StorageType.FILE,
         duplicate_window=DUPLICATE_WINDOW,
+    )
+
+
+def advisory_stream_config(bus: Bus) -> StreamConfig:
+    return StreamConfig(
+        name=bus.advisory_stream,
+        subjects=[bus.max_deliveries_subject],
+        retention=RetentionPolicy.WORK_QUEUE,
+        storage=StorageType.FILE,
+        max_age=ADVISORY_MAX_AGE,
+    )
+
+
+def advisory_consumer_config(settings: Settings) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=ADVISORY_CONSUMER,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=settings.ack_wait,
+        # Handling one is a few store writes; one that keeps failing still must not vanish.
+        max_deliver=-1,
     )
 
 
@@ -129,12 +169,14 @@ async def connect(
 
 
 async def ensure_stream(js: JetStreamContext, settings: Settings, bus: Bus = DEFAULT_BUS) -> None:
-    """Create or update the stream and the durable consumer to the configuration here."""
-    try:
-        await js.add_stream(stream_config(bus))
-    except nats.js.errors.BadRequestError:
-        await js.update_stream(stream_config(bus))
+    """Create or update the streams and their durable consumers to the configuration here."""
+    for config in (stream_config(bus), advisory_stream_config(bus)):
+        try:
+            await js.add_stream(config)
+        except nats.js.errors.BadRequestError:
+            await js.update_stream(config)
     await js.add_consumer(bus.stream, consumer_config(settings, bus))
+    await js.add_consumer(bus.advisory_stream, advisory_consumer_config(settings))
 
 
 class JetStreamPublisher:

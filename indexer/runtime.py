@@ -1,4 +1,5 @@
-"""Runs the indexer side: the outbox relay and the crawl workers, until told to stop."""
+"""Runs the indexer side: the outbox relay, the crawl workers and the index watch, until told to
+stop."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from catalog.bootstrap import Services
 from catalog.crawlers import crawler_factory
 from catalog.errors import PermanentError
 from indexer.handlers import CrawlHandlers
+from indexer.index_watch import IndexWatch
 from indexer.jetstream import UNAVAILABLE, Bus, JetStreamPublisher, connect, ensure_stream
 from indexer.relay import OutboxRelay
 from indexer.worker import Worker
@@ -45,6 +47,7 @@ async def run_indexer(services: Services, stop: asyncio.Event) -> None:
         async with asyncio.TaskGroup() as group:
             group.create_task(relay.run(stop))
             group.create_task(worker.run(stop))
+            group.create_task(IndexWatch(services.store, services.index, settings).run(stop))
     finally:
         with contextlib.suppress(*UNAVAILABLE):
             await nc.drain()

@@ -6,12 +6,18 @@ This is the one place that decides ack / nak(delay) / term:
   the last attempt marks the crawl failed (with the error's class) and terminates the message;
 - PermanentError (malformed message, unknown crawl) → term: retrying cannot help.
 Every terminated message is recorded as a dead letter, so none disappears unseen.
+
+A delivery can also end with no answer at all: the worker was killed (SIGKILL, out of memory)
+or hung past ack_wait. When that happens on the last delivery, no code of ours runs for it;
+JetStream's max-deliveries advisory does (jetstream.py keeps them in a stream), and
+`process_advisory` fails the message's crawl as `worker_lost` and makes it a dead letter.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import time
@@ -19,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import nats.errors
+import nats.js.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
@@ -26,7 +33,7 @@ from catalog.errors import CatalogError, NotFoundError, PermanentError, Transien
 from catalog.messages import Message, decode
 from catalog.settings import Settings
 from catalog.store import Store
-from indexer.jetstream import CONSUMER, DEFAULT_BUS, UNAVAILABLE, Bus
+from indexer.jetstream import ADVISORY_CONSUMER, CONSUMER, DEFAULT_BUS, UNAVAILABLE, Bus
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +59,17 @@ class Worker:
         """Run `settings.workers` pull loops until `stop` is set; in-flight messages finish."""
         async with asyncio.TaskGroup() as group:
             for slot in range(self._settings.workers):
-                group.create_task(self._loop(slot, stop))
+                group.create_task(self._loop(str(slot), stop, CONSUMER, self._bus.stream))
+            group.create_task(
+                self._loop("advisories", stop, ADVISORY_CONSUMER, self._bus.advisory_stream)
+            )
 
-    async def _loop(self, slot: int, stop: asyncio.Event) -> None:
+    async def _loop(self, slot: str, stop: asyncio.Event, consumer: str, stream: str) -> None:
         subscription = None
         while not stop.is_set():
             try:
                 if subscription is None:
-                    subscription = await self._js.pull_subscribe_bind(CONSUMER, self._bus.stream)
+                    subscription = await self._js.pull_subscribe_bind(consumer, stream)
                 messages = await subscription.fetch(1, timeout=1.0)
             except nats.errors.TimeoutError:
                 continue
@@ -70,7 +80,10 @@ class Worker:
                 continue
             for msg in messages:
                 try:
-                    await self.process(msg, slot)
+                    if consumer == ADVISORY_CONSUMER:
+                        await self.process_advisory(msg)
+                    else:
+                        await self.process(msg, slot)
                 except UNAVAILABLE as exc:
                     # The ack (or nak) did not reach NATS: the message comes back after ack_wait,
                     # and handlers are idempotent, so nothing is lost or doubled.
@@ -79,7 +92,7 @@ class Worker:
             with contextlib.suppress(*UNAVAILABLE):
                 await subscription.unsubscribe()
 
-    async def process(self, msg: Msg, slot: int = 0) -> None:
+    async def process(self, msg: Msg, slot: str = "0") -> None:
         """Handle one message and settle it; `slot` names the pull loop, for the log."""
         attempt = msg.metadata.num_delivered or 1
         started = time.perf_counter()
@@ -112,6 +125,42 @@ class Worker:
             )
         finally:
             heartbeat.cancel()
+
+    async def process_advisory(self, msg: Msg) -> None:
+        """A message of ours ran out of deliveries, each ended with no answer: fail its crawl,
+        keep it as a dead letter, and remove it from the stream (which keeps it otherwise)."""
+        try:
+            advisory = json.loads(msg.data)
+            sequence, deliveries = int(advisory["stream_seq"]), int(advisory["deliveries"])
+        except (ValueError, TypeError, KeyError):
+            log.error("a max-deliveries advisory that does not parse; dropped")
+            await msg.term()
+            return
+        try:
+            lost = await self._js.get_msg(self._bus.stream, sequence)
+        except nats.js.errors.NotFoundError:
+            await msg.ack()  # handled before (this advisory came again), or removed by hand
+            return
+        subject = self._bus.logical(lost.subject or "")
+        reason = (
+            f"out of deliveries: each of its {deliveries} deliveries ended with no answer from"
+            " the worker (killed, out of memory, or stuck past ack_wait)"
+        )
+        crawl_id = None
+        with contextlib.suppress(PermanentError):
+            crawl_id = decode(subject, lost.data or b"").crawl_id
+        try:
+            if crawl_id is not None:
+                with contextlib.suppress(NotFoundError):
+                    await self._store.fail_crawl(crawl_id, "worker_lost", reason)
+            await self._store.add_dead_letter(subject, reason, crawl_id, sequence, deliveries)
+        except TransientError:
+            await msg.nak(delay=self._settings.retry_delay)  # the store is away: later
+            return
+        log.error("crawl %s: %s %s", crawl_id, subject, reason)
+        with contextlib.suppress(nats.js.errors.NotFoundError):
+            await self._js.delete_msg(self._bus.stream, sequence)
+        await msg.ack()
 
     def retry_delay(self, attempt: int) -> float:
         settings = self._settings

@@ -6,7 +6,7 @@ import contextlib
 import dataclasses
 import json
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ from catalog.errors import (
     ConflictError,
     CrawlCapacityError,
     CrawlFailure,
+    IndexLostError,
     NotFoundError,
     TransientError,
 )
@@ -24,12 +25,16 @@ from catalog.identifiers import compact_name, identifier_parts
 from catalog.messages import (
     CRAWL_BATCH,
     CRAWL_CONFIRMED,
+    CRAWL_FINISHING,
     CRAWL_REQUESTED,
     DATABASE_DELETED,
     CrawlBatchRequested,
     CrawlConfirmed,
+    CrawlFinishing,
     CrawlRequested,
     DatabaseDeleted,
+    Message,
+    decode,
 )
 from catalog.models import (
     DEFAULT_TENANT,
@@ -56,6 +61,8 @@ from catalog.search import (
     merge_suggestions,
 )
 from catalog.store import BatchPlan, OutboxMessage, Publish
+
+_ACTIVE = (CrawlState.QUEUED, CrawlState.RUNNING, CrawlState.FINISHING)
 
 
 def _now() -> datetime:
@@ -169,7 +176,7 @@ class InMemoryStore:
         return sum(
             1
             for c in self.crawls.values()
-            if c.state in (CrawlState.QUEUED, CrawlState.RUNNING)
+            if c.state in _ACTIVE
             and c.database_id in self.databases
             and self.databases[c.database_id].tenant_id == tenant_id
         )
@@ -183,8 +190,7 @@ class InMemoryStore:
         await self.get_database(database_id)
         del self.databases[database_id]
         self.crawls = {i: c for i, c in self.crawls.items() if c.database_id != database_id}
-        payload = dataclasses.asdict(DatabaseDeleted(database_id))
-        self.outbox.append((OutboxMessage(len(self.outbox) + 1, DATABASE_DELETED, payload), False))
+        self._enqueue(DATABASE_DELETED, DatabaseDeleted(database_id))
 
     async def add_database(
         self, database: Database, password: Sealed, crawl_id: str, max_active: int | None = None
@@ -194,11 +200,26 @@ class InMemoryStore:
         self.passwords[database.id] = password
         return self._queue(database.id, crawl_id, 1)
 
-    def _queue(self, database_id: str, crawl_id: str, generation: int) -> Crawl:
-        crawl = Crawl(crawl_id, database_id, generation, CrawlState.QUEUED, _now())
+    def _queue(
+        self, database_id: str, crawl_id: str, generation: int, after: str | None = None
+    ) -> Crawl:
+        crawl = Crawl(
+            crawl_id, database_id, generation, CrawlState.QUEUED, _now(), queued_after=after
+        )
         self.crawls[crawl_id] = crawl
-        payload = dataclasses.asdict(CrawlRequested(crawl_id, database_id))
-        self.outbox.append((OutboxMessage(len(self.outbox) + 1, CRAWL_REQUESTED, payload), False))
+        if after is None:
+            self._enqueue(CRAWL_REQUESTED, CrawlRequested(crawl_id, database_id))
+        return crawl
+
+    def _enqueue(self, subject: str, message: Message) -> None:
+        payload = dataclasses.asdict(message)
+        self.outbox.append((OutboxMessage(len(self.outbox) + 1, subject, payload), False))
+
+    def _ended(self, crawl: Crawl) -> Crawl:
+        for waiting in list(self.crawls.values()):
+            if waiting.queued_after == crawl.id:
+                self._update(waiting, queued_after=None)
+                self._enqueue(CRAWL_REQUESTED, CrawlRequested(waiting.id, waiting.database_id))
         return crawl
 
     async def get_database(self, database_id: str) -> Database:
@@ -236,24 +257,30 @@ class InMemoryStore:
         return True
 
     async def live_scopes(self, tenant_id: str, database_ids: Sequence[str] | None) -> list[str]:
-        return [
-            f"{db.id}:{db.live_generation}"
+        live = [
+            db
             for db in self.databases.values()
             if db.tenant_id == tenant_id
             and db.live_generation is not None
             and (database_ids is None or db.id in database_ids)
         ]
+        if lost := [db.id for db in live if db.index_lost_at is not None]:
+            raise IndexLostError.for_databases(lost)
+        return [f"{db.id}:{db.live_generation}" for db in live]
 
     async def request_crawl(
         self, database_id: str, crawl_id: str, max_active: int | None = None
     ) -> Crawl:
         database = await self.get_database(database_id)
         mine = [c for c in self.crawls.values() if c.database_id == database_id]
-        for crawl in mine:
-            if crawl.state in (CrawlState.QUEUED, CrawlState.RUNNING):
-                return crawl
+        active = max(
+            (c for c in mine if c.state in _ACTIVE), key=lambda c: c.generation, default=None
+        )
+        if active is not None and active.state is CrawlState.QUEUED:
+            return active
         self._check_capacity(database.tenant_id, max_active)
-        return self._queue(database_id, crawl_id, max(c.generation for c in mine) + 1)
+        after = None if active is None else active.id
+        return self._queue(database_id, crawl_id, max(c.generation for c in mine) + 1, after)
 
     async def get_crawl(self, crawl_id: str) -> Crawl:
         if crawl_id not in self.crawls:
@@ -264,7 +291,9 @@ class InMemoryStore:
         return await self.get_database(database_id), await self.latest_crawl(database_id)
 
     async def latest_crawl(self, database_id: str) -> Crawl | None:
-        mine = [c for c in self.crawls.values() if c.database_id == database_id]
+        mine = [
+            c for c in self.crawls.values() if c.database_id == database_id and not c.queued_after
+        ]
         return max(mine, key=lambda c: c.generation, default=None)
 
     async def latest_crawls(self, database_ids: Sequence[str]) -> dict[str, Crawl]:
@@ -285,13 +314,17 @@ class InMemoryStore:
                 Batch(crawl_id, number, batch.first_ordinal, batch.refs),
                 False,
             )
-        return self._update(
+        crawl = self._update(
             crawl,
-            state=CrawlState.RUNNING,
+            state=CrawlState.RUNNING if plan else CrawlState.FINISHING,
             started_at=_now(),
+            progressed_at=_now(),
             batches_total=len(plan),
             **_RETRY_CLEARED,
         )
+        if not plan:
+            self._enqueue(CRAWL_FINISHING, CrawlFinishing(crawl.id, crawl.database_id))
+        return crawl
 
     async def get_batch(self, crawl_id: str, number: int) -> Batch:
         if (crawl_id, number) not in self.batches:
@@ -304,41 +337,96 @@ class InMemoryStore:
         if done:
             return crawl
         self.batches[(crawl_id, number)] = (batch, True)
-        return self._update(
+        done = crawl.batches_done + 1
+        last = crawl.state is CrawlState.RUNNING and done == crawl.batches_total
+        crawl = self._update(
             crawl,
-            batches_done=crawl.batches_done + 1,
+            batches_done=done,
             tables=crawl.tables + tables,
             columns=crawl.columns + columns,
+            progressed_at=_now(),
+            state=CrawlState.FINISHING if last else crawl.state,
             **_RETRY_CLEARED,
         )
+        if last:
+            self._enqueue(CRAWL_FINISHING, CrawlFinishing(crawl.id, crawl.database_id))
+        return crawl
 
     async def complete_crawl(self, crawl_id: str) -> Crawl:
         crawl = await self.get_crawl(crawl_id)
+        if crawl.state not in (CrawlState.FINISHING, CrawlState.HELD, CrawlState.COMPLETE):
+            return crawl
         crawl = self._update(
-            crawl, state=CrawlState.COMPLETE, finished_at=crawl.finished_at or _now()
+            crawl,
+            state=CrawlState.COMPLETE,
+            finished_at=crawl.finished_at or _now(),
+            error_class=None,
+            error_message=None,
         )
         db = self.databases[crawl.database_id]
         if db.live_generation is None or db.live_generation < crawl.generation:
-            self.databases[db.id] = dataclasses.replace(db, live_generation=crawl.generation)
-        return crawl
+            self.databases[db.id] = dataclasses.replace(
+                db, live_generation=crawl.generation, index_lost_at=None
+            )
+        return self._ended(crawl)
 
     async def note_retry(self, crawl_id: str, error_class: str, attempt: int, at: datetime) -> None:
         crawl = await self.get_crawl(crawl_id)
-        if crawl.state in (CrawlState.QUEUED, CrawlState.RUNNING):
+        if crawl.state in _ACTIVE:
             attempts = max(crawl.retry_attempts, attempt)
-            self._update(crawl, retry_attempts=attempts, retry_error_class=error_class, retry_at=at)
+            self._update(
+                crawl,
+                retry_attempts=attempts,
+                retry_error_class=error_class,
+                retry_at=at,
+                progressed_at=_now(),
+            )
 
     async def fail_crawl(self, crawl_id: str, error_class: str, message: str) -> Crawl:
         crawl = await self.get_crawl(crawl_id)
         if crawl.state is CrawlState.COMPLETE:
             return crawl
-        return self._update(
-            crawl,
-            state=CrawlState.FAILED,
-            finished_at=_now(),
-            error_class=error_class,
-            error_message=message,
+        return self._ended(
+            self._update(
+                crawl,
+                state=CrawlState.FAILED,
+                finished_at=_now(),
+                error_class=error_class,
+                error_message=message,
+            )
         )
+
+    async def fail_stalled_crawls(self, stalled_for: float) -> list[Crawl]:
+        now = _now()
+        stalled = [
+            c
+            for c in self.crawls.values()
+            if c.state in (CrawlState.RUNNING, CrawlState.FINISHING)
+            and c.progressed_at is not None
+            and (now - c.progressed_at).total_seconds() > stalled_for
+        ]
+        return [
+            await self.fail_crawl(c.id, "stalled", f"no progress for {stalled_for:.0f} s")
+            for c in stalled
+        ]
+
+    async def live_documents(self) -> dict[str, int]:
+        found = {}
+        for db in self.databases.values():
+            if (crawl := await self.live_crawl(db.id)) is not None:
+                found[f"{db.id}:{db.live_generation}"] = crawl.tables + crawl.columns
+        return found
+
+    async def mark_index_lost(self, scopes: Sequence[str]) -> list[Crawl]:
+        crawls = []
+        for scope in scopes:
+            database_id, _, generation = scope.rpartition(":")
+            db = self.databases.get(database_id)
+            if db is None or db.live_generation != int(generation) or db.index_lost_at:
+                continue
+            self.databases[db.id] = dataclasses.replace(db, index_lost_at=_now())
+            crawls.append(await self.request_crawl(db.id, f"crawl-lost-{len(self.crawls) + 1}"))
+        return crawls
 
     async def live_crawl(self, database_id: str) -> Crawl | None:
         live = self.databases[database_id].live_generation
@@ -353,14 +441,16 @@ class InMemoryStore:
 
     async def hold_crawl(self, crawl_id: str, reason: str) -> Crawl:
         crawl = await self.get_crawl(crawl_id)
-        if crawl.state is not CrawlState.RUNNING:
+        if crawl.state is not CrawlState.FINISHING:
             return crawl
-        return self._update(
-            crawl,
-            state=CrawlState.HELD,
-            finished_at=_now(),
-            error_class="fail_safe",
-            error_message=reason,
+        return self._ended(
+            self._update(
+                crawl,
+                state=CrawlState.HELD,
+                finished_at=_now(),
+                error_class="fail_safe",
+                error_message=reason,
+            )
         )
 
     async def confirm_crawl(self, crawl_id: str) -> Crawl:
@@ -369,8 +459,7 @@ class InMemoryStore:
             raise ConflictError(f"crawl {crawl_id} is {crawl.state}, not held")
         crawl = dataclasses.replace(crawl, confirmed_at=crawl.confirmed_at or _now())
         self.crawls[crawl_id] = crawl
-        payload = dataclasses.asdict(CrawlConfirmed(crawl_id, crawl.database_id))
-        self.outbox.append((OutboxMessage(len(self.outbox) + 1, CRAWL_CONFIRMED, payload), False))
+        self._enqueue(CRAWL_CONFIRMED, CrawlConfirmed(crawl_id, crawl.database_id))
         return crawl
 
     async def add_dead_letter(
@@ -381,6 +470,12 @@ class InMemoryStore:
         stream_sequence: int | None,
         deliveries: int,
     ) -> None:
+        key = (subject, crawl_id, stream_sequence, deliveries)
+        if stream_sequence is not None and any(
+            (d.subject, d.crawl_id, d.stream_sequence, d.deliveries) == key
+            for d in self.dead_letters
+        ):
+            return
         self.dead_letters.append(
             DeadLetter(
                 len(self.dead_letters) + 1,
@@ -409,6 +504,20 @@ class InMemoryStore:
             and (after is None or d.id > after)
         ][:limit]
 
+    def take_outbox(self, subject: str) -> list[Message]:
+        """The unsent outbox messages of `subject`, marked sent: as a relay would deliver them."""
+        taken = []
+        for i, (message, sent) in enumerate(self.outbox):
+            if not sent and message.subject == subject:
+                taken.append(decode(subject, json.dumps(message.payload).encode()))
+                self.outbox[i] = (message, True)
+        return taken
+
+    async def finish_crawls(self, handle: Callable[[Message], Awaitable[None]]) -> None:
+        """Deliver the finishing messages of crawls whose batches are all done."""
+        for message in self.take_outbox(CRAWL_FINISHING):
+            await handle(message)
+
     async def relay_outbox(self, publish: Publish, limit: int) -> int:
         pending = [(i, m) for i, (m, sent) in enumerate(self.outbox) if not sent][:limit]
         for _, message in pending:
@@ -434,6 +543,13 @@ class InMemorySearchIndex:
 
     async def ping(self) -> None:
         return None
+
+    async def ensure(self) -> bool:
+        return False  # never lost, unless a test clears `documents`, which ensure cannot see
+
+    async def document_counts(self, scopes: Sequence[str]) -> dict[str, int]:
+        counts = Counter(doc.scope for doc in self.documents.values())
+        return {scope: counts[scope] for scope in scopes if counts[scope]}
 
     async def crawl_started(self) -> None:
         return None  # every upsert is visible when it returns, as in tantivy

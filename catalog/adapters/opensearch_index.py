@@ -36,6 +36,12 @@ explicitly. If a crawl ends where no handler sees it (a worker killed for good, 
 while a batch fails), the interval stays "-1" until any later crawl ends. A "-1" nobody
 recorded (set by hand) is left alone; the resting value is whatever the index had before a
 crawl turned refresh off, so change it while no crawl runs.
+
+A lost index. If the index is deleted under a running catalog, reads answer IndexLostError (a
+503), never a 500; `ensure` (each batch, and the indexer's index watch) creates it again, and
+the watch has the databases it held re-crawled. An index template with the index's settings and
+mappings, put on open, makes even a bulk write that races the deletion (and so creates the
+index on its own) create it with the right mappings.
 """
 
 from __future__ import annotations
@@ -58,7 +64,7 @@ from catalog.documents import (
     document_terms,
     document_to_dict,
 )
-from catalog.errors import PermanentError, TransientError
+from catalog.errors import IndexLostError, PermanentError, TransientError
 from catalog.search import (
     FACET_FIELDS,
     FACET_SIZE,
@@ -83,6 +89,8 @@ _DELETE_TIMEOUT_SECONDS = 300
 _RETRY_STATUSES = frozenset({429, 502, 503, 504})
 # Only what upsert reads of a bulk response, so a large chunk's answer stays small.
 _BULK_FILTER_PATH = "errors,items.*.status,items.*.error"
+# Scopes counted per request (document_counts): one terms bucket each.
+_COUNT_CHUNK = 1000
 # Where crawl_started records the refresh interval it replaced, for whichever process restores it.
 RESTING_REFRESH_KEY = "catalog_resting_refresh_interval"
 
@@ -207,6 +215,10 @@ def _reason(exc: TransportError) -> str:
 
 
 def _translated(action: str, exc: TransportError) -> TransientError | PermanentError:
+    if exc.error == "index_not_found_exception":
+        return IndexLostError(
+            f"the search index is missing (during {action}); the indexer recreates it"
+        )
     if _is_transient(exc.status_code):
         return TransientError(f"OpenSearch busy during {action}: {exc.status_code}")
     return PermanentError(f"OpenSearch rejected {action}: {exc.status_code} {_reason(exc)}")
@@ -318,19 +330,44 @@ class OpenSearchIndex:
         self.bulk_stats = BulkStats()
 
     async def open(self) -> None:
-        with _translate_errors(f"the mapping of index {self._index!r}"):
-            if await self._client.indices.exists(index=self._index):
+        with _translate_errors(f"the template of index {self._index!r}"):
+            await self._client.indices.put_index_template(
+                name=self._index,
+                body={"index_patterns": [self._index], "template": INDEX_BODY, "priority": 500},
+            )
+        if not await self.ensure():
+            with _translate_errors(f"the mapping of index {self._index!r}"):
                 # Adds fields newer versions map; fails clearly if a field changed its type.
                 await self._client.indices.put_mapping(
                     index=self._index, body=INDEX_BODY["mappings"]
                 )
-                return
+
+    async def ensure(self) -> bool:
+        with _translate_errors(f"creating index {self._index!r}"):
+            if await self._client.indices.exists(index=self._index):
+                return False
             try:
                 await self._client.indices.create(index=self._index, body=INDEX_BODY)
             except TransportError as exc:
                 # Another worker created it between our check and our create.
                 if exc.error != "resource_already_exists_exception":
                     raise
+                return False
+            return True
+
+    async def document_counts(self, scopes: Sequence[str]) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for start in range(0, len(scopes), _COUNT_CHUNK):
+            chunk = list(scopes[start : start + _COUNT_CHUNK])
+            body = {
+                "size": 0,
+                "query": {"terms": {"scope": chunk}},
+                "aggs": {"scopes": {"terms": {"field": "scope", "size": len(chunk)}}},
+            }
+            with _translate_errors("counting documents"):
+                response = await self._client.search(index=self._index, body=body)
+            counts.update(_buckets(response["aggregations"]["scopes"]))
+        return counts
 
     async def ping(self) -> None:
         # The client's ping() answers False instead of raising when the cluster is unreachable.
@@ -418,6 +455,7 @@ class OpenSearchIndex:
         )
 
     async def crawl_started(self) -> None:
+        await self.ensure()  # deleted since the last batch: the watch re-crawls what it held
         with _translate_errors("turning refresh off for a crawl"):
             current = await self._refresh_interval()
             if current == "-1":

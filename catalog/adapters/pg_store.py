@@ -16,6 +16,7 @@ from catalog.cipher import Sealed
 from catalog.errors import (
     ConflictError,
     CrawlCapacityError,
+    IndexLostError,
     NotFoundError,
     PermanentError,
     TransientError,
@@ -23,9 +24,11 @@ from catalog.errors import (
 from catalog.ids import new_id
 from catalog.messages import (
     CRAWL_CONFIRMED,
+    CRAWL_FINISHING,
     CRAWL_REQUESTED,
     DATABASE_DELETED,
     CrawlConfirmed,
+    CrawlFinishing,
     CrawlRequested,
     DatabaseDeleted,
     Message,
@@ -53,20 +56,24 @@ _MIGRATION_LOCK = 7_461_002  # pg_advisory_xact_lock key: one migrator at a time
 _CRAWL_COLUMNS = (
     "id, database_id, generation, state, requested_at, started_at, finished_at, batches_total,"
     " batches_done, tables, columns, error_class, error_message, confirmed_at, retry_attempts,"
-    " retry_error_class, retry_at"
+    " retry_error_class, retry_at, queued_after, progressed_at"
 )
 _DATABASE_COLUMNS = (
     "id, tenant_id, name, engine, host, port, dbname, username, sslmode, ca_cert, created_at,"
-    " live_generation"
+    " live_generation, index_lost_at"
 )
+# A database's latest crawl: a follow-up still waiting for the crawl before it is not shown
+# instead of that one (which is what runs); the request's own answer names it.
 _LATEST_CRAWL = (
-    f"SELECT {_CRAWL_COLUMNS} FROM crawls WHERE database_id = $1 ORDER BY generation DESC LIMIT 1"
+    f"SELECT {_CRAWL_COLUMNS} FROM crawls WHERE database_id = $1 AND queued_after IS NULL"
+    " ORDER BY generation DESC LIMIT 1"
 )
+_ACTIVE_STATES = "('queued', 'running', 'finishing')"
 # A crawl that moves on is no longer retrying.
 _RETRY_CLEARED = "retry_attempts = 0, retry_error_class = NULL, retry_at = NULL"
 _ACTIVE_CRAWLS = (
     "SELECT count(*) FROM crawls c JOIN databases d ON d.id = c.database_id"
-    " WHERE d.tenant_id = $1 AND c.state IN ('queued', 'running')"
+    f" WHERE d.tenant_id = $1 AND c.state IN {_ACTIVE_STATES}"
 )
 
 # Errors that mean "the store is not there right now", as opposed to a bug in a query.
@@ -97,6 +104,7 @@ def _database(row: asyncpg.Record) -> Database:
         ),
         created_at=row["created_at"],
         live_generation=row["live_generation"],
+        index_lost_at=row["index_lost_at"],
     )
 
 
@@ -377,16 +385,63 @@ class PgStore:
             raise CrawlCapacityError(max_active)
 
     async def _queue_crawl(
-        self, conn: asyncpg.Connection, database_id: str, crawl_id: str, generation: int
+        self,
+        conn: asyncpg.Connection,
+        database_id: str,
+        crawl_id: str,
+        generation: int,
+        after: str | None = None,
     ) -> Crawl:
+        """Insert a queued crawl; its request goes out now, or when the crawl `after` ends."""
         row = await conn.fetchrow(
-            "INSERT INTO crawls (id, database_id, generation, state) VALUES ($1, $2, $3, 'queued')"
-            f" RETURNING {_CRAWL_COLUMNS}",
+            "INSERT INTO crawls (id, database_id, generation, state, queued_after)"
+            f" VALUES ($1, $2, $3, 'queued', $4) RETURNING {_CRAWL_COLUMNS}",
             crawl_id,
             database_id,
             generation,
+            after,
         )
-        await self._enqueue(conn, CRAWL_REQUESTED, CrawlRequested(crawl_id, database_id))
+        if after is None:
+            await self._enqueue(conn, CRAWL_REQUESTED, CrawlRequested(crawl_id, database_id))
+        return _crawl(row)
+
+    async def _request_crawl(
+        self,
+        conn: asyncpg.Connection,
+        database_id: str,
+        crawl_id: str,
+        tenant_id: str,
+        max_active: int | None,
+    ) -> Crawl:
+        """The crawl that will carry a request made now (the caller holds the database's row
+        lock): the queued one, which is planned after the request anyway; or else a new one,
+        which waits for a crawl planned before the request, if there is one."""
+        active = await conn.fetchrow(
+            f"SELECT {_CRAWL_COLUMNS} FROM crawls WHERE database_id = $1"
+            f" AND state IN {_ACTIVE_STATES} ORDER BY generation DESC LIMIT 1",
+            database_id,
+        )
+        if active is not None and active["state"] == CrawlState.QUEUED:
+            return _crawl(active)
+        await self._check_capacity(conn, tenant_id, max_active)
+        generation = await conn.fetchval(
+            "SELECT coalesce(max(generation), 0) + 1 FROM crawls WHERE database_id = $1",
+            database_id,
+        )
+        after = None if active is None else active["id"]
+        return await self._queue_crawl(conn, database_id, crawl_id, generation, after)
+
+    async def _crawl_ended(self, conn: asyncpg.Connection, row: asyncpg.Record) -> Crawl:
+        """A crawl left the active states: release the follow-up that waited for it."""
+        waiting = await conn.fetch(
+            "UPDATE crawls SET queued_after = NULL WHERE queued_after = $1"
+            " RETURNING id, database_id",
+            row["id"],
+        )
+        for follow_up in waiting:
+            await self._enqueue(
+                conn, CRAWL_REQUESTED, CrawlRequested(follow_up["id"], follow_up["database_id"])
+            )
         return _crawl(row)
 
     async def get_database(self, database_id: str) -> Database:
@@ -450,12 +505,14 @@ class PgStore:
 
     async def live_scopes(self, tenant_id: str, database_ids: Sequence[str] | None) -> list[str]:
         rows = await self._fetch(
-            "SELECT id || ':' || live_generation AS scope FROM databases"
+            "SELECT id, id || ':' || live_generation AS scope, index_lost_at FROM databases"
             " WHERE tenant_id = $1 AND live_generation IS NOT NULL"
             " AND ($2::text[] IS NULL OR id = ANY($2))",
             tenant_id,
             None if database_ids is None else list(database_ids),
         )
+        if lost := [r["id"] for r in rows if r["index_lost_at"] is not None]:
+            raise IndexLostError.for_databases(lost)
         return [r["scope"] for r in rows]
 
     # Crawls
@@ -470,19 +527,9 @@ class PgStore:
             )
             if locked is None:
                 raise NotFoundError(f"no database with id {database_id!r}")
-            active = await conn.fetchrow(
-                f"SELECT {_CRAWL_COLUMNS} FROM crawls WHERE database_id = $1"
-                " AND state IN ('queued', 'running') ORDER BY generation DESC LIMIT 1",
-                database_id,
+            return await self._request_crawl(
+                conn, database_id, crawl_id, locked["tenant_id"], max_active
             )
-            if active is not None:
-                return _crawl(active)
-            await self._check_capacity(conn, locked["tenant_id"], max_active)
-            generation = await conn.fetchval(
-                "SELECT coalesce(max(generation), 0) + 1 FROM crawls WHERE database_id = $1",
-                database_id,
-            )
-            return await self._queue_crawl(conn, database_id, crawl_id, generation)
 
     async def get_crawl(self, crawl_id: str) -> Crawl:
         row = await self._fetchrow(f"SELECT {_CRAWL_COLUMNS} FROM crawls WHERE id = $1", crawl_id)
@@ -509,7 +556,8 @@ class PgStore:
     async def latest_crawls(self, database_ids: Sequence[str]) -> dict[str, Crawl]:
         rows = await self._fetch(
             f"SELECT DISTINCT ON (database_id) {_CRAWL_COLUMNS} FROM crawls"
-            " WHERE database_id = ANY($1::text[]) ORDER BY database_id, generation DESC",
+            " WHERE database_id = ANY($1::text[]) AND queued_after IS NULL"
+            " ORDER BY database_id, generation DESC",
             list(database_ids),
         )
         return {r["database_id"]: _crawl(r) for r in rows}
@@ -555,13 +603,20 @@ class PgStore:
                 ],
                 columns=["crawl_id", "number", "first_ordinal", "refs"],
             )
+            state = CrawlState.RUNNING if plan else CrawlState.FINISHING
             row = await conn.fetchrow(
-                "UPDATE crawls SET state = 'running', started_at = now(), batches_total = $2,"
-                f" {_RETRY_CLEARED} WHERE id = $1 RETURNING {_CRAWL_COLUMNS}",
+                "UPDATE crawls SET state = $3, started_at = now(), progressed_at = now(),"
+                f" batches_total = $2, {_RETRY_CLEARED} WHERE id = $1 RETURNING {_CRAWL_COLUMNS}",
                 crawl_id,
                 len(plan),
+                str(state),
             )
+            if not plan:
+                await self._enqueue_finishing(conn, row)
             return _crawl(row)
+
+    async def _enqueue_finishing(self, conn: asyncpg.Connection, row: asyncpg.Record) -> None:
+        await self._enqueue(conn, CRAWL_FINISHING, CrawlFinishing(row["id"], row["database_id"]))
 
     async def get_batch(self, crawl_id: str, number: int) -> Batch:
         row = await self._fetchrow(
@@ -574,47 +629,119 @@ class PgStore:
         return Batch(crawl_id, number, row["first_ordinal"], tuple(row["refs"]))
 
     async def complete_batch(self, crawl_id: str, number: int, tables: int, columns: int) -> Crawl:
-        row = await self._fetchrow(
-            "WITH done AS ("
-            "  UPDATE crawl_batches SET done = true"
-            "  WHERE crawl_id = $1 AND number = $2 AND NOT done RETURNING crawl_id)"
-            " UPDATE crawls SET batches_done = batches_done + 1,"
-            f"  tables = tables + $3, columns = columns + $4, {_RETRY_CLEARED}"
-            " WHERE id IN (SELECT crawl_id FROM done)"
-            f" RETURNING {_CRAWL_COLUMNS}",
-            crawl_id,
-            number,
-            tables,
-            columns,
-        )
-        return _crawl(row) if row is not None else await self.get_crawl(crawl_id)
+        async with self._transaction() as conn:
+            row = await conn.fetchrow(
+                "WITH done AS ("
+                "  UPDATE crawl_batches SET done = true"
+                "  WHERE crawl_id = $1 AND number = $2 AND NOT done RETURNING crawl_id)"
+                " UPDATE crawls SET batches_done = batches_done + 1,"
+                f"  tables = tables + $3, columns = columns + $4, {_RETRY_CLEARED},"
+                "  progressed_at = now(),"
+                "  state = CASE WHEN state = 'running' AND batches_done + 1 = batches_total"
+                "    THEN 'finishing' ELSE state END"
+                " WHERE id IN (SELECT crawl_id FROM done)"
+                f" RETURNING {_CRAWL_COLUMNS}",
+                crawl_id,
+                number,
+                tables,
+                columns,
+            )
+            if row is None:  # done before: nothing changed
+                return _crawl(await self._locked_crawl(conn, crawl_id))
+            if row["state"] == CrawlState.FINISHING and row["batches_done"] == row["batches_total"]:
+                # This call did the last batch: the crawl's finishing step goes out once, with it.
+                await self._enqueue_finishing(conn, row)
+            return _crawl(row)
 
     async def complete_crawl(self, crawl_id: str) -> Crawl:
-        row = await self._fetchrow(
-            "WITH finished AS ("
-            "  UPDATE crawls SET state = 'complete', finished_at = coalesce(finished_at, now())"
-            f"  WHERE id = $1 RETURNING {_CRAWL_COLUMNS}),"
-            " live AS ("
-            "  UPDATE databases d SET live_generation = f.generation FROM finished f"
-            "  WHERE d.id = f.database_id"
-            "  AND (d.live_generation IS NULL OR d.live_generation < f.generation))"
-            " SELECT * FROM finished",
-            crawl_id,
-        )
-        if row is None:
-            raise NotFoundError(f"no crawl with id {crawl_id!r}")
-        return _crawl(row)
+        async with self._transaction() as conn:
+            row = await conn.fetchrow(
+                "UPDATE crawls SET state = 'complete', finished_at = coalesce(finished_at, now()),"
+                # A confirmed crawl's fail-safe message is no error once it is published.
+                " error_class = NULL, error_message = NULL"
+                " WHERE id = $1 AND state IN ('finishing', 'held', 'complete')"
+                f" RETURNING {_CRAWL_COLUMNS}",
+                crawl_id,
+            )
+            if row is None:
+                return _crawl(await self._locked_crawl(conn, crawl_id))
+            # Readers switch to it, and its documents, just checked whole, are no longer lost.
+            await conn.execute(
+                "UPDATE databases SET live_generation = $2, index_lost_at = NULL"
+                " WHERE id = $1 AND (live_generation IS NULL OR live_generation < $2)",
+                row["database_id"],
+                row["generation"],
+            )
+            return await self._crawl_ended(conn, row)
 
     async def fail_crawl(self, crawl_id: str, error_class: str, message: str) -> Crawl:
-        row = await self._fetchrow(
-            "UPDATE crawls SET state = 'failed', finished_at = now(), error_class = $2,"
-            " error_message = $3 WHERE id = $1 AND state <> 'complete'"
-            f" RETURNING {_CRAWL_COLUMNS}",
-            crawl_id,
-            error_class,
-            message,
+        return await self._end_crawl(
+            crawl_id, CrawlState.FAILED, error_class, message, "state <> 'complete'"
         )
-        return _crawl(row) if row is not None else await self.get_crawl(crawl_id)
+
+    async def _end_crawl(
+        self, crawl_id: str, state: CrawlState, error_class: str, message: str, only_if: str
+    ) -> Crawl:
+        """End a crawl that meets `only_if` (SQL) with an error, and release the follow-up that
+        waited for it; a crawl that does not is returned as it is."""
+        async with self._transaction() as conn:
+            row = await conn.fetchrow(
+                "UPDATE crawls SET state = $2, finished_at = now(), error_class = $3,"
+                f" error_message = $4 WHERE id = $1 AND {only_if} RETURNING {_CRAWL_COLUMNS}",
+                crawl_id,
+                str(state),
+                error_class,
+                message,
+            )
+            if row is None:
+                return _crawl(await self._locked_crawl(conn, crawl_id))
+            return await self._crawl_ended(conn, row)
+
+    async def fail_stalled_crawls(self, stalled_for: float) -> list[Crawl]:
+        async with self._transaction() as conn:
+            rows = await conn.fetch(
+                "UPDATE crawls SET state = 'failed', finished_at = now(), error_class = 'stalled',"
+                " error_message = $2"
+                " WHERE state IN ('running', 'finishing')"
+                " AND progressed_at < now() - make_interval(secs => $1)"
+                f" RETURNING {_CRAWL_COLUMNS}",
+                stalled_for,
+                f"no batch finished and no retry was noted for {stalled_for:.0f} s; its messages"
+                " are lost or out of attempts (see GET /v1/dead-letters): re-crawl",
+            )
+            return [await self._crawl_ended(conn, row) for row in rows]
+
+    async def live_documents(self) -> dict[str, int]:
+        rows = await self._fetch(
+            "SELECT d.id || ':' || d.live_generation AS scope, c.tables + c.columns AS documents"
+            " FROM databases d JOIN crawls c"
+            " ON c.database_id = d.id AND c.generation = d.live_generation"
+        )
+        return {r["scope"]: r["documents"] for r in rows}
+
+    async def mark_index_lost(self, scopes: Sequence[str]) -> list[Crawl]:
+        crawls = []
+        async with self._transaction() as conn:
+            for scope in scopes:
+                database_id, _, generation = scope.rpartition(":")
+                # Only while that generation is live: a crawl may have replaced it since.
+                row = await conn.fetchrow(
+                    "SELECT tenant_id, index_lost_at FROM databases"
+                    " WHERE id = $1 AND live_generation = $2 FOR UPDATE",
+                    database_id,
+                    int(generation),
+                )
+                if row is None or row["index_lost_at"] is not None:
+                    continue  # replaced, or known lost (and its re-crawl requested) already
+                await conn.execute(
+                    "UPDATE databases SET index_lost_at = now() WHERE id = $1", database_id
+                )
+                crawls.append(
+                    await self._request_crawl(
+                        conn, database_id, new_id("crawl"), row["tenant_id"], None
+                    )
+                )
+        return crawls
 
     async def live_crawl(self, database_id: str) -> Crawl | None:
         row = await self._fetchrow(
@@ -625,20 +752,15 @@ class PgStore:
         return None if row is None else _crawl(row)
 
     async def hold_crawl(self, crawl_id: str, reason: str) -> Crawl:
-        row = await self._fetchrow(
-            "UPDATE crawls SET state = 'held', finished_at = now(), error_class = 'fail_safe',"
-            " error_message = $2 WHERE id = $1 AND state = 'running'"
-            f" RETURNING {_CRAWL_COLUMNS}",
-            crawl_id,
-            reason,
+        return await self._end_crawl(
+            crawl_id, CrawlState.HELD, "fail_safe", reason, "state = 'finishing'"
         )
-        return _crawl(row) if row is not None else await self.get_crawl(crawl_id)
 
     async def note_retry(self, crawl_id: str, error_class: str, attempt: int, at: datetime) -> None:
         await self._fetchrow(
             "UPDATE crawls SET retry_attempts = greatest(retry_attempts, $2),"
-            " retry_error_class = $3, retry_at = $4"
-            " WHERE id = $1 AND state IN ('queued', 'running') RETURNING id",
+            " retry_error_class = $3, retry_at = $4, progressed_at = now()"
+            f" WHERE id = $1 AND state IN {_ACTIVE_STATES} RETURNING id",
             crawl_id,
             attempt,
             error_class,
@@ -668,9 +790,13 @@ class PgStore:
         stream_sequence: int | None,
         deliveries: int,
     ) -> None:
+        # JetStream may report a message out of deliveries twice (two advisories): one letter.
         await self._fetchrow(
             "INSERT INTO dead_letters (subject, reason, crawl_id, stream_sequence, deliveries)"
-            " VALUES ($1, $2, $3, $4, $5)",
+            " SELECT $1, $2, $3, $4, $5 WHERE $4::bigint IS NULL OR NOT EXISTS ("
+            "  SELECT 1 FROM dead_letters WHERE stream_sequence = $4 AND subject = $1"
+            "  AND crawl_id IS NOT DISTINCT FROM $3 AND deliveries = $5"
+            "  AND created_at > now() - interval '1 hour')",
             subject,
             reason,
             crawl_id,

@@ -10,6 +10,10 @@ in worker threads.
 
 The index is derived data: when the directory holds an index built with another schema (an older
 version of this program), it is recreated empty and a warning says to re-crawl, which refills it.
+When the directory is removed or replaced under a running indexer, its next write (or the
+indexer's index watch, through `ensure`) opens a new, empty index there; the watch then finds
+the live documents missing and has them re-crawled. A reader that cannot reload answers
+IndexLostError (a 503), not an error of tantivy's.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from catalog.documents import (
     document_json,
     document_terms,
 )
-from catalog.errors import PermanentError
+from catalog.errors import IndexLostError, PermanentError
 from catalog.memory import release_free_memory
 from catalog.search import (
     FACET_FIELDS,
@@ -176,6 +180,8 @@ class TantivyIndex:
         self._schema = _build_schema()
         self._index: tantivy.Index | None = None
         self._writer: tantivy.IndexWriter | None = None
+        # The directory the index was opened in (device, inode): another one means it was replaced.
+        self._directory: tuple[int, int] | None = None
         self._write_lock = asyncio.Lock()
         # Read-only: the scopes the reader has reloaded since first seeing (see the docstring).
         self._seen_scopes: set[str] = set()
@@ -185,8 +191,37 @@ class TantivyIndex:
         if self._index is None:
             self._index, self._writer = await asyncio.to_thread(self._open_blocking)
 
+    async def ensure(self) -> bool:
+        if not self._writable:
+            return False  # only the indexer, which writes, may create the index
+        async with self._write_lock:
+            return await asyncio.to_thread(self._reopen_if_replaced)
+
+    def _missing(self) -> bool:
+        try:
+            found = self._path.stat()
+        except FileNotFoundError:
+            return True
+        replaced = self._directory != (found.st_dev, found.st_ino)
+        return replaced or not (self._path / "meta.json").exists()
+
+    def _reopen_if_replaced(self) -> bool:
+        """Open a new index if the directory went away or was replaced (under the write lock)."""
+        if self._index is None or not self._missing():
+            return False
+        log.warning(
+            "the search index in %s is gone; a new, empty one was created there: the databases"
+            " it held are re-crawled",
+            self._path,
+        )
+        self._writer = None  # its files went with the directory; dropping it frees the rest
+        self._index, self._writer = self._open_blocking()
+        return True
+
     def _open_blocking(self) -> tuple[tantivy.Index, tantivy.IndexWriter | None]:
         self._path.mkdir(parents=True, exist_ok=True)
+        found = self._path.stat()
+        self._directory = (found.st_dev, found.st_ino)
         try:
             index = tantivy.Index(self._schema, path=str(self._path), reuse=True)
         except ValueError:
@@ -215,9 +250,28 @@ class TantivyIndex:
             return index
         async with self._reload_lock:
             if not self._seen_scopes.issuperset(scopes):
-                await asyncio.to_thread(index.reload)
+                try:
+                    await asyncio.to_thread(index.reload)
+                except ValueError as exc:  # its files are gone: the directory was removed
+                    raise IndexLostError(
+                        f"the search index in {self._path} is missing; the indexer recreates it"
+                    ) from exc
                 self._seen_scopes.update(scopes)
         return index
+
+    async def document_counts(self, scopes: Sequence[str]) -> dict[str, int]:
+        if self._writable and self._index is not None and self._missing():
+            # Its files are still open here, but the directory readers open is gone or new.
+            raise IndexLostError(f"the search index in {self._path} is gone")
+        index = await self._current(scopes)
+        queries = {scope: self._term("scope", scope) for scope in scopes}
+
+        def run() -> dict[str, int]:
+            searcher = index.searcher()
+            counts = {scope: searcher.search(query, 1).count for scope, query in queries.items()}
+            return {scope: count for scope, count in counts.items() if count}
+
+        return await asyncio.to_thread(run)
 
     async def ping(self) -> None:
         """Embedded: nothing to reach once opened."""
@@ -400,6 +454,7 @@ class TantivyIndex:
     async def _write(self, operation: Callable[[tantivy.IndexWriter], object]) -> None:
         """Run one write under the lock, then commit and reload so it is durable and visible."""
         async with self._write_lock:
+            await asyncio.to_thread(self._reopen_if_replaced)
             index, writer = self._opened(), self._writer
             if writer is None:
                 raise RuntimeError("TantivyIndex written to read-only, before open(), or closed")

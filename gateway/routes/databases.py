@@ -7,9 +7,10 @@ import dataclasses
 from aiohttp import web
 
 from catalog import services
+from catalog.browse import live_scope
 from catalog.crawlers import check_target
 from catalog.credentials import IDENTITY_FIELDS, seal, stored_password
-from catalog.documents import Document, generation_scope
+from catalog.documents import Document
 from catalog.errors import (
     ConflictError,
     CrawlFailure,
@@ -167,7 +168,8 @@ async def test_connection(request: web.Request) -> web.Response:
 
 @routes.post("/v1/databases/{database_id}/crawls")
 async def request_crawl(request: web.Request) -> web.Response:
-    """Queue a re-crawl; while one is queued or running, that one is returned instead."""
+    """Queue a re-crawl: the queued crawl carries it, if there is one; else a new one, planned
+    once the crawl already planned (if any) ends."""
     require(request, Role.EDITOR)
     store = request.app[STORE]
     database = await tenant_database(request, request.match_info["database_id"])
@@ -209,8 +211,7 @@ async def list_tables(request: web.Request) -> web.Response:
     database = await tenant_database(request, request.match_info["database_id"])
     after = _page_start(database, request.query.get("cursor"))
     docs: list[Document] = []
-    if database.live_generation is not None:
-        scope = generation_scope(database.id, database.live_generation)
+    if (scope := live_scope(database)) is not None:
         docs = await request.app[INDEX].tables_page(scope, after, limit + 1)
     next_cursor = None
     if len(docs) > limit:

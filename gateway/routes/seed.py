@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
 
-from catalog.browse import table_pages
-from catalog.documents import Document, DocumentKind, generation_scope
+from catalog.browse import live_scope, table_pages
+from catalog.documents import Document, DocumentKind
 from catalog.errors import ConflictError
 from catalog.models import Database
 from catalog.principal import Role
@@ -27,27 +28,36 @@ def _seed_columns(doc: Document) -> list[dict[str, Any]]:
     return [{"column_name": c["name"], "data_type": c["data_type"]} for c in doc.payload["columns"]]
 
 
-async def _crawled_database(request: web.Request) -> tuple[Database, int]:
-    """The caller's database and its live generation; a 409 until a crawl has completed, so an
+async def _crawled_database(request: web.Request) -> tuple[Database, str]:
+    """The caller's database and its live scope; a 409 until a crawl has completed, so an
     uncrawled database never looks like an empty one."""
     database, crawl = await tenant_database_status(request, request.match_info["database_id"])
-    if database.live_generation is None:
+    scope = live_scope(database)
+    if scope is None:
         state = "none" if crawl is None else str(crawl.state)
         raise ConflictError(
             f"no crawl of this database has completed yet (the latest is {state}); "
             f"see GET /v1/databases/{database.id} for its progress"
         )
-    return database, database.live_generation
+    return database, scope
+
+
+async def _chained(
+    first: list[Document], rest: AsyncIterator[list[Document]]
+) -> AsyncIterator[list[Document]]:
+    yield first
+    async for page in rest:
+        yield page
 
 
 @routes.get("/search/{database_id}/{table_name}")
 async def seed_search(request: web.Request) -> web.Response:
     """Tables whose names match `table_name` (exact first, typos tolerated), with columns."""
     require(request, Role.READER)
-    database, live_generation = await _crawled_database(request)
+    database, scope = await _crawled_database(request)
     query = SearchQuery(
         query_text(request.match_info["table_name"], "table_name"),
-        (generation_scope(database.id, live_generation),),
+        (scope,),
         DocumentKind.TABLE,
         SEED_SEARCH_LIMIT,
         tenant_id=database.tenant_id,
@@ -65,15 +75,18 @@ async def seed_search(request: web.Request) -> web.Response:
 async def seed_schema(request: web.Request) -> web.StreamResponse:
     """The whole schema, streamed a page at a time so memory stays flat for huge catalogs."""
     require(request, Role.READER)
-    database, live_generation = await _crawled_database(request)
+    database, scope = await _crawled_database(request)
+    pages = table_pages(request.app[INDEX], scope)
+    # The first page is read before the response starts, so an index that cannot answer is
+    # still a problem-details error, not a truncated body.
+    first = await anext(pages, [])
     response = web.StreamResponse(headers={"Content-Type": "application/json; charset=utf-8"})
     await response.prepare(request)
     await response.write(
         b'{"database_name":%s,"tables":{' % json.dumps(database.target.dbname).encode()
     )
-    scope = generation_scope(database.id, live_generation)
     current_schema: str | None = None
-    async for page in table_pages(request.app[INDEX], scope):
+    async for page in _chained(first, pages):
         chunk: list[str] = []
         for doc in page:
             if doc.schema != current_schema:

@@ -122,7 +122,7 @@ async def test_a_running_crawls_progress_rises_to_the_end_at_a_measured_pace(
 
     seen: list[dict] = []
     async with asyncio.timeout(120):
-        while not seen or seen[-1]["state"] in ("queued", "running"):
+        while not seen or seen[-1]["state"] in ("queued", "running", "finishing"):
             response = await system.client.get(path, headers=AUTH)
             assert response.status == 200, await response.text()
             seen.append((await response.json())["crawl"])
@@ -138,6 +138,9 @@ async def test_a_running_crawls_progress_rises_to_the_end_at_a_measured_pace(
     for key in ("batches_done", "tables", "columns"):
         values = [crawl[key] for crawl in seen]
         assert values == sorted(values), (key, values)
+    # Finishing (publishing) only once every batch is done.
+    finishing = [c for c in seen if c["state"] == "finishing"]
+    assert all(c["batches_done"] == c["batches_total"] for c in finishing), finishing
     running = [crawl for crawl in seen if crawl["state"] == "running"]
     assert all(c["started_at"] and c["batches_total"] == 3000 // batch_size for c in running)
     midway = [c for c in running if 0 < c["batches_done"] < c["batches_total"]]

@@ -178,14 +178,14 @@ class Cluster:
         return proc
 
     async def start_indexer(self, name: str, **env: str) -> asyncio.subprocess.Process:
-        """An indexer that writes to the index through the proxy."""
+        """An indexer that writes to the index through the proxy (unless `env` says otherwise)."""
         index_url = f"http://127.0.0.1:{self.index_proxy.port}"
         proc = await self.stack.enter_async_context(
             process(
                 sys.executable,
                 "-m",
                 "indexer",
-                env=self.env(CATALOG_OPENSEARCH_URL=index_url, **env),
+                env=self.env(**{"CATALOG_OPENSEARCH_URL": index_url, **env}),
                 log=self.tmp / f"indexer-{name}.log",
             )
         )

@@ -209,6 +209,7 @@ class World:
         await self.index.upsert(
             documents_for_table(database_id, 1, 0, seed, tenant_id=DEFAULT_TENANT)
         )
+        await self.store.start_crawl(crawl_id, [])
         await self.store.complete_crawl(crawl_id)
 
 

@@ -431,6 +431,7 @@ async def test_a_crawl_writes_with_refresh_off_and_refreshes_before_publishing(
 
     for batch in batches:
         await handlers.handle(batch)
+    await store.finish_crawls(handlers.handle)
 
     assert (await store.get_crawl(crawl_id)).state is CrawlState.COMPLETE
     assert index.seen == ["-1", "-1", "-1"]

@@ -12,8 +12,8 @@ from catalog import services
 from catalog.adapters.pg_store import PgStore
 from catalog.cipher import SecretCipher, generate_key
 from catalog.credentials import open_sealed
-from catalog.errors import CrawlCapacityError, NotFoundError, TransientError
-from catalog.messages import CRAWL_REQUESTED
+from catalog.errors import CrawlCapacityError, IndexLostError, NotFoundError, TransientError
+from catalog.messages import CRAWL_FINISHING, CRAWL_REQUESTED
 from catalog.models import DEFAULT_TENANT, CrawlState
 from catalog.principal import Principal, Role
 from catalog.store import BatchPlan, OutboxMessage
@@ -264,3 +264,109 @@ async def test_list_databases_pages_by_id(store, cipher):
 async def test_an_unreachable_store_is_transient():
     with pytest.raises(TransientError):
         await PgStore.connect("postgresql://postgres@127.0.0.1:1/none")
+
+
+async def sent_messages(store: PgStore) -> list[tuple[str, dict]]:
+    sent: list[OutboxMessage] = []
+
+    async def publish(message: OutboxMessage) -> None:
+        sent.append(message)
+
+    await store.relay_outbox(publish, 1000)
+    return [(message.subject, message.payload) for message in sent]
+
+
+async def test_the_last_batch_moves_the_crawl_to_finishing_and_sends_its_finish_once(store, cipher):
+    database, crawl = await services.register_database(store, cipher, new_database())
+    await sent_messages(store)
+    await store.start_crawl(crawl.id, [BatchPlan(0, ("1",)), BatchPlan(1, ("2",))])
+    assert (await store.complete_batch(crawl.id, 0, 1, 3)).state is CrawlState.RUNNING
+    assert await sent_messages(store) == []
+    last = await store.complete_batch(crawl.id, 1, 1, 2)
+    assert (last.state, last.batches_done, last.progressed_at is not None) == (
+        CrawlState.FINISHING,
+        2,
+        True,
+    )
+    again = await store.complete_batch(crawl.id, 1, 1, 2)
+    assert (again.state, again.tables) == (CrawlState.FINISHING, 2)
+    finishing = {"crawl_id": crawl.id, "database_id": database.id}
+    assert await sent_messages(store) == [(CRAWL_FINISHING, finishing)]
+    assert await store.live_documents() == {}
+    done = await store.complete_crawl(crawl.id)
+    assert (done.state, done.error_class) == (CrawlState.COMPLETE, None)
+    assert await store.live_documents() == {f"{database.id}:1": 7}
+
+
+async def test_a_request_after_the_plan_waits_for_that_crawl_and_goes_out_when_it_ends(
+    store, cipher
+):
+    database, first = await services.register_database(store, cipher, new_database())
+    await sent_messages(store)
+    await store.start_crawl(first.id, [BatchPlan(0, ("1",))])
+    follow_ups = await asyncio.gather(
+        *(services.request_crawl(store, database.id) for _ in range(4))
+    )
+    assert len({c.id for c in follow_ups}) == 1
+    follow_up = follow_ups[0]
+    assert (follow_up.generation, follow_up.queued_after) == (2, first.id)
+    assert (await store.latest_crawl(database.id)).id == first.id  # the one that runs
+    assert await sent_messages(store) == []
+
+    await store.fail_crawl(first.id, "timeout", "statement timeout")
+    request = {"crawl_id": follow_up.id, "database_id": database.id}
+    assert await sent_messages(store) == [(CRAWL_REQUESTED, request)]
+    released = await store.latest_crawl(database.id)
+    assert (released.id, released.queued_after) == (follow_up.id, None)
+
+
+async def test_lost_documents_mark_the_database_refuse_readers_and_ask_for_one_crawl(store, cipher):
+    database, crawl = await services.register_database(store, cipher, new_database())
+    await store.start_crawl(crawl.id, [])
+    await store.complete_crawl(crawl.id)
+    await sent_messages(store)
+    scope = f"{database.id}:1"
+    assert await store.mark_index_lost([f"{database.id}:7"]) == []  # not the live generation
+    [again] = await store.mark_index_lost([scope])
+    assert (again.generation, again.state) == (2, CrawlState.QUEUED)
+    assert await store.mark_index_lost([scope]) == []  # known lost: no second crawl
+    assert (await store.get_database(database.id)).index_lost_at is not None
+    with pytest.raises(IndexLostError, match=database.id):
+        await store.live_scopes(DEFAULT_TENANT, None)
+    assert [subject for subject, _ in await sent_messages(store)] == [CRAWL_REQUESTED]
+
+    await store.start_crawl(again.id, [])
+    await store.complete_crawl(again.id)
+    assert (await store.get_database(database.id)).index_lost_at is None
+    assert await store.live_scopes(DEFAULT_TENANT, None) == [f"{database.id}:2"]
+
+
+async def test_crawls_that_stopped_moving_fail_as_stalled(store, store_url, cipher):
+    database, crawl = await services.register_database(store, cipher, new_database())
+    await store.start_crawl(crawl.id, [BatchPlan(0, ("1",))])
+    follow_up = await services.request_crawl(store, database.id)
+    assert await store.fail_stalled_crawls(600) == []
+    raw = await asyncpg.connect(store_url)
+    try:
+        await raw.execute(
+            "UPDATE crawls SET progressed_at = now() - interval '1 hour' WHERE id = $1", crawl.id
+        )
+    finally:
+        await raw.close()
+    [stalled] = await store.fail_stalled_crawls(600)
+    assert (stalled.id, stalled.state, stalled.error_class) == (
+        crawl.id,
+        CrawlState.FAILED,
+        "stalled",
+    )
+    assert "600 s" in stalled.error_message
+    assert (await store.get_crawl(follow_up.id)).queued_after is None  # released
+
+
+async def test_a_message_given_up_on_twice_is_one_dead_letter(store):
+    """JetStream can report one message out of deliveries in two advisories."""
+    for _ in range(2):
+        await store.add_dead_letter("catalog.crawl.batch", "out of deliveries", None, 41, 8)
+    await store.add_dead_letter("catalog.crawl.batch", "out of deliveries", None, 42, 8)
+    letters = await store.list_dead_letters(None, None, None, 10)
+    assert [letter.stream_sequence for letter in letters] == [41, 42]

@@ -6,6 +6,7 @@ Writes are published the way a crawl's finish step publishes them (tests.search_
 from __future__ import annotations
 
 import json
+import shutil
 import uuid
 from collections.abc import Sequence
 
@@ -16,7 +17,7 @@ from opensearchpy import AsyncOpenSearch
 from catalog.adapters.opensearch_index import INDEX_BODY, OpenSearchIndex
 from catalog.adapters.tantivy_index import TantivyIndex
 from catalog.documents import Document, DocumentKind, generation_scope
-from catalog.errors import PermanentError, TransientError
+from catalog.errors import IndexLostError, PermanentError, TransientError
 from catalog.models import Column, Table, TableType
 from catalog.search import SearchIndex, SearchQuery, SuggestQuery
 from tests.search_helpers import TENANT, crawl, found, generation_documents
@@ -407,3 +408,82 @@ async def test_opensearch_open_names_the_field_whose_mapping_the_engine_refuses(
     assert f"the mapping of index '{name}'" in message
     assert "[generation]" in message
     assert "keyword" in message
+
+
+async def test_document_counts_count_each_scope_and_leave_out_empty_ones(search_index, shop):
+    b = await crawl(search_index, DB_B, 1, SHOP_TABLES[:2])
+    counts = await search_index.document_counts([SCOPE_A1, SCOPE_A2, SCOPE_B1])
+    assert len(b) == 7  # two tables and their five columns
+    assert counts == {SCOPE_A1: len(shop), SCOPE_B1: 7}
+    assert await search_index.ensure() is False  # there: nothing to create
+
+
+async def test_opensearch_deleted_under_us_reads_as_lost_until_ensure_creates_it(
+    opensearch_url,
+):
+    name = f"catalog-test-{uuid.uuid4().hex}"
+    index = OpenSearchIndex(opensearch_url, name)
+    await index.open()
+    try:
+        await crawl(index, DB_A, 1, SHOP_TABLES)
+        async with AsyncOpenSearch(hosts=[opensearch_url]) as client:
+            await client.indices.delete(index=name)
+        with pytest.raises(IndexLostError):
+            await found(index, SearchQuery(text="orders", scopes=(SCOPE_A1,)))
+        with pytest.raises(IndexLostError):
+            await index.document_counts([SCOPE_A1])
+        with pytest.raises(IndexLostError):
+            await index.tables_page(SCOPE_A1, None, 10)
+        assert await index.ensure() is True
+        assert await index.document_counts([SCOPE_A1]) == {}
+        await crawl(index, DB_A, 2, SHOP_TABLES)  # the mappings are ours again
+        assert (await names_in(index, SCOPE_A2, "stomer"))[0] == "customer_orders"
+    finally:
+        await index.close()
+
+
+async def test_a_bulk_write_that_races_a_deletion_makes_an_index_with_our_mappings(
+    opensearch_url,
+):
+    """A bulk request to a missing index creates it; the template gives it our mappings, not
+    mappings OpenSearch would guess from the first document."""
+    name = f"catalog-test-{uuid.uuid4().hex}"
+    index = OpenSearchIndex(opensearch_url, name)
+    await index.open()
+    try:
+        async with AsyncOpenSearch(hosts=[opensearch_url]) as client:
+            await client.indices.delete(index=name)
+            await index.upsert(generation_documents(DB_A, 1, SHOP_TABLES))
+            mapping = await client.indices.get_mapping(index=name)
+        assert mapping[name]["mappings"]["properties"]["scope"] == {"type": "keyword"}
+    finally:
+        await index.close()
+
+
+async def test_tantivy_directory_removed_under_us_reads_as_lost_until_ensure_creates_it(
+    tmp_path,
+):
+    path = tmp_path / "search"
+    writer, reader = TantivyIndex(path), TantivyIndex(path, writable=False)
+    await writer.open()
+    await reader.open()
+    try:
+        await crawl(writer, DB_A, 1, SHOP_TABLES)
+        shutil.rmtree(path)
+        with pytest.raises(IndexLostError):
+            await writer.document_counts([SCOPE_A1])
+        with pytest.raises(IndexLostError):  # a reader meeting a new scope must reload
+            await reader.tables_page(SCOPE_B1, None, 10)
+        assert await reader.ensure() is False  # only the writer creates it
+        assert await writer.ensure() is True
+        assert await writer.document_counts([SCOPE_A1]) == {}
+        await crawl(writer, DB_A, 2, SHOP_TABLES)
+        assert (await names_in(reader, SCOPE_A2, "stomer"))[0] == "customer_orders"
+    finally:
+        await writer.close()
+        await reader.close()
+
+
+async def names_in(index: SearchIndex, scope: str, text: str) -> list[str]:
+    hits = await found(index, SearchQuery(text=text, scopes=(scope,), kind=DocumentKind.TABLE))
+    return [hit.document.name for hit in hits]

@@ -20,6 +20,7 @@ from catalog.models import DEFAULT_TENANT, Crawl, CrawlState, TableType, Tenant
 from catalog.netguard import TargetPolicy
 from catalog.principal import Role
 from catalog.settings import Settings
+from catalog.store import BatchPlan
 from catalog.tokens import token_hash
 from gateway.app import create_app
 from gateway.cursors import encode_cursor
@@ -55,6 +56,7 @@ async def complete_crawl(store, index, database_id: str, *tables) -> None:
         await index.upsert(
             documents_for_table(database_id, crawl.generation, ordinal, t, tenant_id=DEFAULT_TENANT)
         )
+    await store.start_crawl(crawl.id, [])
     await store.complete_crawl(crawl.id)
 
 
@@ -298,6 +300,7 @@ async def test_status_shows_a_running_crawls_progress_pace_and_eta(gateway):
 
     for batch in batches[2:]:
         await handlers.handle(batch)
+    await store.finish_crawls(handlers.handle)
     done = (await (await client.get(path, headers=AUTH)).json())["crawl"]
     assert done["state"] == "complete"
     assert (done["batches_done"], done["tables"], done["columns"]) == (5, 10, 20)
@@ -809,3 +812,51 @@ async def test_a_connection_that_never_completes_its_request_is_closed():
     finally:
         stop.set()
         await server
+
+
+async def test_a_database_whose_documents_were_lost_answers_503_never_an_empty_200(gateway):
+    client, store, index = gateway
+    created = await (await client.post("/v1/databases", json=BODY, headers=AUTH)).json()
+    database_id = created["id"]
+    await complete_crawl(store, index, database_id, table("public", "orders", "id"))
+    lost_at = datetime.now(UTC)
+    store.databases[database_id] = dataclasses.replace(
+        store.databases[database_id], index_lost_at=lost_at
+    )
+    index.documents.clear()  # what the watch found: the index lost them
+
+    for path in (
+        "/v1/search?q=orders",
+        f"/v1/search?q=orders&database_id={database_id}",
+        "/v1/suggest?q=ord",
+        f"/v1/databases/{database_id}/tables",
+        f"/{database_id}",
+        f"/search/{database_id}/orders",
+    ):
+        response = await client.get(path, headers=AUTH)
+        assert response.status == 503, path
+        assert response.headers["Content-Type"].startswith("application/problem+json")
+        assert response.headers["Retry-After"]
+        problem = await response.json()
+        assert database_id in problem["detail"], path
+        assert "re-crawl" in problem["detail"], path
+    status = await (await client.get(f"/v1/databases/{database_id}", headers=AUTH)).json()
+    assert datetime.fromisoformat(status["index_lost_at"]) == lost_at
+
+
+async def test_a_recrawl_asked_while_a_crawl_runs_names_the_crawl_that_will_carry_it(gateway):
+    client, store, _ = gateway
+    created = await (await client.post("/v1/databases", json=BODY, headers=AUTH)).json()
+    first = created["crawl"]["id"]
+    path = f"/v1/databases/{created['id']}/crawls"
+    merged = await (await client.post(path, headers=AUTH)).json()
+    assert merged["crawl"]["id"] == first  # still queued: it will see the request anyway
+    await store.start_crawl(first, [BatchPlan(0, ("10",))])  # planned: too late for changes
+
+    response = await client.post(path, headers=AUTH)
+    assert response.status == 202
+    follow_up = (await response.json())["crawl"]
+    assert (follow_up["state"], follow_up["generation"]) == ("queued", 2)
+    assert follow_up["queued_after"] == first
+    again = await (await client.post(path, headers=AUTH)).json()
+    assert again["crawl"]["id"] == follow_up["id"]

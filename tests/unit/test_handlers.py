@@ -13,8 +13,10 @@ from catalog.errors import ConflictError, CrawlFailure, PermanentError, Transien
 from catalog.messages import (
     CRAWL_BATCH,
     CRAWL_CONFIRMED,
+    CRAWL_REQUESTED,
     CrawlBatchRequested,
     CrawlConfirmed,
+    CrawlFinishing,
     CrawlRequested,
     DatabaseDeleted,
 )
@@ -50,6 +52,7 @@ async def run_crawl(world, crawl_id: str, database_id: str) -> None:
     for subject, data, _ in list(publisher.published):
         assert subject == CRAWL_BATCH
         await handlers.handle(CrawlBatchRequested(**json.loads(data)))
+    await _store.finish_crawls(handlers.handle)
 
 
 async def test_plan_batches_keeps_order_and_ordinals():
@@ -151,6 +154,8 @@ async def test_a_database_with_no_tables_completes_at_once(world):
     crawler.tables.clear()
     database, crawl = await services.register_database(store, cipher, new_database())
     await handlers.handle(CrawlRequested(crawl.id, database.id))
+    assert (await store.get_crawl(crawl.id)).state is CrawlState.FINISHING
+    await store.finish_crawls(handlers.handle)
     assert (await store.get_crawl(crawl.id)).state is CrawlState.COMPLETE
     assert publisher.published == []
 
@@ -198,7 +203,10 @@ async def test_a_fall_beyond_the_fail_safe_is_held_until_confirmed(world):
     await store.confirm_crawl(second.id)
     [(message, _)] = [m for m in store.outbox if m[0].subject == CRAWL_CONFIRMED]
     await handlers.handle(CrawlConfirmed(**message.payload))
-    assert (await store.get_crawl(second.id)).state is CrawlState.COMPLETE
+    published = await store.get_crawl(second.id)
+    assert published.state is CrawlState.COMPLETE
+    # Published, it carries no error: the fall it was held for is no failure any more.
+    assert (published.error_class, published.error_message) == (None, None)
     assert (await store.get_database(database.id)).live_generation == 2
     assert {d.table for d in index.documents.values()} == {"targets"}
 
@@ -246,3 +254,64 @@ async def test_an_unreachable_target_is_retried_not_failed_at_once(world):
     await run_crawl(world, crawl.id, database.id)
     assert (await store.get_crawl(crawl.id)).state is CrawlState.COMPLETE
     assert index.documents
+
+
+async def test_a_request_after_the_plan_is_carried_by_one_follow_up_planned_when_it_ends(world):
+    """A request merged into a crawl planned before it published dropped tables as live."""
+    store, index, publisher, crawler, cipher, handlers = world
+    database, crawl = await services.register_database(store, cipher, new_database())
+    assert (await services.request_crawl(store, database.id)).id == crawl.id  # queued: merged
+    store.take_outbox(CRAWL_REQUESTED)
+    await handlers.handle(CrawlRequested(crawl.id, database.id))
+
+    del crawler.tables["13"]  # dropped after the plan, then a re-crawl is asked for
+    follow_up = await services.request_crawl(store, database.id)
+    assert (follow_up.generation, follow_up.queued_after) == (2, crawl.id)
+    assert (await services.request_crawl(store, database.id)).id == follow_up.id
+    # Its request goes out only when the planned crawl ends; delivered early, it plans nothing.
+    assert store.take_outbox(CRAWL_REQUESTED) == []
+    await handlers.handle(CrawlRequested(follow_up.id, database.id))
+    assert (await store.get_crawl(follow_up.id)).state is CrawlState.QUEUED
+    # The status shows the crawl that runs, not the one waiting for it.
+    assert (await store.latest_crawl(database.id)).id == crawl.id
+
+    for batch in publisher.batches():
+        await handlers.handle(batch)
+    await store.finish_crawls(handlers.handle)
+    assert (await store.get_crawl(crawl.id)).state is CrawlState.COMPLETE
+    assert store.take_outbox(CRAWL_REQUESTED) == [CrawlRequested(follow_up.id, database.id)]
+    await run_crawl(world, follow_up.id, database.id)
+    assert (await store.get_crawl(follow_up.id)).state is CrawlState.COMPLETE
+    assert "audit_log" not in {d.table for d in index.documents.values()}
+
+
+async def test_documents_lost_while_a_crawl_ran_fail_it_and_a_new_crawl_is_requested(world):
+    store, index, publisher, _, cipher, handlers = world
+    database, crawl = await services.register_database(store, cipher, new_database())
+    await handlers.handle(CrawlRequested(crawl.id, database.id))
+    for batch in publisher.batches():
+        await handlers.handle(batch)
+    index.documents.clear()  # the index was deleted, and recreated empty, before finishing
+    await store.finish_crawls(handlers.handle)
+
+    lost = await store.get_crawl(crawl.id)
+    assert (lost.state, lost.error_class) == (CrawlState.FAILED, "index_lost")
+    assert "15 of its 15 documents went missing" in lost.error_message
+    assert (await store.get_database(database.id)).live_generation is None
+    again = await store.latest_crawl(database.id)
+    assert (again.generation, again.state) == (2, CrawlState.QUEUED)
+    await run_crawl(world, again.id, database.id)
+    assert (await store.get_crawl(again.id)).state is CrawlState.COMPLETE
+
+
+async def test_a_finishing_message_delivered_after_completion_removes_older_generations(world):
+    """The worker that published may die before the old documents went: the redelivery does it."""
+    store, index, _, _, cipher, handlers = world
+    database, crawl = await services.register_database(store, cipher, new_database())
+    await run_crawl(world, crawl.id, database.id)
+    stale = {d.id: d for d in index.documents.values()}
+    second = await services.request_crawl(store, database.id)
+    await run_crawl(world, second.id, database.id)
+    await index.upsert(list(stale.values()))  # as if deleting generation 1 had not happened
+    await handlers.handle(CrawlFinishing(second.id, database.id))
+    assert {d.generation for d in index.documents.values()} == {2}

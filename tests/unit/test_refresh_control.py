@@ -70,12 +70,13 @@ async def test_every_batch_turns_refresh_off_and_the_end_refreshes_before_publis
 
     for batch in batches:
         await handlers.handle(batch)
+    await store.finish_crawls(handlers.handle)
 
     assert (await store.get_crawl(crawl_id)).state is CrawlState.COMPLETE
     running = [CrawlState.RUNNING]
     assert index.calls == [
         *[call for _ in batches for call in (("started", running), ("upsert", running))],
-        ("ended", running),  # before the store switched readers to the crawl
+        ("ended", [CrawlState.FINISHING]),  # before the store switched readers to the crawl
     ]
 
 
@@ -84,6 +85,7 @@ async def test_a_held_crawl_restores_refresh_and_its_confirmation_refreshes_firs
     crawl_id, batches = await planned(world)
     for batch in batches:
         await handlers.handle(batch)
+    await store.finish_crawls(handlers.handle)
     database_id = (await store.get_crawl(crawl_id)).database_id
     for ref in ("0", "1", "2", "3"):  # 80% of the tables vanish: beyond the 50% fail-safe
         del crawler.tables[ref]
@@ -91,9 +93,10 @@ async def test_a_held_crawl_restores_refresh_and_its_confirmation_refreshes_firs
     index.calls.clear()
     await handlers.handle(CrawlRequested(second.id, database_id))
     await handlers.handle(CrawlBatchRequested(second.id, database_id, 0))
+    await store.finish_crawls(handlers.handle)
     assert (await store.get_crawl(second.id)).state is CrawlState.HELD
     # Held: refresh restored before the crawl was held; nothing published.
-    assert index.calls[-1] == ("ended", [CrawlState.COMPLETE, CrawlState.RUNNING])
+    assert index.calls[-1] == ("ended", [CrawlState.COMPLETE, CrawlState.FINISHING])
 
     index.calls.clear()
     await store.confirm_crawl(second.id)

@@ -69,6 +69,7 @@ async def crawled(store, index, database_id: str) -> None:
             tenant_id=store.databases[database_id].tenant_id,
         )
     )
+    await store.start_crawl(crawl.id, [])
     await store.complete_crawl(crawl.id)
 
 
