@@ -182,6 +182,7 @@ class Store(Protocol):
     ) -> None:
         """Record a message given up on; the same message (stream sequence, subject, crawl and
         deliveries) recorded again within the hour is recorded once."""
+
     async def list_dead_letters(
         self, tenant_id: str | None, crawl_id: str | None, after: int | None, limit: int
     ) -> list[DeadLetter]:
