@@ -54,7 +54,9 @@ class Settings:
     # Bind the port with SO_REUSEPORT, so several gateway processes on one host share it.
     reuse_port: bool = False
     batch_size: int = 500
-    connect_timeout: float = 10.0
+    # A target that does not answer fails its first connect this soon, so it cannot hold a
+    # worker for long (and tenant shares keep other tenants going meanwhile).
+    connect_timeout: float = 5.0
     statement_timeout: float = 120.0
     ack_wait: float = 60.0
     max_deliver: int = 8

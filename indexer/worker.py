@@ -7,6 +7,10 @@ This is the one place that decides ack / nak(delay) / term:
 - PermanentError (malformed message, unknown crawl) → term: retrying cannot help.
 Every terminated message is recorded as a dead letter, so none disappears unseen.
 
+Workers are shared fairly between tenants (indexer/shares.py): a message whose tenant has its
+share of the workers busy goes to the back of the queue, as a copy that carries the attempts it
+has used (`Catalog-Attempts`), so a requeue never counts as an attempt.
+
 A delivery can also end with no answer at all: the worker was killed (SIGKILL, out of memory)
 or hung past ack_wait. When that happens on the last delivery, no code of ours runs for it;
 JetStream's max-deliveries advisory does (jetstream.py keeps them in a stream), and
@@ -21,6 +25,7 @@ import json
 import logging
 import os
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
@@ -34,10 +39,20 @@ from catalog.messages import Message, decode
 from catalog.settings import Settings
 from catalog.store import Store
 from indexer.jetstream import ADVISORY_CONSUMER, CONSUMER, DEFAULT_BUS, UNAVAILABLE, Bus
+from indexer.shares import TenantShares
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Message], Awaitable[None]]
+
+# Attempts a message used before it was put back at the end of the queue.
+EARLIER_ATTEMPTS = "Catalog-Attempts"
+
+
+def attempt_of(msg: Msg) -> int:
+    """Which attempt this delivery is: its deliveries, and those of the copies before it."""
+    earlier = (msg.headers or {}).get(EARLIER_ATTEMPTS, "0")
+    return (int(earlier) if earlier.isdigit() else 0) + (msg.metadata.num_delivered or 1)
 
 
 class Worker:
@@ -54,11 +69,13 @@ class Worker:
         self._store = store
         self._settings = settings
         self._bus = bus
+        self.shares = TenantShares(store, per_tenant=settings.workers)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Run `settings.workers` pull loops until `stop` is set; in-flight messages finish."""
+        """Run twice `settings.workers` pull loops (each tenant may use `workers` of them) until
+        `stop` is set; in-flight messages finish."""
         async with asyncio.TaskGroup() as group:
-            for slot in range(self._settings.workers):
+            for slot in range(2 * self._settings.workers):
                 group.create_task(self._loop(str(slot), stop, CONSUMER, self._bus.stream))
             group.create_task(
                 self._loop("advisories", stop, ADVISORY_CONSUMER, self._bus.advisory_stream)
@@ -94,14 +111,34 @@ class Worker:
 
     async def process(self, msg: Msg, slot: str = "0") -> None:
         """Handle one message and settle it; `slot` names the pull loop, for the log."""
-        attempt = msg.metadata.num_delivered or 1
-        started = time.perf_counter()
+        attempt = attempt_of(msg)
         subject = self._bus.logical(msg.subject)
         try:
             message = decode(subject, msg.data)
         except PermanentError as exc:
             await self._terminate(msg, None, str(exc))
             return
+        tenant = await self.shares.tenant_of(message.database_id)
+        if not await self.shares.take(tenant):
+            await self._requeue(msg, attempt)
+            return
+        try:
+            await self._settle(msg, message, attempt, slot)
+        finally:
+            await self.shares.give_back(tenant)
+
+    async def _requeue(self, msg: Msg, attempt: int) -> None:
+        """Put a copy at the back of the queue, then ack this one: its tenant has its share of
+        the workers busy, and other tenants' messages behind it go first."""
+        headers = {
+            "Nats-Msg-Id": self._bus.dedup_id(f"requeued-{uuid.uuid4().hex}"),
+            EARLIER_ATTEMPTS: str(attempt - 1),
+        }
+        await self._js.publish(msg.subject, msg.data, headers=headers)
+        await msg.ack()
+
+    async def _settle(self, msg: Msg, message: Message, attempt: int, slot: str) -> None:
+        started = time.perf_counter()
         heartbeat = asyncio.create_task(self._keep_alive(msg))
         try:
             await self._handle(message)
@@ -217,11 +254,11 @@ class Worker:
                 reason,
                 crawl_id,
                 metadata.sequence.stream if metadata.sequence else None,
-                metadata.num_delivered or 1,
+                attempt_of(msg),
             )
         except TransientError:
             # Without its dead letter the message must not vanish: let it come back later.
-            await msg.nak(delay=self.retry_delay(metadata.num_delivered or 1))
+            await msg.nak(delay=self.retry_delay(attempt_of(msg)))
             return
         await msg.term()
 

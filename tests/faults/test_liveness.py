@@ -76,6 +76,9 @@ async def test_a_batch_whose_worker_dies_on_every_delivery_fails_its_crawl_with_
         for delivery in range(1, MAX_DELIVER + 1):
             worker = await faults.start_indexer(f"doomed-{delivery}", **SHORT_DELIVERIES)
             await wait_for_waiters(server.url(), target.dbname, delivery)
+            # Only the blocked batch is in flight when it dies (a kill costs every message in
+            # flight a delivery).
+            await faults.wait_for_batches(database_id, 3)
             await kill(worker)
             if delivery == 1:
                 killed_first = time.monotonic()
@@ -88,6 +91,7 @@ async def test_a_batch_whose_worker_dies_on_every_delivery_fails_its_crawl_with_
     assert took < ACK_WAIT * MAX_DELIVER + 20  # a few seconds for each indexer to start
     status, letters = await faults.request("GET", f"/v1/dead-letters?crawl_id={crawl_id}")
     assert status == 200
+    assert len(letters["items"]) == 1, letters
     [letter] = letters["items"]
     assert (letter["subject"], letter["deliveries"]) == ("catalog.crawl.batch", MAX_DELIVER)
 

@@ -76,9 +76,9 @@ async def test_concurrent_recrawl_requests_coalesce_and_generations_never_interl
     assert {status for status, _ in answers} == {202}
     assert len({body["crawl"]["id"] for _, body in answers}) == 1
     assert {body["crawl"]["generation"] for _, body in answers} == {2}
-    while (await faults.status(database_id))["crawl"]["state"] != "complete":
-        # Mid-crawl the readers still see generation 1 only.
-        assert (await faults.status(database_id))["live_generation"] == 1
+    while (mid := await faults.status(database_id))["crawl"]["state"] != "complete":
+        # Mid-crawl the readers still see generation 1 only (one snapshot: crawl and database).
+        assert mid["live_generation"] == 1, mid
         assert "table_00007" in await faults.search_table(database_id, "table_00007")
         await asyncio.sleep(0.1)
     status = await faults.status(database_id)

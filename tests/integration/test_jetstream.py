@@ -22,11 +22,11 @@ from catalog.messages import (
     Message,
     encode,
 )
-from catalog.models import CrawlState
+from catalog.models import CrawlState, Tenant
 from catalog.settings import Settings
 from indexer.jetstream import STREAM, Bus, JetStreamPublisher, connect, ensure_stream
 from indexer.relay import OutboxRelay
-from indexer.worker import Worker
+from indexer.worker import EARLIER_ATTEMPTS, Worker
 from tests.factories import PASSWORD, new_database
 from tests.tls_postgres import certificates
 
@@ -320,3 +320,72 @@ async def test_the_indexer_verifies_a_tls_nats_server_against_the_ca_it_is_given
         await nc.close()
         with pytest.raises(TransientError):  # the system's CAs do not know the test CA
             await connect(url, "test", retry_for=2)
+
+
+class BlockingHandler:
+    """Holds every message of `blocked` databases until released; records what it started."""
+
+    def __init__(self, *blocked: str) -> None:
+        self.blocked = set(blocked)
+        self.started: list[Message] = []
+        self.release = asyncio.Event()
+
+    async def __call__(self, message: Message) -> None:
+        self.started.append(message)
+        if message.database_id in self.blocked:
+            await self.release.wait()
+
+
+async def test_a_tenant_with_its_share_busy_waits_at_the_back_and_other_tenants_go_first(js, store):
+    """One tenant's hanging targets held every worker, and another tenant's crawl waited."""
+    cipher = SecretCipher.from_keys([generate_key()])
+    await store.add_tenant(Tenant("tenant_b", "b", datetime.now(UTC)))
+    hanging = [
+        (await services.register_database(store, cipher, new_database(tenant_id="tenant_b")))[0]
+        for _ in range(3)
+    ]
+    other, _ = await services.register_database(store, cipher, new_database())
+    settings = dataclasses.replace(SETTINGS, workers=1)  # two loops, one per tenant
+    publisher = JetStreamPublisher(js)
+    for number, database in enumerate([*hanging, other]):
+        batch = CrawlBatchRequested(f"crawl_{number}", database.id, 0)
+        await publisher.publish(CRAWL_BATCH, encode(batch), batch.message_id)
+
+    handler = BlockingHandler(*(database.id for database in hanging))
+    stop = asyncio.Event()
+    worker = Worker(js, handler, store, settings)
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        async with asyncio.timeout(10):
+            while other.id not in {m.database_id for m in handler.started}:
+                await asyncio.sleep(0.02)
+        # Tenant B's first message holds its one worker; its others went to the back.
+        assert [m.database_id for m in handler.started] == [hanging[0].id, other.id]
+        assert worker.shares.busy() == {"tenant_b": 1}
+        info = await js.stream_info(STREAM)
+        assert info.state.last_seq > 4  # copies put back at the end
+        handler.release.set()
+        async with asyncio.timeout(10):
+            while await stream_messages(js):
+                await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await task
+    assert sorted(m.crawl_id for m in handler.started) == [f"crawl_{n}" for n in range(4)]
+    assert await store.list_dead_letters(None, None, None, 10) == []
+
+
+async def test_a_message_put_back_keeps_the_attempts_it_used(js, store):
+    handler = ScriptedHandler(*(TransientError("index down") for _ in range(10)))
+    batch = CrawlBatchRequested("crawl_1", "db_1", 0)
+    # A copy that used three of the four attempts before it was put back.
+    await js.publish(
+        CRAWL_BATCH, encode(batch), headers={"Nats-Msg-Id": "copy-1", EARLIER_ATTEMPTS: "3"}
+    )
+    async with running_worker(js, store, handler):
+        async with asyncio.timeout(10):
+            while not await store.list_dead_letters(None, None, None, 10):
+                await asyncio.sleep(0.05)
+    [letter] = await store.list_dead_letters(None, None, None, 10)
+    assert letter.deliveries == SETTINGS.max_deliver
+    assert len(handler.seen) == 1  # the fourth attempt was its last
