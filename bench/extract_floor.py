@@ -65,7 +65,7 @@ def whole_catalog_sql() -> dict[str, str]:
     relation list itself, so the floor reads exactly what the crawler reads, in one pass."""
     from catalog.adapters import postgres_crawler as postgres
 
-    relations = postgres._LIST_RELATIONS.split("ORDER BY")[0]
+    relations = f"SELECT c.oid {postgres._CATALOGED}"
     queries = {
         "relations": postgres._RELATIONS,
         "columns": postgres._COLUMNS,
@@ -127,7 +127,7 @@ def _crawler(params: dict[str, Any]) -> Any:
 async def extract_tables(params: dict[str, Any]) -> Any:
     """Our extractor's batches of tables, in plan order (an async iterator of lists)."""
     async with _crawler(params) as crawler:
-        oids = [oid async for oid in crawler.list_relations()]
+        oids = [relation.ref async for relation in crawler.list_relations()]
         for start in range(0, len(oids), EXTRACT_BATCH):
             yield await crawler.read_batch(oids[start : start + EXTRACT_BATCH])
 

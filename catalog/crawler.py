@@ -17,6 +17,24 @@ back to the same engine's crawler (an OID in PostgreSQL, `schema.table` in MySQL
 
 
 @dataclass(frozen=True)
+class Relation:
+    """A relation to catalog, as the plan lists it.
+
+    `fingerprint` is a digest of its definition, computed by the target: kind and name,
+    comment, columns (name, type, nullability, default or generated expression, collation,
+    comment, in order), keys and indexes, view definition and partitioning. It changes when
+    any of those does, and only then: not with row counts or sizes, nor with physical details
+    such as column numbers or object ids. Digests of one engine's crawler compare with each
+    other, not with another engine's.
+    """
+
+    ref: RelationRef
+    schema: str
+    name: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
 class AccessCheck:
     name: str
     ok: bool
@@ -38,8 +56,9 @@ class AccessReport:
 class Crawler(Protocol):
     """Reads one target database's catalog: a plan of relations, then batches of them in bulk."""
 
-    def list_relations(self) -> AsyncIterator[RelationRef]:
-        """Every relation to catalog, in a stable order (schema, then name), streamed."""
+    def list_relations(self) -> AsyncIterator[Relation]:
+        """Every relation to catalog with its fingerprint, in a stable order (schema, then
+        name), streamed; the fingerprints computed in bulk by the target."""
         ...
 
     async def read_batch(self, refs: Sequence[RelationRef]) -> list[Table]:

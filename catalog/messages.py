@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from catalog.errors import PermanentError
+from catalog.models import SchemaChange
 
 CRAWL_REQUESTED = "catalog.crawl.requested"
 CRAWL_BATCH = "catalog.crawl.batch"
@@ -73,6 +75,49 @@ class DatabaseDeleted:
         return None  # not about one crawl
 
 
+# Announced once per completed crawl that found changes (never consumed by the indexers):
+# `catalog.schema.changed.<database_id>`, under the deployment's subject prefix.
+SCHEMA_CHANGED = "catalog.schema.changed"
+# Changes listed in one event at most; the history route has them all.
+MAX_EVENT_CHANGES = 1_000
+
+
+def schema_changed_subject(database_id: str) -> str:
+    return f"{SCHEMA_CHANGED}.{database_id}"
+
+
+@dataclass(frozen=True)
+class SchemaChanged:
+    """A crawl found changes: names and kinds only, never a secret."""
+
+    tenant_id: str
+    database_id: str
+    crawl_id: str
+    generation: int
+    counts: dict[str, int]
+    changes: list[dict[str, str | None]]
+    truncated: bool
+
+    @classmethod
+    def of(
+        cls, tenant_id: str, crawl_id: str, generation: int, changes: list[SchemaChange]
+    ) -> SchemaChanged:
+        counts = Counter(str(change.kind) for change in changes)
+        listed = [
+            {
+                "kind": str(change.kind),
+                "schema": change.schema,
+                "name": change.name,
+                "old_schema": change.old_schema,
+                "old_name": change.old_name,
+            }
+            for change in changes[:MAX_EVENT_CHANGES]
+        ]
+        database_id = changes[0].database_id
+        truncated = len(changes) > MAX_EVENT_CHANGES
+        return cls(tenant_id, database_id, crawl_id, generation, dict(counts), listed, truncated)
+
+
 Message = CrawlRequested | CrawlBatchRequested | CrawlFinishing | CrawlConfirmed | DatabaseDeleted
 _BY_SUBJECT: dict[str, type[Message]] = {
     CRAWL_REQUESTED: CrawlRequested,
@@ -83,7 +128,11 @@ _BY_SUBJECT: dict[str, type[Message]] = {
 }
 
 
-def encode(message: Message) -> bytes:
+# Everything the outbox sends: crawl messages, and schema change events.
+Outgoing = Message | SchemaChanged
+
+
+def encode(message: Outgoing) -> bytes:
     return json.dumps(asdict(message)).encode()
 
 

@@ -191,6 +191,29 @@ class CrawlProgress:
     eta_seconds: float | None
 
 
+class ChangeKind(StrEnum):
+    ADDED = "added"
+    DROPPED = "dropped"
+    RENAMED = "renamed"  # the same object under another name (PostgreSQL: the same oid)
+    ALTERED = "altered"  # its definition changed: columns, keys, indexes, comment, view...
+
+
+@dataclass(frozen=True)
+class SchemaChange:
+    """What a completed crawl found changed in one relation since the crawl before it."""
+
+    id: int
+    database_id: str
+    crawl_id: str
+    generation: int
+    changed_at: datetime
+    kind: ChangeKind
+    schema: str
+    name: str
+    old_schema: str | None = None  # renamed: where it was
+    old_name: str | None = None
+
+
 @dataclass(frozen=True)
 class DeadLetter:
     """A message that was terminated rather than retried forever."""

@@ -72,6 +72,8 @@ class Settings:
     # max-deliveries advisory was lost; keep it well above ack_wait * max_deliver).
     index_check_interval: float = 30.0
     crawl_stall_timeout: float = 1800.0
+    # How long the change history keeps what each crawl found changed (the watch prunes it).
+    change_retention_days: float = 90.0
     log_level: str = "INFO"
     # SSRF guard: networks (CIDR) targets may (allow; empty = any) or may not (deny) live in.
     target_allow: tuple[str, ...] = ()
@@ -161,6 +163,9 @@ class Settings:
             stale_fail_safe=number("STALE_FAIL_SAFE", base.stale_fail_safe, float),
             index_check_interval=number("INDEX_CHECK_INTERVAL", base.index_check_interval, float),
             crawl_stall_timeout=number("CRAWL_STALL_TIMEOUT", base.crawl_stall_timeout, float),
+            change_retention_days=number(
+                "CHANGE_RETENTION_DAYS", base.change_retention_days, float
+            ),
             log_level=(get("LOG_LEVEL") or base.log_level).upper(),
             target_allow=listed("TARGET_ALLOW"),
             target_deny=listed("TARGET_DENY"),

@@ -8,7 +8,17 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from catalog.cipher import Sealed
-from catalog.models import AuditEvent, Batch, Crawl, Database, DeadLetter, Tenant, TokenInfo
+from catalog.crawler import Relation
+from catalog.models import (
+    AuditEvent,
+    Batch,
+    Crawl,
+    Database,
+    DeadLetter,
+    SchemaChange,
+    Tenant,
+    TokenInfo,
+)
 from catalog.principal import Principal, Role
 
 
@@ -130,9 +140,11 @@ class Store(Protocol):
     async def latest_crawls(self, database_ids: Sequence[str]) -> dict[str, Crawl]:
         """The latest crawl of each database, in one round trip."""
 
-    async def start_crawl(self, crawl_id: str, plan: Sequence[BatchPlan]) -> Crawl:
-        """Record the plan and move a queued crawl to running (finishing, if the plan is empty);
-        keep an existing plan as it is."""
+    async def start_crawl(
+        self, crawl_id: str, plan: Sequence[BatchPlan], relations: Sequence[Relation] = ()
+    ) -> Crawl:
+        """Record the plan and the relations with their fingerprints, and move a queued crawl
+        to running (finishing, if the plan is empty); keep an existing plan as it is."""
 
     async def get_batch(self, crawl_id: str, number: int) -> Batch: ...
     async def complete_batch(self, crawl_id: str, number: int, tables: int, columns: int) -> Crawl:
@@ -141,7 +153,17 @@ class Store(Protocol):
 
     async def complete_crawl(self, crawl_id: str) -> Crawl:
         """Mark a finishing (or confirmed held) crawl complete, make its generation the one
-        readers see, and clear its database's lost mark; any other crawl is returned as is."""
+        readers see, and clear its database's lost mark; any other crawl is returned as is.
+        The relations whose fingerprints differ from the crawl it replaces are recorded as
+        changes (none for the first) and announced in one SchemaChanged event (outbox)."""
+
+    async def list_changes(
+        self, database_id: str, since: datetime | None, after: int | None, limit: int
+    ) -> list[SchemaChange]:
+        """The database's recorded changes in order, from `since`, after the change `after`."""
+
+    async def prune_changes(self, older_than: datetime) -> int:
+        """Forget changes recorded before `older_than`; how many went."""
 
     async def fail_crawl(self, crawl_id: str, error_class: str, message: str) -> Crawl:
         """Mark a crawl that is not complete failed. Ending a crawl (failed, held or complete)

@@ -34,7 +34,7 @@ from gateway.known_tokens import KnownTokens
 from gateway.oidc import OidcConfig, OidcVerifier
 from gateway.params import MAX_BODY_BYTES
 from gateway.ratelimit import rate_limit_middleware
-from gateway.routes import admin, databases, dead_letters, meta, search, seed
+from gateway.routes import admin, changes, databases, dead_letters, meta, search, seed
 
 
 def oidc_config(settings: Settings) -> OidcConfig | None:
@@ -96,6 +96,7 @@ def create_app(
     app.add_routes(databases.routes)
     app.add_routes(search.routes)
     app.add_routes(dead_letters.routes)
+    app.add_routes(changes.routes)
     app.add_routes(admin.routes)
     # Last: the seed's GET /{database_id} would otherwise shadow every other one-segment path.
     app.add_routes(seed.routes)

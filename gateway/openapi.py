@@ -295,6 +295,27 @@ def openapi_document() -> dict[str, Any]:
                 ],
             )
         },
+        "/v1/databases/{database_id}/changes": {
+            "get": _operation(
+                "The change history: relations each completed crawl found added, dropped,"
+                " renamed or altered since the crawl before it (the first crawl is the baseline)",
+                {
+                    "200": _json(schemas.SchemaChangeList, "A page of changes, oldest first"),
+                    **_problems(400, 404, 503),
+                },
+                params=[
+                    _DATABASE_ID,
+                    _param(
+                        "since",
+                        "query",
+                        {"type": "string", "format": "date-time"},
+                        "Only changes found at or after this instant (RFC 3339, with an offset)",
+                    ),
+                    _LIMIT,
+                    _CURSOR,
+                ],
+            )
+        },
         "/v1/databases/{database_id}/tables": {
             "get": _operation(
                 "Page through the tables of the last complete crawl, with their columns",

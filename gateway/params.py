@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from datetime import datetime
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -66,3 +68,24 @@ def list_param(
     if any(len(value) > max_length for value in values):
         raise InvalidInputError(f"each '{name}' must be at most {max_length} characters")
     return values
+
+
+# RFC 3339's date-time (what OpenAPI's "date-time" means): a date, a time and an offset.
+_DATE_TIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})", re.ASCII
+)
+
+
+def datetime_param(request: web.Request, name: str) -> datetime | None:
+    """An RFC 3339 instant, like 2026-11-30T12:00:00Z; None when absent."""
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        if not _DATE_TIME.fullmatch(raw):
+            raise ValueError(raw)
+        return datetime.fromisoformat(raw.upper())
+    except ValueError:
+        raise InvalidInputError(
+            f"'{name}' must be an RFC 3339 date and time with an offset, like 2026-11-30T12:00:00Z"
+        ) from None

@@ -307,6 +307,29 @@ class DatabaseList(BaseModel):
     next_cursor: str | None
 
 
+class SchemaChangeOut(BaseModel):
+    id: int
+    crawl_id: str = Field(description="The crawl that found it")
+    generation: int
+    changed_at: datetime = Field(description="When that crawl completed")
+    kind: Literal["added", "dropped", "renamed", "altered"] = Field(
+        description="altered: columns, keys, indexes, comments, a view's definition or"
+        " partitioning changed. renamed: the same object under a new name (PostgreSQL; MySQL"
+        " names a renamed table as dropped and added)"
+    )
+    schema_: str = Field(alias="schema")
+    name: str
+    old_schema: str | None = Field(description="renamed: the schema it was in")
+    old_name: str | None = Field(description="renamed: the name it had")
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class SchemaChangeList(BaseModel):
+    items: list[SchemaChangeOut]
+    next_cursor: str | None
+
+
 class DeadLetterOut(BaseModel):
     id: int
     subject: str

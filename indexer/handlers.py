@@ -127,8 +127,9 @@ class CrawlHandlers:
         database = await self._store.get_database(crawl.database_id)
         password = await self._password(database)
         async with self._open_crawler(database.target, password) as crawler:
-            refs = [ref async for ref in crawler.list_relations()]
-        return await self._store.start_crawl(crawl.id, plan_batches(refs, self._batch_size))
+            relations = [relation async for relation in crawler.list_relations()]
+        plan = plan_batches([relation.ref for relation in relations], self._batch_size)
+        return await self._store.start_crawl(crawl.id, plan, relations)
 
     async def index_batch(self, message: CrawlBatchRequested) -> None:
         crawl = await self._crawl(message.crawl_id)

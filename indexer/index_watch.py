@@ -6,7 +6,8 @@ done, so several at once are harmless):
   recorded; a database with fewer (all of them, if the index is missing) is marked lost
   (searches over it answer 503) and re-crawled;
 - the index is created again if it went missing (deleted, its directory removed);
-- crawls that have not moved on for `crawl_stall_timeout` are failed as `stalled`.
+- crawls that have not moved on for `crawl_stall_timeout` are failed as `stalled`;
+- changes older than `change_retention_days` leave the change history.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import UTC, datetime, timedelta
 
 from catalog.errors import CatalogError, IndexLostError
 from catalog.search import SearchIndex
@@ -53,6 +55,9 @@ class IndexWatch:
             log.warning("the search index was missing; created it again")
         for crawl in await self._store.fail_stalled_crawls(self._settings.crawl_stall_timeout):
             log.error("crawl %s failed as stalled: %s", crawl.id, crawl.error_message)
+        retention = timedelta(days=self._settings.change_retention_days)
+        if pruned := await self._store.prune_changes(datetime.now(UTC) - retention):
+            log.info("%s changes older than %s left the change history", pruned, retention)
         return short
 
     async def short_scopes(self) -> list[str]:

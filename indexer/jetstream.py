@@ -23,7 +23,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
 
 from catalog.errors import TransientError
-from catalog.messages import CRAWL_SUBJECTS
+from catalog.messages import CRAWL_SUBJECTS, SCHEMA_CHANGED
 from catalog.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,9 @@ CONSUMER = "indexer"
 ADVISORY_CONSUMER = "indexer-advisories"
 # Advisories wait this long for an indexer; older ones matter no more (the sweeper has acted).
 ADVISORY_MAX_AGE = 7 * 24 * 3600.0
+# Schema change events are kept this long for their consumers (a limits stream: any number of
+# consumers read them, none removes them).
+SCHEMA_EVENTS_MAX_AGE = 30 * 24 * 3600.0
 # Retries back off through nak(delay), growing with each attempt (indexer/worker.py). The
 # consumer's own `backoff` list is left unset on purpose: nats-server applies it to naks too,
 # overriding the delay asked for (measured: a 0.05 s nak waited 5 s, then 15 s), so one list
@@ -66,6 +69,10 @@ class Bus:
     @property
     def advisory_stream(self) -> str:
         return f"{self.stream}_ADVISORIES"
+
+    @property
+    def schema_events_stream(self) -> str:
+        return f"{self.prefix.upper().replace('-', '_')}_SCHEMA_CHANGES"
 
     @property
     def max_deliveries_subject(self) -> str:
@@ -109,6 +116,17 @@ def advisory_stream_config(bus: Bus) -> StreamConfig:
         retention=RetentionPolicy.WORK_QUEUE,
         storage=StorageType.FILE,
         max_age=ADVISORY_MAX_AGE,
+    )
+
+
+def schema_events_stream_config(bus: Bus) -> StreamConfig:
+    return StreamConfig(
+        name=bus.schema_events_stream,
+        subjects=[bus.wire(f"{SCHEMA_CHANGED}.>")],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        max_age=SCHEMA_EVENTS_MAX_AGE,
+        duplicate_window=DUPLICATE_WINDOW,
     )
 
 
@@ -170,7 +188,8 @@ async def connect(
 
 async def ensure_stream(js: JetStreamContext, settings: Settings, bus: Bus = DEFAULT_BUS) -> None:
     """Create or update the streams and their durable consumers to the configuration here."""
-    for config in (stream_config(bus), advisory_stream_config(bus)):
+    configs = (stream_config(bus), advisory_stream_config(bus), schema_events_stream_config(bus))
+    for config in configs:
         try:
             await js.add_stream(config)
         except nats.js.errors.BadRequestError:

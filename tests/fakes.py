@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -11,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from catalog.cipher import Sealed
-from catalog.crawler import AccessCheck, AccessReport
+from catalog.crawler import AccessCheck, AccessReport, Relation
 from catalog.documents import Document, DocumentKind
 from catalog.errors import (
     ConflictError,
@@ -28,22 +29,28 @@ from catalog.messages import (
     CRAWL_FINISHING,
     CRAWL_REQUESTED,
     DATABASE_DELETED,
+    SCHEMA_CHANGED,
     CrawlBatchRequested,
     CrawlConfirmed,
     CrawlFinishing,
     CrawlRequested,
     DatabaseDeleted,
     Message,
+    Outgoing,
+    SchemaChanged,
     decode,
+    schema_changed_subject,
 )
 from catalog.models import (
     DEFAULT_TENANT,
     AuditEvent,
     Batch,
+    ChangeKind,
     Crawl,
     CrawlState,
     Database,
     DeadLetter,
+    SchemaChange,
     Table,
     Target,
     Tenant,
@@ -63,6 +70,10 @@ from catalog.search import (
 from catalog.store import BatchPlan, OutboxMessage, Publish
 
 _ACTIVE = (CrawlState.QUEUED, CrawlState.RUNNING, CrawlState.FINISHING)
+
+
+def _place(relation: Relation) -> tuple[str, str]:
+    return relation.schema, relation.name
 
 
 def _now() -> datetime:
@@ -86,6 +97,8 @@ class InMemoryStore:
         self.batches: dict[tuple[str, int], tuple[Batch, bool]] = {}
         self.outbox: list[tuple[OutboxMessage, bool]] = []
         self.dead_letters: list[DeadLetter] = []
+        self.relations: dict[str, dict[str, Relation]] = {}  # by crawl, then ref
+        self.changes: list[SchemaChange] = []
 
     async def ping(self) -> None:
         return None
@@ -211,7 +224,7 @@ class InMemoryStore:
             self._enqueue(CRAWL_REQUESTED, CrawlRequested(crawl_id, database_id))
         return crawl
 
-    def _enqueue(self, subject: str, message: Message) -> None:
+    def _enqueue(self, subject: str, message: Outgoing) -> None:
         payload = dataclasses.asdict(message)
         self.outbox.append((OutboxMessage(len(self.outbox) + 1, subject, payload), False))
 
@@ -305,10 +318,13 @@ class InMemoryStore:
         self.crawls[crawl.id] = crawl
         return crawl
 
-    async def start_crawl(self, crawl_id: str, plan: Sequence[BatchPlan]) -> Crawl:
+    async def start_crawl(
+        self, crawl_id: str, plan: Sequence[BatchPlan], relations: Sequence[Relation] = ()
+    ) -> Crawl:
         crawl = await self.get_crawl(crawl_id)
         if crawl.state is not CrawlState.QUEUED:
             return crawl
+        self.relations[crawl_id] = {r.ref: r for r in relations}
         for number, batch in enumerate(plan):
             self.batches[(crawl_id, number)] = (
                 Batch(crawl_id, number, batch.first_ordinal, batch.refs),
@@ -365,10 +381,60 @@ class InMemoryStore:
         )
         db = self.databases[crawl.database_id]
         if db.live_generation is None or db.live_generation < crawl.generation:
+            before = await self.live_crawl(db.id)
             self.databases[db.id] = dataclasses.replace(
                 db, live_generation=crawl.generation, index_lost_at=None
             )
+            if before is not None:
+                self._record_changes(db.tenant_id, before, crawl)
         return self._ended(crawl)
+
+    def _record_changes(self, tenant_id: str, before: Crawl, crawl: Crawl) -> None:
+        old, new = self.relations.get(before.id, {}), self.relations.get(crawl.id, {})
+        found = []
+        for ref in sorted(old.keys() | new.keys(), key=lambda r: _place(old.get(r) or new[r])):
+            was, now = old.get(ref), new.get(ref)
+            if was is not None and now is not None and was.fingerprint == now.fingerprint:
+                continue
+            moved = was is not None and now is not None and _place(was) != _place(now)
+            kind = (ChangeKind.ADDED if was is None else ChangeKind.DROPPED if now is None
+                    else ChangeKind.RENAMED if moved else ChangeKind.ALTERED)  # fmt: skip
+            where = now or was
+            assert where is not None
+            found.append(
+                SchemaChange(
+                    id=len(self.changes) + len(found) + 1,
+                    database_id=crawl.database_id,
+                    crawl_id=crawl.id,
+                    generation=crawl.generation,
+                    changed_at=crawl.finished_at or _now(),
+                    kind=kind,
+                    schema=where.schema,
+                    name=where.name,
+                    old_schema=was.schema if moved and was else None,
+                    old_name=was.name if moved and was else None,
+                )
+            )
+        self.changes += found
+        if found:
+            event = SchemaChanged.of(tenant_id, crawl.id, crawl.generation, found)
+            self._enqueue(schema_changed_subject(crawl.database_id), event)
+
+    async def list_changes(
+        self, database_id: str, since: datetime | None, after: int | None, limit: int
+    ) -> list[SchemaChange]:
+        return [
+            c
+            for c in self.changes
+            if c.database_id == database_id
+            and (since is None or c.changed_at >= since)
+            and (after is None or c.id > after)
+        ][:limit]
+
+    async def prune_changes(self, older_than: datetime) -> int:
+        kept = [c for c in self.changes if c.changed_at >= older_than]
+        gone, self.changes = len(self.changes) - len(kept), kept
+        return gone
 
     async def note_retry(self, crawl_id: str, error_class: str, attempt: int, at: datetime) -> None:
         crawl = await self.get_crawl(crawl_id)
@@ -504,18 +570,22 @@ class InMemoryStore:
             and (after is None or d.id > after)
         ][:limit]
 
-    def take_outbox(self, subject: str) -> list[Message]:
+    def take_outbox(self, subject: str) -> list[Outgoing]:
         """The unsent outbox messages of `subject`, marked sent: as a relay would deliver them."""
-        taken = []
+        taken: list[Outgoing] = []
         for i, (message, sent) in enumerate(self.outbox):
             if not sent and message.subject == subject:
-                taken.append(decode(subject, json.dumps(message.payload).encode()))
+                if subject.startswith(SCHEMA_CHANGED):
+                    taken.append(SchemaChanged(**message.payload))
+                else:
+                    taken.append(decode(subject, json.dumps(message.payload).encode()))
                 self.outbox[i] = (message, True)
         return taken
 
     async def finish_crawls(self, handle: Callable[[Message], Awaitable[None]]) -> None:
         """Deliver the finishing messages of crawls whose batches are all done."""
         for message in self.take_outbox(CRAWL_FINISHING):
+            assert not isinstance(message, SchemaChanged)
             await handle(message)
 
     async def relay_outbox(self, publish: Publish, limit: int) -> int:
@@ -644,9 +714,13 @@ class FakeCrawler:
 
         return open_crawler
 
-    async def list_relations(self) -> AsyncIterator[str]:
+    async def list_relations(self) -> AsyncIterator[Relation]:
         for ref in sorted(self.tables, key=lambda r: (self.tables[r].schema, self.tables[r].name)):
-            yield ref
+            table = self.tables[ref]
+            # What the engines digest: the definition, not its row count or size.
+            definition = dataclasses.replace(table, row_estimate=None, size_bytes=None)
+            digest = hashlib.md5(repr(definition).encode()).hexdigest()
+            yield Relation(ref, table.schema, table.name, digest)
 
     async def check_access(self) -> AccessReport:
         return AccessReport("15.2", (AccessCheck("connect", True, "connected"),))

@@ -1,5 +1,6 @@
-"""MySQL and MariaDB crawler: streams the relation list from information_schema, then reads it in
-bulk per batch, one query per kind (tables, views, columns, keys, indexes), never per table.
+"""MySQL and MariaDB crawler: lists the relations with their fingerprints from information_schema,
+then reads them in bulk per batch, one query per kind (tables, views, columns, keys, indexes),
+never per table.
 
 A relation ref is `schema`.`table`, quoted as MySQL quotes identifiers. A batch's conditions name
 each schema and its tables literally: MariaDB evaluates such a condition on the names before it
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import re
 import ssl
@@ -22,19 +24,57 @@ from typing import Any
 from asyncmy import errors
 from asyncmy.connection import Connection
 from asyncmy.constants import CLIENT
-from asyncmy.cursors import SSCursor
 
 from catalog.adapters.target_errors import translated
 from catalog.adapters.target_tls import encrypting_context, verifying_context
-from catalog.crawler import AccessCheck, AccessReport, EngineFamily, RelationRef
+from catalog.crawler import AccessCheck, AccessReport, EngineFamily, Relation, RelationRef
 from catalog.errors import CrawlFailure
 from catalog.models import Column, ForeignKey, Index, SslMode, Table, TableType, Target
 
 log = logging.getLogger(__name__)
 
 SYSTEM_SCHEMAS = ("mysql", "information_schema", "performance_schema", "sys")
-# Rows fetched per round trip while streaming the relation list.
-_PREFETCH = 2_000
+
+# A table's fingerprint (catalog.crawler.Relation) in parts, each a digest per table of one
+# schema, computed by the server: GROUP_CONCAT in a stable order, then MD5 (the session allows
+# long GROUP_CONCATs). Row counts, sizes and AUTO_INCREMENT values are left out. NULL and ''
+# differ where both can occur (a default). Each part names the same things as read_batch.
+_TABLE_FINGERPRINTS = (
+    "SELECT TABLE_NAME, MD5(CONCAT_WS(0x1f, TABLE_TYPE, IFNULL(ENGINE, ''),"
+    " IFNULL(TABLE_COLLATION, ''), IFNULL(CREATE_OPTIONS, ''), IFNULL(TABLE_COMMENT, '')))"
+    " FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s"
+)
+_COLUMN_FINGERPRINTS = (
+    "SELECT TABLE_NAME, MD5(GROUP_CONCAT(CONCAT_WS(0x1e, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE,"
+    " IFNULL(CONCAT('=', COLUMN_DEFAULT), ''), EXTRA, IFNULL(GENERATION_EXPRESSION, ''),"
+    " IFNULL(COLLATION_NAME, ''), COLUMN_COMMENT) ORDER BY ORDINAL_POSITION SEPARATOR 0x1d))"
+    " FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s GROUP BY TABLE_NAME"
+)
+_KEY_FINGERPRINTS = (
+    "SELECT TABLE_NAME, MD5(GROUP_CONCAT(CONCAT_WS(0x1e, CONSTRAINT_NAME, COLUMN_NAME,"
+    " IFNULL(REFERENCED_TABLE_SCHEMA, ''), IFNULL(REFERENCED_TABLE_NAME, ''),"
+    " IFNULL(REFERENCED_COLUMN_NAME, '')) ORDER BY CONSTRAINT_NAME, ORDINAL_POSITION"
+    " SEPARATOR 0x1d)) FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = %s"
+    " GROUP BY TABLE_NAME"
+)
+_INDEX_FINGERPRINTS = (
+    "SELECT TABLE_NAME, MD5(GROUP_CONCAT(CONCAT_WS(0x1e, INDEX_NAME, NON_UNIQUE, INDEX_TYPE,"
+    " IFNULL(COLUMN_NAME, ''), IFNULL(SUB_PART, ''), {expression}, INDEX_COMMENT)"
+    " ORDER BY INDEX_NAME, SEQ_IN_INDEX SEPARATOR 0x1d))"
+    " FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = %s GROUP BY TABLE_NAME"
+)
+_VIEW_FINGERPRINTS = (
+    "SELECT TABLE_NAME, MD5(VIEW_DEFINITION) FROM information_schema.VIEWS WHERE TABLE_SCHEMA = %s"
+)
+_PARTITION_FINGERPRINTS = (
+    "SELECT TABLE_NAME, MD5(GROUP_CONCAT(CONCAT_WS(0x1e, PARTITION_NAME, PARTITION_METHOD,"
+    " IFNULL(PARTITION_EXPRESSION, ''), IFNULL(PARTITION_DESCRIPTION, ''),"
+    " IFNULL(SUBPARTITION_NAME, '')) ORDER BY PARTITION_ORDINAL_POSITION,"
+    " SUBPARTITION_ORDINAL_POSITION SEPARATOR 0x1d)) FROM information_schema.PARTITIONS"
+    " WHERE TABLE_SCHEMA = %s AND PARTITION_NAME IS NOT NULL GROUP BY TABLE_NAME"
+)
+# Long enough for the GROUP_CONCAT of a wide table's columns (the default is 1 KiB on MySQL).
+_GROUP_CONCAT_BYTES = 64 * 2**20
 # Extra time the client waits beyond the server's statement limit, so the server's clean
 # interruption normally wins and the client timer only catches a silent server.
 _COMMAND_TIMEOUT_MARGIN = 5.0
@@ -237,6 +277,7 @@ class MySqlCrawler:
         with self._translated():
             await self._execute("SET SESSION TRANSACTION READ ONLY")
             await self._execute(f"SET SESSION {limit}")
+            await self._execute(f"SET SESSION group_concat_max_len = {_GROUP_CONCAT_BYTES}")
         return self
 
     async def __aexit__(
@@ -254,25 +295,25 @@ class MySqlCrawler:
                 await connection.ensure_closed()
         connection.close()
 
-    async def list_relations(self) -> AsyncIterator[RelationRef]:
-        """`schema`.`table` of every table and view, by schema then name (binary order)."""
-        connection = self._open()
-        where, params = self._schemas()
-        sql = (
-            "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES"
-            f" WHERE {where} ORDER BY BINARY TABLE_SCHEMA, BINARY TABLE_NAME"
-        )
+    async def list_relations(self) -> AsyncIterator[Relation]:
+        """Every table and view (`schema`.`table` as ref) with its fingerprint, by schema then
+        name (binary order): per schema, one query per part of the definition, each giving a
+        digest per table computed by the server; the fingerprint digests those digests."""
         with self._translated():
-            async with connection.cursor(SSCursor) as cursor:
-                async with self._time_limit():
-                    await cursor.execute(sql, params)
-                while True:
-                    async with self._time_limit():
-                        rows = await cursor.fetchmany(_PREFETCH)
-                    if not rows:
-                        return
-                    for schema, table in rows:
-                        yield relation_ref(schema, table)
+            for schema in await self._schema_names():
+                parts = [await self._fetch(sql, [schema]) for sql in self._fingerprint_parts()]
+                digests = {row[0]: [""] * len(parts) for row in parts[0]}
+                for number, rows in enumerate(parts):
+                    for table, digest in rows:
+                        if table in digests:  # else made after the first query: next crawl
+                            digests[table][number] = digest or ""
+                for table in sorted(digests, key=lambda name: name.encode()):
+                    yield Relation(
+                        relation_ref(schema, table),
+                        schema,
+                        table,
+                        hashlib.md5("\x1f".join(digests[table]).encode()).hexdigest(),
+                    )
 
     def _schemas(self) -> tuple[str, list[str]]:
         if self._target.dbname:
@@ -280,6 +321,22 @@ class MySqlCrawler:
         return f"TABLE_SCHEMA NOT IN ({', '.join(['%s'] * len(SYSTEM_SCHEMAS))})", list(
             SYSTEM_SCHEMAS
         )
+
+    async def _schema_names(self) -> list[str]:
+        if self._target.dbname:
+            return [self._target.dbname]
+        rows = await self._fetch(
+            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA"
+            f" WHERE SCHEMA_NAME NOT IN ({', '.join(['%s'] * len(SYSTEM_SCHEMAS))})",
+            SYSTEM_SCHEMAS,
+        )
+        return sorted((row[0] for row in rows), key=lambda name: name.encode())
+
+    def _fingerprint_parts(self) -> tuple[str, ...]:
+        expression = "IFNULL(EXPRESSION, '')" if self._expression_column else "''"
+        return (_TABLE_FINGERPRINTS, _COLUMN_FINGERPRINTS, _KEY_FINGERPRINTS,
+                _INDEX_FINGERPRINTS.format(expression=expression), _VIEW_FINGERPRINTS,
+                _PARTITION_FINGERPRINTS)  # fmt: skip
 
     async def read_batch(self, refs: Sequence[RelationRef]) -> list[Table]:
         """Tables for `refs`, in that order; relations dropped since the plan are skipped."""

@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 
 from catalog.cipher import Sealed
+from catalog.crawler import Relation
 from catalog.errors import (
     ConflictError,
     CrawlCapacityError,
@@ -31,17 +32,21 @@ from catalog.messages import (
     CrawlFinishing,
     CrawlRequested,
     DatabaseDeleted,
-    Message,
+    Outgoing,
+    SchemaChanged,
     encode,
+    schema_changed_subject,
 )
 from catalog.models import (
     AuditEvent,
     Batch,
+    ChangeKind,
     Crawl,
     CrawlState,
     Database,
     DeadLetter,
     Engine,
+    SchemaChange,
     SslMode,
     Target,
     Tenant,
@@ -69,6 +74,10 @@ _LATEST_CRAWL = (
     " ORDER BY generation DESC LIMIT 1"
 )
 _ACTIVE_STATES = "('queued', 'running', 'finishing')"
+_CHANGE_COLUMNS = (
+    "id, database_id, crawl_id, generation, changed_at, kind, schema_name, name, old_schema,"
+    " old_name"
+)
 # A crawl that moves on is no longer retrying.
 _RETRY_CLEARED = "retry_attempts = 0, retry_error_class = NULL, retry_at = NULL"
 _ACTIVE_CRAWLS = (
@@ -105,6 +114,21 @@ def _database(row: asyncpg.Record) -> Database:
         created_at=row["created_at"],
         live_generation=row["live_generation"],
         index_lost_at=row["index_lost_at"],
+    )
+
+
+def _change(row: asyncpg.Record) -> SchemaChange:
+    return SchemaChange(
+        id=row["id"],
+        database_id=row["database_id"],
+        crawl_id=row["crawl_id"],
+        generation=row["generation"],
+        changed_at=row["changed_at"],
+        kind=ChangeKind(row["kind"]),
+        schema=row["schema_name"],
+        name=row["name"],
+        old_schema=row["old_schema"],
+        old_name=row["old_name"],
     )
 
 
@@ -193,7 +217,7 @@ class PgStore:
         return row
 
     @staticmethod
-    async def _enqueue(conn: asyncpg.Connection, subject: str, message: Message) -> None:
+    async def _enqueue(conn: asyncpg.Connection, subject: str, message: Outgoing) -> None:
         """Put a message in the outbox, in the caller's transaction: it leaves only on commit."""
         await conn.execute(
             "INSERT INTO outbox (subject, payload) VALUES ($1, $2::jsonb)",
@@ -590,11 +614,18 @@ class PgStore:
                 raise NotFoundError(f"no database with id {database_id!r}")
             await self._enqueue(conn, DATABASE_DELETED, DatabaseDeleted(database_id))
 
-    async def start_crawl(self, crawl_id: str, plan: Sequence[BatchPlan]) -> Crawl:
+    async def start_crawl(
+        self, crawl_id: str, plan: Sequence[BatchPlan], relations: Sequence[Relation] = ()
+    ) -> Crawl:
         async with self._transaction() as conn:
             row = await self._locked_crawl(conn, crawl_id)
             if row["state"] != CrawlState.QUEUED:
                 return _crawl(row)
+            await conn.copy_records_to_table(
+                "crawl_relations",
+                records=[(crawl_id, r.ref, r.schema, r.name, r.fingerprint) for r in relations],
+                columns=["crawl_id", "ref", "schema_name", "name", "fingerprint"],
+            )
             await conn.copy_records_to_table(
                 "crawl_batches",
                 records=[
@@ -665,14 +696,86 @@ class PgStore:
             )
             if row is None:
                 return _crawl(await self._locked_crawl(conn, crawl_id))
-            # Readers switch to it, and its documents, just checked whole, are no longer lost.
-            await conn.execute(
-                "UPDATE databases SET live_generation = $2, index_lost_at = NULL"
-                " WHERE id = $1 AND (live_generation IS NULL OR live_generation < $2)",
+            database = await conn.fetchrow(
+                "SELECT tenant_id, live_generation FROM databases WHERE id = $1 FOR UPDATE",
                 row["database_id"],
-                row["generation"],
             )
+            live = database["live_generation"]
+            if live is None or live < row["generation"]:
+                # Readers switch to it, and its documents, just checked whole, are not lost.
+                await conn.execute(
+                    "UPDATE databases SET live_generation = $2, index_lost_at = NULL WHERE id = $1",
+                    row["database_id"],
+                    row["generation"],
+                )
+                await self._record_changes(conn, row, database["tenant_id"], live)
             return await self._crawl_ended(conn, row)
+
+    async def _record_changes(
+        self, conn: asyncpg.Connection, crawl: asyncpg.Record, tenant_id: str, before: int | None
+    ) -> None:
+        """What the crawl found changed since the live one, by relation fingerprints: kept in
+        the history and announced once (outbox). The first crawl is the baseline: no changes.
+        Then only the new live crawl's relations are kept."""
+        database_id = crawl["database_id"]
+        if before is not None:
+            changes = await conn.fetch(
+                "INSERT INTO schema_changes (database_id, crawl_id, generation, changed_at, kind,"
+                "  schema_name, name, old_schema, old_name)"
+                " SELECT $1, $2, $3, $4,"
+                "  CASE WHEN o.ref IS NULL THEN 'added' WHEN n.ref IS NULL THEN 'dropped'"
+                "       WHEN (o.schema_name, o.name) <> (n.schema_name, n.name) THEN 'renamed'"
+                "       ELSE 'altered' END,"
+                "  coalesce(n.schema_name, o.schema_name), coalesce(n.name, o.name),"
+                "  CASE WHEN n.ref IS NOT NULL AND o.ref IS NOT NULL"
+                "       AND (o.schema_name, o.name) <> (n.schema_name, n.name)"
+                "       THEN o.schema_name END,"
+                "  CASE WHEN n.ref IS NOT NULL AND o.ref IS NOT NULL"
+                "       AND (o.schema_name, o.name) <> (n.schema_name, n.name) THEN o.name END"
+                " FROM (SELECT * FROM crawl_relations WHERE crawl_id = $2) n"
+                " FULL JOIN (SELECT r.* FROM crawl_relations r JOIN crawls c ON c.id = r.crawl_id"
+                "            WHERE c.database_id = $1 AND c.generation = $5) o ON o.ref = n.ref"
+                " WHERE o.ref IS NULL OR n.ref IS NULL OR o.fingerprint <> n.fingerprint"
+                " ORDER BY coalesce(n.schema_name, o.schema_name), coalesce(n.name, o.name)"
+                f" RETURNING {_CHANGE_COLUMNS}",
+                database_id,
+                crawl["id"],
+                crawl["generation"],
+                crawl["finished_at"],
+                before,
+            )
+            if changes:
+                event = SchemaChanged.of(tenant_id, crawl["id"], crawl["generation"],
+                                         [_change(c) for c in changes])  # fmt: skip
+                await self._enqueue(conn, schema_changed_subject(database_id), event)
+        await conn.execute(
+            "DELETE FROM crawl_relations r USING crawls c WHERE c.id = r.crawl_id"
+            " AND c.database_id = $1 AND c.generation < $2",
+            database_id,
+            crawl["generation"],
+        )
+
+    async def list_changes(
+        self, database_id: str, since: datetime | None, after: int | None, limit: int
+    ) -> list[SchemaChange]:
+        rows = await self._fetch(
+            f"SELECT {_CHANGE_COLUMNS} FROM schema_changes WHERE database_id = $1"
+            " AND ($2::timestamptz IS NULL OR changed_at >= $2)"
+            " AND ($3::bigint IS NULL OR id > $3) ORDER BY id LIMIT $4",
+            database_id,
+            since,
+            after,
+            limit,
+        )
+        return [_change(row) for row in rows]
+
+    async def prune_changes(self, older_than: datetime) -> int:
+        row = await self._fetchrow(
+            "WITH gone AS (DELETE FROM schema_changes WHERE changed_at < $1 RETURNING 1)"
+            " SELECT count(*) AS n FROM gone",
+            older_than,
+        )
+        return 0 if row is None else row["n"]
 
     async def fail_crawl(self, crawl_id: str, error_class: str, message: str) -> Crawl:
         return await self._end_crawl(

@@ -1,4 +1,5 @@
-"""PostgreSQL crawler: streams the relation list, then reads the catalog in bulk per batch.
+"""PostgreSQL crawler: streams the relation list with each relation's fingerprint (one query),
+then reads the catalog in bulk per batch.
 
 Only pg_catalog is queried: information_schema costs 1.5-2.6x as much (see ARCHITECTURE.md).
 Every batch costs four queries whatever its size, never one round trip per table.
@@ -17,7 +18,7 @@ import asyncpg
 
 from catalog.adapters.target_errors import translated
 from catalog.adapters.target_tls import verifying_context
-from catalog.crawler import AccessCheck, AccessReport, EngineFamily, RelationRef
+from catalog.crawler import AccessCheck, AccessReport, EngineFamily, Relation, RelationRef
 from catalog.errors import CrawlFailure
 from catalog.models import Column, ForeignKey, Index, SslMode, Table, TableType, Target
 
@@ -39,14 +40,63 @@ _PREFETCH = 2_000
 _COMMAND_TIMEOUT_MARGIN = 5.0
 
 # `name` columns collate as "C", so this order is stable and matches Python's str order.
-_LIST_RELATIONS = """
-SELECT c.oid
+# The relations to catalog: tables, views, materialized views, partitioned and foreign tables,
+# outside the system schemas.
+_CATALOGED = """
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f')
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname NOT LIKE 'pg\\_toast%'
   AND n.nspname NOT LIKE 'pg\\_temp%'
+"""
+
+# A digest of everything a relation's documents say, computed by the server: kind and name,
+# comment, partition key, bound and parent, view definition; each column's name, type,
+# nullability, identity, generated expression or default, collation and comment, in column
+# order (attnum values themselves, with their gaps after drops, are left out); keys and
+# indexes by their definitions. Row estimates and sizes are not part of it. Every part is
+# coalesced to '' so that concat_ws keeps each in its place. With search_path set to
+# pg_catalog alone (list_relations does), every name in a definition comes schema-qualified,
+# so the digest does not depend on the session's search_path.
+_FINGERPRINT = """md5(concat_ws(E'\\x1f',
+    c.relkind, n.nspname, c.relname,
+    coalesce((SELECT d.description FROM pg_catalog.pg_description d
+              WHERE d.objoid = c.oid AND d.classoid = 'pg_catalog.pg_class'::regclass
+                AND d.objsubid = 0), ''),
+    CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) ELSE '' END,
+    CASE WHEN c.relispartition
+         THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) || ' OF ' ||
+              (SELECT i.inhparent::regclass::text FROM pg_catalog.pg_inherits i
+               WHERE i.inhrelid = c.oid)
+         ELSE '' END,
+    CASE WHEN c.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(c.oid) ELSE '' END,
+    coalesce((SELECT string_agg(concat_ws(E'\\x1e', a.attname,
+                     pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull,
+                     a.attidentity, a.attgenerated,
+                     coalesce(pg_catalog.pg_get_expr(ad.adbin, ad.adrelid), ''),
+                     CASE WHEN a.attcollation <> ty.typcollation THEN co.collname ELSE '' END,
+                     coalesce(d.description, '')), E'\\x1d' ORDER BY a.attnum)
+              FROM pg_catalog.pg_attribute a
+              JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
+              LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
+              LEFT JOIN pg_catalog.pg_attrdef ad
+                     ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+              LEFT JOIN pg_catalog.pg_description d
+                     ON d.objoid = a.attrelid AND d.classoid = 'pg_catalog.pg_class'::regclass
+                    AND d.objsubid = a.attnum
+              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), ''),
+    coalesce((SELECT string_agg(con.conname || ' ' || pg_catalog.pg_get_constraintdef(con.oid),
+                                E'\\x1d' ORDER BY con.conname)
+              FROM pg_catalog.pg_constraint con
+              WHERE con.conrelid = c.oid AND con.contype IN ('p', 'u', 'f')), ''),
+    coalesce((SELECT string_agg(pg_catalog.pg_get_indexdef(x.indexrelid), E'\\x1d' ORDER BY 1)
+              FROM pg_catalog.pg_index x WHERE x.indrelid = c.oid), '')
+))"""
+
+_LIST_RELATIONS = f"""
+SELECT c.oid, n.nspname AS schema, c.relname AS name, {_FINGERPRINT} AS fingerprint
+{_CATALOGED}
 ORDER BY n.nspname, c.relname
 """
 
@@ -266,13 +316,15 @@ class PostgresCrawler:
         with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             await connection.close(timeout=self._connect_timeout)
 
-    async def list_relations(self) -> AsyncIterator[RelationRef]:
-        """Oids of every relation to catalog, by schema then name, streamed from a cursor."""
+    async def list_relations(self) -> AsyncIterator[Relation]:
+        """Every relation to catalog (its oid as ref) with its fingerprint, by schema then
+        name, streamed from a cursor."""
         connection = self._open()
         with self._translated():
             async with connection.transaction(readonly=True):
+                await connection.execute("SET LOCAL search_path = pg_catalog")
                 async for row in connection.cursor(_LIST_RELATIONS, prefetch=_PREFETCH):
-                    yield str(row["oid"])
+                    yield Relation(str(row["oid"]), row["schema"], row["name"], row["fingerprint"])
 
     async def read_batch(self, refs: Sequence[RelationRef]) -> list[Table]:
         """Tables for `refs` (oids), in that order; relations dropped since the plan are
@@ -303,13 +355,7 @@ class PostgresCrawler:
         with self._translated():
             version = await connection.fetchval("SHOW server_version")
             read_only = await connection.fetchval("SHOW default_transaction_read_only")
-            visible = await connection.fetchval(
-                "SELECT count(*) FROM pg_catalog.pg_class c"
-                " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-                " WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f')"
-                " AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
-                " AND n.nspname NOT LIKE 'pg\\_toast%'"
-            )
+            visible = await connection.fetchval(f"SELECT count(*) {_CATALOGED}")
             no_usage = await connection.fetch(
                 "SELECT nspname FROM pg_catalog.pg_namespace"
                 " WHERE nspname NOT IN ('pg_catalog', 'information_schema')"

@@ -340,6 +340,7 @@ PAGED = [
     ("/v1/audit", ("after",), {}),
     ("/v1/tokens", ("after",), {}),
     ("/v1/dead-letters", ("after",), {}),
+    ("/v1/databases/{database_id}/changes", ("after",), {}),
     ("/v1/databases/{database_id}/tables", ("g", "o"), {}),
     ("/v1/search", ("score", "ordinal", "id", "depth", "query", "scopes"), {"q": SEED_TABLE}),
 ]

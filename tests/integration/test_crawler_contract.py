@@ -41,6 +41,8 @@ class ContractTarget:
     open: Callable[[], AbstractAsyncContextManager[Crawler]]
     add_table: Callable[[str, str], Awaitable[None]]
     drop_table: Callable[[str, str], Awaitable[None]]
+    # Runs statements in the target's own dialect (not for the fake).
+    sql: Callable[[str], Awaitable[None]] | None = None
 
 
 def _opener(cls: type, target: Target) -> Callable[[], AbstractAsyncContextManager[Crawler]]:
@@ -55,15 +57,20 @@ async def postgres_target(server: PostgresServer) -> AsyncIterator[ContractTarge
     await server.execute("postgres", f"CREATE ROLE {user} LOGIN PASSWORD '{PASSWORD}'")
     await server.execute(dbname, contract_schema.POSTGRESQL + "ANALYZE;")
 
+    async def sql(text: str) -> None:
+        await server.execute(dbname, text)
+
     async def add_table(schema: str, name: str) -> None:
-        await server.execute(dbname, f'CREATE TABLE "{schema}"."{name}" (x integer)')
+        await sql(f'CREATE TABLE "{schema}"."{name}" (x integer)')
 
     async def drop_table(schema: str, name: str) -> None:
-        await server.execute(dbname, f'DROP TABLE "{schema}"."{name}"')
+        await sql(f'DROP TABLE "{schema}"."{name}"')
 
     target = Target(Engine.POSTGRESQL, server.host, server.port, dbname, user, SslMode.DISABLE)
     try:
-        yield ContractTarget("postgresql", _opener(PostgresCrawler, target), add_table, drop_table)
+        yield ContractTarget(
+            "postgresql", _opener(PostgresCrawler, target), add_table, drop_table, sql
+        )
     finally:
         await server.execute("postgres", f'DROP DATABASE "{dbname}" WITH (FORCE)')
         await server.execute("postgres", f"DROP ROLE {user}")
@@ -94,7 +101,7 @@ async def mysql_target(server: MariaDbServer) -> AsyncIterator[ContractTarget]:
 
     target = Target(Engine.MYSQL, server.host, server.port, "", user, SslMode.DISABLED)
     try:
-        yield ContractTarget("mysql", _opener(MySqlCrawler, target), add_table, drop_table)
+        yield ContractTarget("mysql", _opener(MySqlCrawler, target), add_table, drop_table, sql)
     finally:
         await sql(f"{drop}; DROP USER '{user}'@'%'")
 
@@ -103,7 +110,7 @@ async def mysql_target(server: MariaDbServer) -> AsyncIterator[ContractTarget]:
 async def fake_target(server: PostgresServer) -> AsyncIterator[ContractTarget]:
     """Our FakeCrawler, loaded with what the PostgreSQL crawler read of the logical schema."""
     async with postgres_target(server) as real, real.open() as crawler:
-        refs = [ref async for ref in crawler.list_relations()]
+        refs = [r.ref async for r in crawler.list_relations()]
         tables = await crawler.read_batch(refs)
     fake = FakeCrawler({ref: table for ref, table in zip(refs, tables, strict=True)})
     numbers = itertools.count(1)
@@ -123,21 +130,24 @@ async def fake_target(server: PostgresServer) -> AsyncIterator[ContractTarget]:
     yield ContractTarget("fake", opened, add_table, drop_table)
 
 
+def contract_target(request: pytest.FixtureRequest) -> AbstractAsyncContextManager[ContractTarget]:
+    """The target its parameter names, on the suite's engine it needs."""
+    if request.param == "mysql":
+        return mysql_target(request.getfixturevalue("mariadb"))
+    if request.param == "postgresql":
+        return postgres_target(request.getfixturevalue("postgres"))
+    return fake_target(request.getfixturevalue("postgres"))
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="module", params=["postgresql", "mysql", "fake"])
 async def target(request: pytest.FixtureRequest) -> AsyncIterator[ContractTarget]:
-    if request.param == "mysql":
-        opened = mysql_target(request.getfixturevalue("mariadb"))
-    elif request.param == "postgresql":
-        opened = postgres_target(request.getfixturevalue("postgres"))
-    else:
-        opened = fake_target(request.getfixturevalue("postgres"))
-    async with opened as contract_target:
-        yield contract_target
+    async with contract_target(request) as opened:
+        yield opened
 
 
 async def crawl(target: ContractTarget) -> tuple[list[str], list[Table]]:
     async with target.open() as crawler:
-        refs = [ref async for ref in crawler.list_relations()]
+        refs = [r.ref async for r in crawler.list_relations()]
         return refs, await crawler.read_batch(refs)
 
 

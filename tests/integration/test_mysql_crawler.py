@@ -86,7 +86,7 @@ async def failure_of(c: MySqlCrawler) -> CrawlFailure | TransientError:
     """Open the crawler and read one batch; the failure it raised, checked for the password."""
     with pytest.raises((CrawlFailure, TransientError)) as caught:
         async with c:
-            await c.read_batch([ref async for ref in c.list_relations()])
+            await c.read_batch([r.ref async for r in c.list_relations()])
     failure = caught.value
     assert isinstance(failure, TransientError) == (
         failure.error_class in {"unreachable", "timeout"}
@@ -110,11 +110,11 @@ async def test_an_empty_dbname_crawls_every_visible_schema_but_the_system_ones(
     scratch: Scratch,
 ) -> None:
     async with crawler(scratch.target(dbname="")) as c:
-        refs = [ref async for ref in c.list_relations()]
+        refs = [r.ref async for r in c.list_relations()]
     # This user sees its schema only; root's view would include mysql.* and sys.* otherwise.
     assert refs == [f"{quote(scratch.schema)}.`kept`"]
     async with crawler(scratch.target(dbname="", user="root"), "") as c:
-        schemas = {ref.split("`.`")[0].strip("`") async for ref in c.list_relations()}
+        schemas = {r.schema async for r in c.list_relations()}
     assert scratch.schema in schemas
     assert not schemas & {"mysql", "information_schema", "performance_schema", "sys"}
 
@@ -211,7 +211,7 @@ async def test_a_connection_killed_mid_crawl_is_unreachable(scratch: Scratch) ->
         thread = (await c._fetch("SELECT CONNECTION_ID()", []))[0][0]
         scratch.server.client(f"KILL {thread}")
         with pytest.raises(TransientError) as caught:
-            await c.read_batch([ref async for ref in c.list_relations()])
+            await c.read_batch([r.ref async for r in c.list_relations()])
     assert caught.value.error_class == "unreachable"
 
 
@@ -227,7 +227,7 @@ async def test_a_partitioned_table_is_one_table_with_its_partitions_rows_and_siz
     )
     try:
         async with crawler(scratch.target()) as c:
-            tables = await c.read_batch([ref async for ref in c.list_relations()])
+            tables = await c.read_batch([r.ref async for r in c.list_relations()])
     finally:
         scratch.server.client(f"DROP TABLE {scratch.schema}.parts")
     assert [t.name for t in tables] == ["kept", "parts"]  # no table per partition
@@ -369,7 +369,7 @@ async def test_a_table_named_with_backticks_and_dots_round_trips(scratch: Scratc
     scratch.server.client(f"CREATE TABLE {scratch.schema}.{quote(name)} (x integer)")
     try:
         async with crawler(scratch.target()) as c:
-            refs = [ref async for ref in c.list_relations()]
+            refs = [r.ref async for r in c.list_relations()]
             tables = await c.read_batch(refs)
     finally:
         scratch.server.client(f"DROP TABLE {scratch.schema}.{quote(name)}")

@@ -11,10 +11,11 @@ import pytest
 from catalog import services
 from catalog.adapters.pg_store import PgStore
 from catalog.cipher import SecretCipher, generate_key
+from catalog.crawler import Relation
 from catalog.credentials import open_sealed
 from catalog.errors import CrawlCapacityError, IndexLostError, NotFoundError, TransientError
 from catalog.messages import CRAWL_FINISHING, CRAWL_REQUESTED
-from catalog.models import DEFAULT_TENANT, CrawlState
+from catalog.models import DEFAULT_TENANT, ChangeKind, CrawlState
 from catalog.principal import Principal, Role
 from catalog.store import BatchPlan, OutboxMessage
 from catalog.tokens import token_hash
@@ -370,3 +371,79 @@ async def test_a_message_given_up_on_twice_is_one_dead_letter(store):
     await store.add_dead_letter("catalog.crawl.batch", "out of deliveries", None, 42, 8)
     letters = await store.list_dead_letters(None, None, None, 10)
     assert [letter.stream_sequence for letter in letters] == [41, 42]
+
+
+def relation(ref: str, name: str, fingerprint: str, schema: str = "sales") -> Relation:
+    return Relation(ref, schema, name, fingerprint)
+
+
+async def crawled(store: PgStore, crawl_id: str, relations: list[Relation]) -> None:
+    await store.start_crawl(crawl_id, [], relations)
+    await store.complete_crawl(crawl_id)
+
+
+async def test_each_completed_crawl_records_its_changes_against_the_one_before(
+    store, store_url, cipher
+):
+    database, first = await services.register_database(store, cipher, new_database())
+    await crawled(
+        store,
+        first.id,
+        [
+            relation("1", "orders", "a"),
+            relation("2", "customers", "b"),
+            relation("3", "regions", "c"),
+            relation("4", "old_name", "d"),
+        ],
+    )
+    assert await store.list_changes(database.id, None, None, 10) == []  # the baseline
+    await sent_messages(store)
+
+    second = await services.request_crawl(store, database.id)
+    await crawled(
+        store,
+        second.id,
+        [
+            relation("1", "orders", "a"),  # unchanged
+            relation("2", "customers", "b2"),  # altered
+            relation("4", "new_name", "d2"),  # renamed (the same ref)
+            relation("5", "refunds", "e"),  # added; 3 dropped
+        ],
+    )
+    changes = await store.list_changes(database.id, None, None, 10)
+    assert [(c.kind, c.name, c.old_name) for c in changes] == [
+        (ChangeKind.ALTERED, "customers", None),
+        (ChangeKind.RENAMED, "new_name", "old_name"),
+        (ChangeKind.ADDED, "refunds", None),
+        (ChangeKind.DROPPED, "regions", None),
+    ]
+    assert {(c.crawl_id, c.generation) for c in changes} == {(second.id, 2)}
+    sent = await sent_messages(store)
+    [event] = [payload for subject, payload in sent if subject.startswith("catalog.schema")]
+    assert (f"catalog.schema.changed.{database.id}", event) in sent
+    assert event["counts"] == {"altered": 1, "renamed": 1, "dropped": 1, "added": 1}
+    assert event["changes"][1] == {
+        "kind": "renamed",
+        "schema": "sales",
+        "name": "new_name",
+        "old_schema": "sales",
+        "old_name": "old_name",
+    }
+    # Paged, and from an instant; the first crawl's relations are no longer kept.
+    assert [c.name for c in await store.list_changes(database.id, None, changes[1].id, 10)] == [
+        "refunds",
+        "regions",
+    ]
+    later = changes[0].changed_at + timedelta(seconds=1)
+    assert await store.list_changes(database.id, later, None, 10) == []
+    raw = await asyncpg.connect(store_url)
+    try:
+        kept = await raw.fetch("SELECT DISTINCT crawl_id FROM crawl_relations")
+    finally:
+        await raw.close()
+    assert [row["crawl_id"] for row in kept] == [second.id]
+    # Completing again (a redelivery) records nothing twice; pruning forgets the old.
+    await store.complete_crawl(second.id)
+    assert len(await store.list_changes(database.id, None, None, 10)) == 4
+    assert await store.prune_changes(datetime.now(UTC) + timedelta(seconds=1)) == 4
+    assert await store.list_changes(database.id, None, None, 10) == []

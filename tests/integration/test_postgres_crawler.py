@@ -104,7 +104,7 @@ async def relation_names(scratch: Scratch, refs: list[str]) -> list[tuple[str, s
 
 async def all_oids(scratch: Scratch) -> list[str]:
     async with crawler(scratch.server, scratch.dbname) as c:
-        return [oid async for oid in c.list_relations()]
+        return [r.ref async for r in c.list_relations()]
 
 
 def col(name: str, position: int, data_type: str, nullable: bool = True, **kw: object) -> Column:
@@ -452,7 +452,7 @@ async def test_list_relations_streams_every_relation_in_schema_then_name_order(
 
 async def test_read_batch_returns_every_detail(scratch: Scratch) -> None:
     async with crawler(scratch.server, scratch.dbname) as c:
-        oids = [oid async for oid in c.list_relations()]
+        oids = [r.ref async for r in c.list_relations()]
         tables = await c.read_batch(oids)
 
     expected = await expected_tables(scratch)
@@ -492,7 +492,7 @@ async def crawl_failure(c: PostgresCrawler) -> Failure:
     """Open the crawler and read one batch; return the failure it raised."""
     with pytest.raises((CrawlFailure, TransientError)) as caught:
         async with c:
-            await c.read_batch([oid async for oid in c.list_relations()])
+            await c.read_batch([r.ref async for r in c.list_relations()])
     failure = caught.value
     assert isinstance(failure, TransientError) == (failure.error_class in RETRIED)
     assert PASSWORD not in str(failure)
@@ -607,7 +607,7 @@ async def test_database_without_connect_privilege_is_permission(scratch: Scratch
 async def test_connection_lost_mid_crawl_is_unreachable(scratch: Scratch) -> None:
     name = f"crawler-{uuid.uuid4().hex[:8]}"
     async with crawler(scratch.server, scratch.dbname, application_name=name) as c:
-        oids = [oid async for oid in c.list_relations()]
+        oids = [r.ref async for r in c.list_relations()]
         server = await admin(scratch.server)
         try:
             terminated = await server.fetchval(

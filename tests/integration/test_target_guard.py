@@ -34,7 +34,7 @@ async def test_the_crawler_connects_to_the_checked_address(target):
     # "pg.internal.test" exists nowhere but in the resolver: connecting proves the checked
     # address was used, not a second DNS lookup.
     async with open_crawler(target, "any") as crawler:
-        relations = [oid async for oid in crawler.list_relations()]
+        relations = [r.ref async for r in crawler.list_relations()]
     assert isinstance(relations, list)
 
 

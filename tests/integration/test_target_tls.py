@@ -25,7 +25,7 @@ def crawler(server: TlsServer, host: str, mode: SslMode, ca: str | None) -> Post
 
 async def relations(c: PostgresCrawler) -> list[int]:
     async with c:
-        return [oid async for oid in c.list_relations()]
+        return [r.ref async for r in c.list_relations()]
 
 
 @pytest.mark.parametrize(

@@ -7,12 +7,14 @@ import base64
 import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 import pytest
 
 from catalog import services
 from catalog.bootstrap import Services
 from catalog.cipher import SecretCipher, generate_key
+from catalog.crawler import Relation
 from catalog.documents import documents_for_table
 from catalog.embedded import free_port
 from catalog.messages import CrawlBatchRequested, CrawlRequested
@@ -860,3 +862,35 @@ async def test_a_recrawl_asked_while_a_crawl_runs_names_the_crawl_that_will_carr
     assert follow_up["queued_after"] == first
     again = await (await client.post(path, headers=AUTH)).json()
     assert again["crawl"]["id"] == follow_up["id"]
+
+
+async def test_the_change_history_pages_filters_by_time_and_refuses_a_bad_instant(gateway):
+    client, store, _ = gateway
+    created = await (await client.post("/v1/databases", json=BODY, headers=AUTH)).json()
+    database_id, first = created["id"], created["crawl"]["id"]
+    await store.start_crawl(first, [], [Relation("1", "public", "orders", "a")])
+    await store.complete_crawl(first)
+    path = f"/v1/databases/{database_id}/changes"
+    assert (await (await client.get(path, headers=AUTH)).json())["items"] == []  # baseline
+    second = (await (await client.post(f"{path[:-8]}/crawls", headers=AUTH)).json())["crawl"]
+    relations = [Relation("1", "public", "orders", "a2"), Relation("2", "public", "refunds", "b")]
+    await store.start_crawl(second["id"], [], relations)
+    await store.complete_crawl(second["id"])
+
+    page = await (await client.get(f"{path}?limit=1", headers=AUTH)).json()
+    assert [(c["kind"], c["schema"], c["name"]) for c in page["items"]] == [
+        ("altered", "public", "orders")
+    ]
+    assert page["items"][0]["crawl_id"] == second["id"]
+    rest = await (await client.get(f"{path}?cursor={page['next_cursor']}", headers=AUTH)).json()
+    assert [(c["kind"], c["name"], rest["next_cursor"]) for c in rest["items"]] == [
+        ("added", "refunds", None)
+    ]
+    later = quote((datetime.now(UTC) + timedelta(minutes=1)).isoformat())
+    assert (await (await client.get(f"{path}?since={later}", headers=AUTH)).json())["items"] == []
+    for bad in ("yesterday", "2026-11-30", "2026-11-30T12:00:00", ""):
+        response = await client.get(f"{path}?since={bad}", headers=AUTH)
+        assert response.status == 400, bad
+        assert "RFC 3339" in (await response.json())["detail"]
+    missing = await client.get("/v1/databases/db_nope/changes", headers=AUTH)
+    assert missing.status == 404

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -19,8 +20,10 @@ from catalog.messages import (
     CrawlFinishing,
     CrawlRequested,
     DatabaseDeleted,
+    SchemaChanged,
+    schema_changed_subject,
 )
-from catalog.models import CrawlState
+from catalog.models import DEFAULT_TENANT, ChangeKind, CrawlState
 from indexer.handlers import CrawlHandlers, plan_batches
 from tests.factories import PASSWORD, new_database, table
 from tests.fakes import FakeCrawler, InMemorySearchIndex, InMemoryStore, RecordingPublisher
@@ -315,3 +318,33 @@ async def test_a_finishing_message_delivered_after_completion_removes_older_gene
     await index.upsert(list(stale.values()))  # as if deleting generation 1 had not happened
     await handlers.handle(CrawlFinishing(second.id, database.id))
     assert {d.generation for d in index.documents.values()} == {2}
+
+
+async def test_a_recrawl_records_what_changed_and_announces_it_once(world):
+    """The first crawl is the baseline; the next lists added, dropped and altered relations."""
+    store, _, _, crawler, cipher, _ = world
+    database, crawl = await services.register_database(store, cipher, new_database())
+    await run_crawl(world, crawl.id, database.id)
+    assert store.changes == []
+    assert store.take_outbox(schema_changed_subject(database.id)) == []
+
+    del crawler.tables["11"]  # public.customers
+    crawler.tables["15"] = table("public", "refunds", "id")
+    crawler.tables["10"] = table("public", "orders", "id", "customer_id", "total", "note")
+    second = await services.request_crawl(store, database.id)
+    await run_crawl(world, second.id, database.id)
+
+    found = {
+        (c.kind, c.schema, c.name) for c in await store.list_changes(database.id, None, None, 10)
+    }
+    assert found == {
+        (ChangeKind.DROPPED, "public", "customers"),
+        (ChangeKind.ADDED, "public", "refunds"),
+        (ChangeKind.ALTERED, "public", "orders"),
+    }
+    [event] = store.take_outbox(schema_changed_subject(database.id))
+    assert isinstance(event, SchemaChanged)
+    assert (event.crawl_id, event.generation, event.tenant_id) == (second.id, 2, DEFAULT_TENANT)
+    assert event.counts == {"dropped": 1, "added": 1, "altered": 1}
+    assert not event.truncated
+    assert PASSWORD not in json.dumps(dataclasses.asdict(event))
