@@ -38,10 +38,17 @@ SYSTEM_SCHEMAS = ("mysql", "information_schema", "performance_schema", "sys")
 # A table's fingerprint (catalog.crawler.Relation) in parts, each a digest per table of one
 # schema, computed by the server: GROUP_CONCAT in a stable order, then MD5 (the session allows
 # long GROUP_CONCATs). Row counts, sizes and AUTO_INCREMENT values are left out. NULL and ''
-# differ where both can occur (a default). Each part names the same things as read_batch.
+# differ where both can occur (a default).
+#
+# Measured on MariaDB at 10,000 tables (docs/benchmarks.md): a column that makes the server open
+# each table in its engine costs ~2.3 s a pass with the default table_definition_cache; those
+# that need only the table's definition cost 0.1-0.6 s. So TABLES leaves out CREATE_OPTIONS and
+# STATISTICS leaves out INDEX_TYPE (an index dropped and made again under its name, on the same
+# columns, of another type goes unnoticed until another change); KEY_COLUMN_USAGE (foreign
+# keys) and PARTITIONS need the open, and pay it once each.
 _TABLE_FINGERPRINTS = (
     "SELECT TABLE_NAME, MD5(CONCAT_WS(0x1f, TABLE_TYPE, IFNULL(ENGINE, ''),"
-    " IFNULL(TABLE_COLLATION, ''), IFNULL(CREATE_OPTIONS, ''), IFNULL(TABLE_COMMENT, '')))"
+    " IFNULL(TABLE_COLLATION, ''), IFNULL(TABLE_COMMENT, '')))"
     " FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s"
 )
 _COLUMN_FINGERPRINTS = (
@@ -58,7 +65,7 @@ _KEY_FINGERPRINTS = (
     " GROUP BY TABLE_NAME"
 )
 _INDEX_FINGERPRINTS = (
-    "SELECT TABLE_NAME, MD5(GROUP_CONCAT(CONCAT_WS(0x1e, INDEX_NAME, NON_UNIQUE, INDEX_TYPE,"
+    "SELECT TABLE_NAME, MD5(GROUP_CONCAT(CONCAT_WS(0x1e, INDEX_NAME, NON_UNIQUE,"
     " IFNULL(COLUMN_NAME, ''), IFNULL(SUB_PART, ''), {expression}, INDEX_COMMENT)"
     " ORDER BY INDEX_NAME, SEQ_IN_INDEX SEPARATOR 0x1d))"
     " FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = %s GROUP BY TABLE_NAME"
