@@ -31,7 +31,7 @@ class Relation:
     ref: RelationRef
     schema: str
     name: str
-    fingerprint: str
+    fingerprint: str | None  # None when not asked for
 
 
 @dataclass(frozen=True)
@@ -56,9 +56,10 @@ class AccessReport:
 class Crawler(Protocol):
     """Reads one target database's catalog: a plan of relations, then batches of them in bulk."""
 
-    def list_relations(self) -> AsyncIterator[Relation]:
-        """Every relation to catalog with its fingerprint, in a stable order (schema, then
-        name), streamed; the fingerprints computed in bulk by the target."""
+    def list_relations(self, fingerprints: bool = True) -> AsyncIterator[Relation]:
+        """Every relation to catalog, in a stable order (schema, then name), streamed; with
+        its fingerprint, computed in bulk by the target, if asked (it costs the target a
+        pass over every definition: a first crawl, with nothing to compare, does without)."""
         ...
 
     async def read_batch(self, refs: Sequence[RelationRef]) -> list[Table]:

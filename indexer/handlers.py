@@ -126,8 +126,11 @@ class CrawlHandlers:
     async def _plan(self, crawl: Crawl) -> Crawl:
         database = await self._store.get_database(crawl.database_id)
         password = await self._password(database)
+        # Fingerprints tell a crawl what changed since the live one; the first has none to
+        # compare with, and does without (they cost the target a pass over every definition).
+        fingerprints = database.live_generation is not None
         async with self._open_crawler(database.target, password) as crawler:
-            relations = [relation async for relation in crawler.list_relations()]
+            relations = [r async for r in crawler.list_relations(fingerprints=fingerprints)]
         plan = plan_batches([relation.ref for relation in relations], self._batch_size)
         return await self._store.start_crawl(crawl.id, plan, relations)
 

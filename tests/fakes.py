@@ -394,9 +394,11 @@ class InMemoryStore:
         found = []
         for ref in sorted(old.keys() | new.keys(), key=lambda r: _place(old.get(r) or new[r])):
             was, now = old.get(ref), new.get(ref)
-            if was is not None and now is not None and was.fingerprint == now.fingerprint:
-                continue
             moved = was is not None and now is not None and _place(was) != _place(now)
+            if was is not None and now is not None and not moved:
+                unknown = was.fingerprint is None or now.fingerprint is None
+                if unknown or was.fingerprint == now.fingerprint:
+                    continue
             kind = (ChangeKind.ADDED if was is None else ChangeKind.DROPPED if now is None
                     else ChangeKind.RENAMED if moved else ChangeKind.ALTERED)  # fmt: skip
             where = now or was
@@ -703,6 +705,7 @@ class FakeCrawler:
         self.failure: CrawlFailure | None = None
         self.passwords_seen: list[str] = []
         self.batches_read: list[tuple[str, ...]] = []
+        self.fingerprints_asked: list[bool] = []  # one per listing
 
     def factory(self):  # -> CrawlerFactory
         @contextlib.asynccontextmanager
@@ -714,13 +717,14 @@ class FakeCrawler:
 
         return open_crawler
 
-    async def list_relations(self) -> AsyncIterator[Relation]:
+    async def list_relations(self, fingerprints: bool = True) -> AsyncIterator[Relation]:
+        self.fingerprints_asked.append(fingerprints)
         for ref in sorted(self.tables, key=lambda r: (self.tables[r].schema, self.tables[r].name)):
             table = self.tables[ref]
             # What the engines digest: the definition, not its row count or size.
             definition = dataclasses.replace(table, row_estimate=None, size_bytes=None)
             digest = hashlib.md5(repr(definition).encode()).hexdigest()
-            yield Relation(ref, table.schema, table.name, digest)
+            yield Relation(ref, table.schema, table.name, digest if fingerprints else None)
 
     async def check_access(self) -> AccessReport:
         return AccessReport("15.2", (AccessCheck("connect", True, "connected"),))

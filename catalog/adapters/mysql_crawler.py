@@ -46,6 +46,7 @@ SYSTEM_SCHEMAS = ("mysql", "information_schema", "performance_schema", "sys")
 # STATISTICS leaves out INDEX_TYPE (an index dropped and made again under its name, on the same
 # columns, of another type goes unnoticed until another change); KEY_COLUMN_USAGE (foreign
 # keys) and PARTITIONS need the open, and pay it once each.
+_TABLE_NAMES = "SELECT TABLE_NAME, NULL FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s"
 _TABLE_FINGERPRINTS = (
     "SELECT TABLE_NAME, MD5(CONCAT_WS(0x1f, TABLE_TYPE, IFNULL(ENGINE, ''),"
     " IFNULL(TABLE_COLLATION, ''), IFNULL(TABLE_COMMENT, '')))"
@@ -302,25 +303,23 @@ class MySqlCrawler:
                 await connection.ensure_closed()
         connection.close()
 
-    async def list_relations(self) -> AsyncIterator[Relation]:
-        """Every table and view (`schema`.`table` as ref) with its fingerprint, by schema then
-        name (binary order): per schema, one query per part of the definition, each giving a
-        digest per table computed by the server; the fingerprint digests those digests."""
+    async def list_relations(self, fingerprints: bool = True) -> AsyncIterator[Relation]:
+        """Every table and view (`schema`.`table` as ref), by schema then name (binary order),
+        with its fingerprint if asked: per schema, one query per part of the definition, each
+        giving a digest per table computed by the server; the fingerprint digests those."""
+        queries = self._fingerprint_parts() if fingerprints else (_TABLE_NAMES,)
         with self._translated():
             for schema in await self._schema_names():
-                parts = [await self._fetch(sql, [schema]) for sql in self._fingerprint_parts()]
+                parts = [await self._fetch(sql, [schema]) for sql in queries]
                 digests = {row[0]: [""] * len(parts) for row in parts[0]}
                 for number, rows in enumerate(parts):
                     for table, digest in rows:
                         if table in digests:  # else made after the first query: next crawl
                             digests[table][number] = digest or ""
                 for table in sorted(digests, key=lambda name: name.encode()):
-                    yield Relation(
-                        relation_ref(schema, table),
-                        schema,
-                        table,
-                        hashlib.md5("\x1f".join(digests[table]).encode()).hexdigest(),
-                    )
+                    digest = "\x1f".join(digests[table]).encode()
+                    fingerprint = hashlib.md5(digest).hexdigest() if fingerprints else None
+                    yield Relation(relation_ref(schema, table), schema, table, fingerprint)
 
     def _schemas(self) -> tuple[str, list[str]]:
         if self._target.dbname:

@@ -735,7 +735,9 @@ class PgStore:
                 " FROM (SELECT * FROM crawl_relations WHERE crawl_id = $2) n"
                 " FULL JOIN (SELECT r.* FROM crawl_relations r JOIN crawls c ON c.id = r.crawl_id"
                 "            WHERE c.database_id = $1 AND c.generation = $5) o ON o.ref = n.ref"
+                # Unknown fingerprints (the first crawl computes none) tell no alteration.
                 " WHERE o.ref IS NULL OR n.ref IS NULL OR o.fingerprint <> n.fingerprint"
+                "  OR (o.schema_name, o.name) <> (n.schema_name, n.name)"
                 " ORDER BY coalesce(n.schema_name, o.schema_name), coalesce(n.name, o.name)"
                 f" RETURNING {_CHANGE_COLUMNS}",
                 database_id,

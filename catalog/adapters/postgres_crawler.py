@@ -51,8 +51,15 @@ WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f')
   AND n.nspname NOT LIKE 'pg\\_temp%'
 """
 
-# Every relation to catalog with a digest of its definition, computed by the server in one
-# streamed query: kind and name, comment, partition key, bound and parent, view definition; each
+# Every relation to catalog, by schema then name.
+_LIST_RELATIONS = f"""
+SELECT c.oid, n.nspname AS schema, c.relname AS name, NULL AS fingerprint
+{_CATALOGED}
+ORDER BY n.nspname, c.relname
+"""
+
+# The same, each with a digest of its definition, computed by the server in one streamed
+# query: kind and name, comment, partition key, bound and parent, view definition; each
 # column's name, type, nullability, identity, generated expression or default, collation and
 # comment, in column order; keys and indexes. Row estimates and sizes are not part of it.
 #
@@ -65,7 +72,7 @@ WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f')
 # anew has a new oid (another ref), so they never make two definitions look different.
 # Each part's rows are sorted before they are aggregated (string_agg then takes them in that
 # order), which costs far less than one ORDER BY inside each of 100,000 aggregates.
-_LIST_RELATIONS = f"""
+_LIST_FINGERPRINTS = f"""
 WITH rel AS MATERIALIZED (
   SELECT c.oid, n.nspname, c.relname, c.relkind, c.relispartition, c.relpartbound
   {_CATALOGED}), cols AS (
@@ -336,14 +343,15 @@ class PostgresCrawler:
         with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             await connection.close(timeout=self._connect_timeout)
 
-    async def list_relations(self) -> AsyncIterator[Relation]:
-        """Every relation to catalog (its oid as ref) with its fingerprint, by schema then
-        name, streamed from a cursor."""
+    async def list_relations(self, fingerprints: bool = True) -> AsyncIterator[Relation]:
+        """Every relation to catalog (its oid as ref), with its fingerprint if asked, by schema
+        then name, streamed from a cursor."""
         connection = self._open()
         with self._translated():
             async with connection.transaction(readonly=True):
                 await connection.execute("SET LOCAL search_path = pg_catalog")
-                async for row in connection.cursor(_LIST_RELATIONS, prefetch=_PREFETCH):
+                sql = _LIST_FINGERPRINTS if fingerprints else _LIST_RELATIONS
+                async for row in connection.cursor(sql, prefetch=_PREFETCH):
                     yield Relation(str(row["oid"]), row["schema"], row["name"], row["fingerprint"])
 
     async def read_batch(self, refs: Sequence[RelationRef]) -> list[Table]:

@@ -5,7 +5,7 @@ CREATE TABLE crawl_relations (
     ref          text NOT NULL,
     schema_name  text NOT NULL,
     name         text NOT NULL,
-    fingerprint  text NOT NULL,
+    fingerprint  text,  -- NULL: not computed (a first crawl has nothing to compare with)
     PRIMARY KEY (crawl_id, ref)
 );
 

@@ -21,7 +21,12 @@ async def test_a_recrawl_lists_what_changed_and_announces_it_once_on_nats(
     database_id, _ = await faults.register(target)
     await faults.wait_for(database_id, 1, ("complete",), within=60)
     path = f"/v1/databases/{database_id}/changes"
-    assert (await faults.request("GET", path))[1]["items"] == []  # the first crawl: a baseline
+    # The first crawl is the baseline, listed without fingerprints; the second, with nothing
+    # changed, finds nothing, and has them for the next.
+    status, body = await faults.request("POST", f"/v1/databases/{database_id}/crawls")
+    assert status == 202, body
+    await faults.wait_for(database_id, 2, ("complete",), within=60)
+    assert (await faults.request("GET", path))[1]["items"] == []
 
     await target.drop([("sales", "table_00000")])
     await target.execute(
@@ -31,7 +36,7 @@ async def test_a_recrawl_lists_what_changed_and_announces_it_once_on_nats(
     )
     status, body = await faults.request("POST", f"/v1/databases/{database_id}/crawls")
     assert status == 202, body
-    await faults.wait_for(database_id, 2, ("complete",), within=60)
+    await faults.wait_for(database_id, 3, ("complete",), within=60)
 
     status, changes = await faults.request("GET", path)
     assert status == 200, changes
@@ -57,7 +62,7 @@ async def test_a_recrawl_lists_what_changed_and_announces_it_once_on_nats(
     finally:
         await nc.close()
     event = json.loads(message.data)
-    assert (event["database_id"], event["generation"]) == (database_id, 2)
+    assert (event["database_id"], event["generation"]) == (database_id, 3)
     assert event["counts"] == {"dropped": 1, "altered": 1, "renamed": 1, "added": 1}
     assert len(event["changes"]) == 4
     assert target.registration()["password"] not in message.data.decode()

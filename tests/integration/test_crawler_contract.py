@@ -294,3 +294,13 @@ async def test_a_connection_test_reports_the_server(target: ContractTarget) -> N
     assert report.ok
     assert report.server_version
     assert {check.name for check in report.checks} >= {"connect"}
+
+
+async def test_fingerprints_are_computed_only_when_asked(target: ContractTarget) -> None:
+    async with target.open() as crawler:
+        plain = [r async for r in crawler.list_relations(fingerprints=False)]
+        full = [r async for r in crawler.list_relations()]
+    assert [(r.ref, r.schema, r.name) for r in plain] == [(r.ref, r.schema, r.name) for r in full]
+    assert {r.fingerprint for r in plain} == {None}
+    assert all(isinstance(r.fingerprint, str) and r.fingerprint for r in full)
+    assert len({r.fingerprint for r in full}) == len(full)  # no two definitions alike here

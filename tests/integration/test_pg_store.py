@@ -447,3 +447,18 @@ async def test_each_completed_crawl_records_its_changes_against_the_one_before(
     assert len(await store.list_changes(database.id, None, None, 10)) == 4
     assert await store.prune_changes(datetime.now(UTC) + timedelta(seconds=1)) == 4
     assert await store.list_changes(database.id, None, None, 10) == []
+
+
+async def test_a_crawl_without_fingerprints_tells_no_alteration(store, cipher):
+    """A first crawl lists no fingerprints: the next can tell what was added, dropped and
+    renamed, not what was altered."""
+    database, first = await services.register_database(store, cipher, new_database())
+    await crawled(store, first.id, [Relation("1", "sales", "orders", None)])
+    second = await services.request_crawl(store, database.id)
+    await crawled(
+        store,
+        second.id,
+        [Relation("1", "sales", "orders", "a"), Relation("2", "sales", "refunds", "b")],
+    )
+    changes = await store.list_changes(database.id, None, None, 10)
+    assert [(c.kind, c.name) for c in changes] == [(ChangeKind.ADDED, "refunds")]
