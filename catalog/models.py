@@ -120,6 +120,7 @@ class NewDatabase:
     name: str
     target: Target
     password: str = field(repr=False)
+    crawl_interval: int | None = None  # seconds between scheduled crawls; None: none
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,10 @@ class Database:
     # When the catalog found the live generation's documents missing from the search index;
     # None while they are whole. A re-crawl rebuilds them, and clears it.
     index_lost_at: datetime | None = None
+    # Scheduled crawls: every crawl_interval seconds (None: only when asked); the next is due
+    # at next_crawl_at.
+    crawl_interval: int | None = None
+    next_crawl_at: datetime | None = None
 
 
 @dataclass(frozen=True)

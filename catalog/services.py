@@ -25,6 +25,7 @@ async def register_database(
         target=new.target,
         created_at=datetime.now(UTC),
         live_generation=None,
+        crawl_interval=new.crawl_interval,
     )
     sealed = seal(cipher, new.password, database.id, database.target)
     crawl = await store.add_database(database, sealed, new_id("crawl"), max_active)

@@ -74,6 +74,8 @@ class Settings:
     crawl_stall_timeout: float = 1800.0
     # How long the change history keeps what each crawl found changed (the watch prunes it).
     change_retention_days: float = 90.0
+    # The shortest crawl_interval a database may be given, in seconds (tests lower it).
+    min_crawl_interval: int = 300
     log_level: str = "INFO"
     # SSRF guard: networks (CIDR) targets may (allow; empty = any) or may not (deny) live in.
     target_allow: tuple[str, ...] = ()
@@ -166,6 +168,7 @@ class Settings:
             change_retention_days=number(
                 "CHANGE_RETENTION_DAYS", base.change_retention_days, float
             ),
+            min_crawl_interval=int(number("MIN_CRAWL_INTERVAL", base.min_crawl_interval, int)),
             log_level=(get("LOG_LEVEL") or base.log_level).upper(),
             target_allow=listed("TARGET_ALLOW"),
             target_deny=listed("TARGET_DENY"),

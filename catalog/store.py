@@ -103,7 +103,7 @@ class Store(Protocol):
         self, tenant_id: str, after: str | None, limit: int
     ) -> list[Database]: ...
     async def update_database(self, database: Database, password: Sealed | None) -> None:
-        """Store a database's new name and target (and password, if given)."""
+        """Store a database's new name, target and schedule (and password, if given)."""
 
     async def delete_database(self, database_id: str) -> None:
         """Delete the database and its crawls, and ask (outbox) for its documents to go."""
@@ -130,6 +130,11 @@ class Store(Protocol):
         a new one, which waits for the crawl already planned, if any, so that it sees changes
         made before the request; CrawlCapacityError if it would pass the tenant's `max_active`.
         """
+
+    async def start_due_crawls(self, limit: int) -> list[Crawl]:
+        """Start the scheduled crawls that are due (up to `limit`), each once however many
+        indexers ask at once, and set each database's next one an interval (±10%) later; a
+        database with a crawl under way is only rescheduled."""
 
     async def get_crawl(self, crawl_id: str) -> Crawl: ...
 

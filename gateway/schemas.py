@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import ssl
 from datetime import UTC, datetime
@@ -12,6 +13,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, mo
 from catalog.crawlers import TargetSettingsError, check_target, default_port, default_sslmode
 from catalog.models import Crawl, Database, Engine, NewDatabase, SslMode, Target
 from catalog.search import MAX_SEARCH_DEPTH
+
+# The longest crawl_interval: 30 days (the shortest is a setting, 5 minutes by default).
+MAX_CRAWL_INTERVAL = 30 * 24 * 3600
 
 _HOST_PATTERN = r"^[A-Za-z0-9._:\-\[\]]+$"
 # C0 controls and DEL: CR/LF/NUL would go verbatim into a startup packet or a log line, and NUL
@@ -116,6 +120,13 @@ class DatabaseIn(BaseModel):
         default=None,
         description="PEM CA bundle for the verifying modes (default: the system's CAs)",
     )
+    crawl_interval: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_CRAWL_INTERVAL,
+        description="Crawl it again every this many seconds (from 300, 5 minutes, to"
+        " 2592000, 30 days); null: only when asked",
+    )
 
     @model_validator(mode="after")
     def _fits_the_engine(self) -> DatabaseIn:
@@ -137,7 +148,8 @@ class DatabaseIn(BaseModel):
         )
 
     def to_new(self, tenant_id: str) -> NewDatabase:
-        return _new_database(tenant_id, self.name, self.target(), self.password)
+        new = _new_database(tenant_id, self.name, self.target(), self.password)
+        return dataclasses.replace(new, crawl_interval=self.crawl_interval)
 
 
 class DatabasePatch(BaseModel):
@@ -154,6 +166,9 @@ class DatabasePatch(BaseModel):
     engine: Engine | None = None
     sslmode: SslMode | None = None
     ca_cert: CaBundle | None = None
+    crawl_interval: int | None = Field(
+        default=None, ge=1, le=MAX_CRAWL_INTERVAL, description="Seconds; null stops the schedule"
+    )
 
 
 class CredentialsOut(BaseModel):
@@ -280,6 +295,8 @@ class DatabaseOut(BaseModel):
         " search index (it was deleted or replaced); its searches and listings answer 503 until"
         " the re-crawl it requested completes. Null while they are whole"
     )
+    crawl_interval: int | None = Field(description="Seconds between scheduled crawls")
+    next_crawl_at: datetime | None = Field(description="When the next scheduled crawl is due")
     crawl: CrawlOut | None
 
     @classmethod
@@ -298,6 +315,8 @@ class DatabaseOut(BaseModel):
             created_at=database.created_at,
             live_generation=database.live_generation,
             index_lost_at=database.index_lost_at,
+            crawl_interval=database.crawl_interval,
+            next_crawl_at=database.next_crawl_at,
             crawl=None if crawl is None else CrawlOut.of(crawl),
         )
 

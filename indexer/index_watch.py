@@ -7,7 +7,8 @@ done, so several at once are harmless):
   (searches over it answer 503) and re-crawled;
 - the index is created again if it went missing (deleted, its directory removed);
 - crawls that have not moved on for `crawl_stall_timeout` are failed as `stalled`;
-- changes older than `change_retention_days` leave the change history.
+- changes older than `change_retention_days` leave the change history;
+- scheduled crawls that are due start (each once, whichever indexer looks first).
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from catalog.settings import Settings
 from catalog.store import Store
 
 log = logging.getLogger(__name__)
+
+# Scheduled crawls started per round at most; the rest start in the next rounds.
+_DUE_PER_ROUND = 100
 
 
 class IndexWatch:
@@ -55,6 +59,8 @@ class IndexWatch:
             log.warning("the search index was missing; created it again")
         for crawl in await self._store.fail_stalled_crawls(self._settings.crawl_stall_timeout):
             log.error("crawl %s failed as stalled: %s", crawl.id, crawl.error_message)
+        for crawl in await self._store.start_due_crawls(_DUE_PER_ROUND):
+            log.info("scheduled crawl %s of database %s queued", crawl.id, crawl.database_id)
         retention = timedelta(days=self._settings.change_retention_days)
         if pruned := await self._store.prune_changes(datetime.now(UTC) - retention):
             log.info("%s changes older than %s left the change history", pruned, retention)

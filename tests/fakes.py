@@ -8,7 +8,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from catalog.cipher import Sealed
@@ -70,6 +70,11 @@ from catalog.search import (
 from catalog.store import BatchPlan, OutboxMessage, Publish
 
 _ACTIVE = (CrawlState.QUEUED, CrawlState.RUNNING, CrawlState.FINISHING)
+
+
+def _due(interval: int | None) -> datetime | None:
+    """When a scheduled crawl is next due (no jitter here: tests move the clock themselves)."""
+    return None if interval is None else _now() + timedelta(seconds=interval)
 
 
 def _place(relation: Relation) -> tuple[str, str]:
@@ -195,6 +200,9 @@ class InMemoryStore:
         )
 
     async def update_database(self, database: Database, password: Sealed | None) -> None:
+        before = self.databases[database.id]
+        if database.crawl_interval != before.crawl_interval:
+            database = dataclasses.replace(database, next_crawl_at=_due(database.crawl_interval))
         self.databases[database.id] = database
         if password is not None:
             self.passwords[database.id] = password
@@ -209,9 +217,21 @@ class InMemoryStore:
         self, database: Database, password: Sealed, crawl_id: str, max_active: int | None = None
     ) -> Crawl:
         self._check_capacity(database.tenant_id, max_active)
-        self.databases[database.id] = database
+        scheduled = _due(database.crawl_interval)
+        self.databases[database.id] = dataclasses.replace(database, next_crawl_at=scheduled)
         self.passwords[database.id] = password
         return self._queue(database.id, crawl_id, 1)
+
+    async def start_due_crawls(self, limit: int) -> list[Crawl]:
+        now, started = _now(), []
+        for db in list(self.databases.values()):
+            if db.next_crawl_at is None or db.next_crawl_at > now or len(started) == limit:
+                continue
+            self.databases[db.id] = dataclasses.replace(db, next_crawl_at=_due(db.crawl_interval))
+            mine = [c for c in self.crawls.values() if c.database_id == db.id]
+            if not any(c.state in _ACTIVE for c in mine):
+                started.append(await self.request_crawl(db.id, f"crawl-due-{len(self.crawls)}"))
+        return started
 
     def _queue(
         self, database_id: str, crawl_id: str, generation: int, after: str | None = None

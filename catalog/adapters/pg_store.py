@@ -65,7 +65,7 @@ _CRAWL_COLUMNS = (
 )
 _DATABASE_COLUMNS = (
     "id, tenant_id, name, engine, host, port, dbname, username, sslmode, ca_cert, created_at,"
-    " live_generation, index_lost_at"
+    " live_generation, index_lost_at, crawl_interval, next_crawl_at"
 )
 # A database's latest crawl: a follow-up still waiting for the crawl before it is not shown
 # instead of that one (which is what runs); the request's own answer names it.
@@ -74,6 +74,9 @@ _LATEST_CRAWL = (
     " ORDER BY generation DESC LIMIT 1"
 )
 _ACTIVE_STATES = "('queued', 'running', 'finishing')"
+# A scheduled crawl's interval (seconds, SQL) stretched by up to ±10%: many databases
+# registered at once do not all come due at once.
+_JITTERED = "make_interval(secs => {interval} * (0.9 + 0.2 * random()))"
 _CHANGE_COLUMNS = (
     "id, database_id, crawl_id, generation, changed_at, kind, schema_name, name, old_schema,"
     " old_name"
@@ -114,6 +117,8 @@ def _database(row: asyncpg.Record) -> Database:
         created_at=row["created_at"],
         live_generation=row["live_generation"],
         index_lost_at=row["index_lost_at"],
+        crawl_interval=row["crawl_interval"],
+        next_crawl_at=row["next_crawl_at"],
     )
 
 
@@ -379,7 +384,9 @@ class PgStore:
             await conn.execute(
                 "INSERT INTO databases (id, name, engine, host, port, dbname, username,"
                 " password_key_id, password_ciphertext, created_at, sslmode, ca_cert,"
-                " tenant_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                " tenant_id, crawl_interval, next_crawl_at) VALUES ($1, $2, $3, $4, $5, $6, $7,"
+                f" $8, $9, $10, $11, $12, $13, $14::integer,"
+                f" now() + {_JITTERED.format(interval='$14::integer')})",
                 database.id,
                 database.name,
                 str(t.engine),
@@ -393,6 +400,7 @@ class PgStore:
                 str(t.sslmode),
                 t.ca_cert,
                 database.tenant_id,
+                database.crawl_interval,
             )
             return await self._queue_crawl(conn, database.id, crawl_id, generation=1)
 
@@ -592,7 +600,11 @@ class PgStore:
             "UPDATE databases SET name = $2, host = $3, port = $4, dbname = $5, username = $6,"
             " sslmode = $7, ca_cert = $8,"
             " password_key_id = coalesce($9, password_key_id),"
-            " password_ciphertext = coalesce($10, password_ciphertext) WHERE id = $1",
+            " password_ciphertext = coalesce($10, password_ciphertext),"
+            # A new interval counts from now; the same one keeps the next crawl where it was.
+            " next_crawl_at = CASE WHEN crawl_interval IS NOT DISTINCT FROM $11::integer"
+            f"  THEN next_crawl_at ELSE now() + {_JITTERED.format(interval='$11::integer')} END,"
+            " crawl_interval = $11::integer WHERE id = $1",
             database.id,
             database.name,
             t.host,
@@ -603,7 +615,36 @@ class PgStore:
             t.ca_cert,
             None if password is None else password.key_id,
             None if password is None else password.blob,
+            database.crawl_interval,
         )
+
+    async def start_due_crawls(self, limit: int) -> list[Crawl]:
+        async with self._transaction() as conn:
+            # SKIP LOCKED: indexers that look at once share the due databases, never both
+            # starting one; moving next_crawl_at in the same transaction starts it once.
+            due = await conn.fetch(
+                "SELECT id, tenant_id FROM databases WHERE next_crawl_at <= now()"
+                " ORDER BY next_crawl_at LIMIT $1 FOR UPDATE SKIP LOCKED",
+                limit,
+            )
+            started = []
+            for row in due:
+                await conn.execute(
+                    "UPDATE databases SET next_crawl_at = now()"
+                    f" + {_JITTERED.format(interval='crawl_interval')} WHERE id = $1",
+                    row["id"],
+                )
+                active = await conn.fetchval(
+                    f"SELECT 1 FROM crawls WHERE database_id = $1 AND state IN {_ACTIVE_STATES}",
+                    row["id"],
+                )
+                if active is None:  # else the crawl under way serves the schedule
+                    started.append(
+                        await self._request_crawl(
+                            conn, row["id"], new_id("crawl"), row["tenant_id"], None
+                        )
+                    )
+            return started
 
     async def delete_database(self, database_id: str) -> None:
         async with self._transaction() as conn:

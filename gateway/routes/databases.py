@@ -15,6 +15,7 @@ from catalog.errors import (
     ConflictError,
     CrawlFailure,
     CredentialError,
+    InvalidInputError,
     NotFoundError,
     PasswordRequiredError,
     TransientError,
@@ -43,13 +44,23 @@ routes = web.RouteTableDef()
 MAX_PAGE = 500
 
 
+def _checked_interval(request: web.Request, seconds: int | None) -> int | None:
+    shortest = request.app[SETTINGS].min_crawl_interval
+    if seconds is not None and seconds < shortest:
+        raise InvalidInputError(f"'crawl_interval' must be at least {shortest} seconds")
+    return seconds
+
+
 async def _register(request: web.Request, new: NewDatabase) -> tuple[Database, DatabaseOut]:
     """The one way in for both registration routes: guard, capacity, store, audit."""
+    _checked_interval(request, new.crawl_interval)
     store = request.app[STORE]
     await request.app[POLICY].checked_address(new.target.host, new.target.port)
     limit = request.app[SETTINGS].max_crawls_per_tenant
     database, crawl = await services.register_database(store, request.app[CIPHER], new, limit)
     await audit(request, "database.registered", database.id, name=database.name)
+    if database.crawl_interval is not None:  # the store set when its next crawl is due
+        database = await store.get_database(database.id)
     return database, DatabaseOut.of(database, crawl)
 
 
@@ -103,7 +114,7 @@ async def change_database(request: web.Request) -> web.Response:
     require(request, Role.EDITOR)
     database = await tenant_database(request, request.match_info["database_id"])
     body = await read_body(request, DatabasePatch)
-    changes = body.model_dump(exclude_unset=True, exclude={"name", "password"})
+    changes = body.model_dump(exclude_unset=True, exclude={"name", "password", "crawl_interval"})
     # An explicit null keeps a setting as it was (as for name); only ca_cert can be cleared.
     changes = {k: v for k, v in changes.items() if v is not None or k == "ca_cert"}
     target = dataclasses.replace(database.target, **changes)
@@ -116,7 +127,12 @@ async def change_database(request: web.Request) -> web.Response:
             "password again in the same request"
         )
     await request.app[POLICY].checked_address(target.host, target.port)
-    changed = dataclasses.replace(database, name=body.name or database.name, target=target)
+    interval = database.crawl_interval
+    if "crawl_interval" in body.model_fields_set:  # null stops the schedule
+        interval = _checked_interval(request, body.crawl_interval)
+    changed = dataclasses.replace(
+        database, name=body.name or database.name, target=target, crawl_interval=interval
+    )
     sealed = None
     if body.password is not None:
         password = body.password.get_secret_value()
@@ -125,8 +141,8 @@ async def change_database(request: web.Request) -> web.Response:
     await store.update_database(changed, sealed)
     # Field names only: the values may include a password.
     await audit(request, "database.changed", database.id, fields=sorted(body.model_fields_set))
-    out = DatabaseOut.of(changed, await store.latest_crawl(database.id))
-    return web.json_response(out.model_dump(mode="json"))
+    changed, crawl = await store.database_status(database.id)  # with its next crawl's time
+    return web.json_response(DatabaseOut.of(changed, crawl).model_dump(mode="json"))
 
 
 @routes.delete("/v1/databases/{database_id}")

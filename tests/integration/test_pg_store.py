@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -462,3 +463,40 @@ async def test_a_crawl_without_fingerprints_tells_no_alteration(store, cipher):
     )
     changes = await store.list_changes(database.id, None, None, 10)
     assert [(c.kind, c.name) for c in changes] == [(ChangeKind.ADDED, "refunds")]
+
+
+async def test_a_due_scheduled_crawl_starts_once_however_many_ask(store, store_url, cipher):
+    new = dataclasses.replace(new_database(), crawl_interval=600)
+    database, first = await services.register_database(store, cipher, new)
+    stored = await store.get_database(database.id)
+    assert stored.crawl_interval == 600
+    assert stored.next_crawl_at is not None
+    ahead = (stored.next_crawl_at - datetime.now(UTC)).total_seconds()
+    assert 0.9 * 600 - 5 <= ahead <= 1.1 * 600 + 5  # an interval later, give or take 10%
+    assert await store.start_due_crawls(10) == []  # not due yet
+
+    raw = await asyncpg.connect(store_url)
+    try:
+        await raw.execute(
+            "UPDATE databases SET next_crawl_at = now() - interval '1 second' WHERE id = $1",
+            database.id,
+        )
+        # Due while its first crawl is still queued: only moved on.
+        assert await store.start_due_crawls(10) == []
+        await store.start_crawl(first.id, [])
+        await store.complete_crawl(first.id)
+        await raw.execute(
+            "UPDATE databases SET next_crawl_at = now() - interval '1 second' WHERE id = $1",
+            database.id,
+        )
+    finally:
+        await raw.close()
+    started = await asyncio.gather(*(store.start_due_crawls(10) for _ in range(4)))
+    [crawl] = [c for batch in started for c in batch]
+    assert (crawl.generation, crawl.state) == (2, CrawlState.QUEUED)
+    assert (await store.get_database(database.id)).next_crawl_at > datetime.now(UTC)
+
+    stopped = dataclasses.replace(await store.get_database(database.id), crawl_interval=None)
+    await store.update_database(stopped, None)
+    after = await store.get_database(database.id)
+    assert (after.crawl_interval, after.next_crawl_at) == (None, None)

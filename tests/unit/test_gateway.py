@@ -894,3 +894,31 @@ async def test_the_change_history_pages_filters_by_time_and_refuses_a_bad_instan
         assert "RFC 3339" in (await response.json())["detail"]
     missing = await client.get("/v1/databases/db_nope/changes", headers=AUTH)
     assert missing.status == 404
+
+
+async def test_a_crawl_interval_is_set_at_registration_changed_and_stopped_by_patch(gateway):
+    client, store, _ = gateway
+    too_short = await client.post("/v1/databases", json=BODY | {"crawl_interval": 60}, headers=AUTH)
+    assert too_short.status == 400
+    assert "at least 300 seconds" in (await too_short.json())["detail"]
+    too_long = await client.post(
+        "/v1/databases", json=BODY | {"crawl_interval": 31 * 86400}, headers=AUTH
+    )
+    assert too_long.status == 422
+
+    created = await client.post("/v1/databases", json=BODY | {"crawl_interval": 3600}, headers=AUTH)
+    assert created.status == 201
+    body = await created.json()
+    assert body["crawl_interval"] == 3600
+    due = datetime.fromisoformat(body["next_crawl_at"])
+    assert timedelta(minutes=59) < due - datetime.now(UTC) <= timedelta(hours=1)
+    path = f"/v1/databases/{body['id']}"
+
+    daily = await (await client.patch(path, json={"crawl_interval": 86400}, headers=AUTH)).json()
+    assert daily["crawl_interval"] == 86400
+    assert datetime.fromisoformat(daily["next_crawl_at"]) - datetime.now(UTC) > timedelta(hours=23)
+    renamed = await (await client.patch(path, json={"name": "other"}, headers=AUTH)).json()
+    assert renamed["next_crawl_at"] == daily["next_crawl_at"]  # untouched by other changes
+    stopped = await (await client.patch(path, json={"crawl_interval": None}, headers=AUTH)).json()
+    assert (stopped["crawl_interval"], stopped["next_crawl_at"]) == (None, None)
+    assert (await store.get_database(body["id"])).crawl_interval is None
