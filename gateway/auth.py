@@ -13,7 +13,7 @@ from catalog.tokens import token_hash
 from gateway.keys import AUTH_FAILURES, OIDC, PRINCIPAL, STORE, TOKENS
 from gateway.oidc import looks_like_jwt
 
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/redoc"})
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/asyncapi.json", "/redoc"})
 
 
 async def _authenticate(request: web.Request, token: str, hashed: bytes) -> Principal:

@@ -12,6 +12,8 @@ from catalog.search import MAX_SEARCH_DEPTH
 from gateway import schemas
 from gateway.routes.search import TABLE_TYPES
 
+# The version of the API and of the events it documents (/openapi.json, /asyncapi.json).
+API_VERSION = "1.0.0"
 _REF = "#/components/schemas/{model}"
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": _REF.format(model="Problem")}}}
 
@@ -431,7 +433,7 @@ def openapi_document() -> dict[str, Any]:
     }
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Data catalog indexer", "version": "1.0.0"},
+        "info": {"title": "Data catalog indexer", "version": API_VERSION},
         "paths": paths,
         "components": {
             "schemas": definitions["$defs"],

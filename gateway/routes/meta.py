@@ -5,7 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from catalog.errors import TransientError
-from gateway.keys import CIPHER, INDEX, KEY_PROBE, STORE
+from gateway.asyncapi import asyncapi_document
+from gateway.keys import CIPHER, INDEX, KEY_PROBE, SETTINGS, STORE
 from gateway.openapi import REDOC_PAGE, openapi_document
 
 routes = web.RouteTableDef()
@@ -42,6 +43,11 @@ async def readyz(request: web.Request) -> web.Response:
 @routes.get("/openapi.json")
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(openapi_document())
+
+
+@routes.get("/asyncapi.json")
+async def asyncapi(request: web.Request) -> web.Response:
+    return web.json_response(asyncapi_document(request.app[SETTINGS].nats_prefix))
 
 
 @routes.get("/redoc")

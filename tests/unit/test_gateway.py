@@ -70,7 +70,9 @@ def assert_problem(response, body, status):
     assert body["type"].startswith("https://")
 
 
-@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/openapi.json", "/redoc"])
+@pytest.mark.parametrize(
+    "path", ["/healthz", "/readyz", "/openapi.json", "/asyncapi.json", "/redoc"]
+)
 async def test_public_routes_need_no_token(gateway, path):
     client, *_ = gateway
     response = await client.get(path)
@@ -472,7 +474,8 @@ async def test_openapi_lists_every_route(gateway):
     registered = {
         (r.method, r.resource.canonical)
         for r in client.app.router.routes()
-        if r.method != "HEAD" and r.resource.canonical not in ("/openapi.json", "/redoc")
+        if r.method != "HEAD"
+        and r.resource.canonical not in ("/openapi.json", "/asyncapi.json", "/redoc")
     }
     assert routes == registered
     json.dumps(document)  # serialisable as a whole
@@ -922,3 +925,27 @@ async def test_a_crawl_interval_is_set_at_registration_changed_and_stopped_by_pa
     stopped = await (await client.patch(path, json={"crawl_interval": None}, headers=AUTH)).json()
     assert (stopped["crawl_interval"], stopped["next_crawl_at"]) == (None, None)
     assert (await store.get_database(body["id"])).crawl_interval is None
+
+
+async def test_asyncapi_documents_the_change_event_as_the_store_sends_it(gateway):
+    client, store, _ = gateway
+    document = await (await client.get("/asyncapi.json")).json()
+    assert document["asyncapi"].startswith("3.")
+    channel = document["channels"]["schemaChanged"]
+    assert channel["address"] == "catalog.schema.changed.{database_id}"
+    payload = document["components"]["messages"]["SchemaChanged"]["payload"]
+
+    created = await (await client.post("/v1/databases", json=BODY, headers=AUTH)).json()
+    first = created["crawl"]["id"]
+    await store.start_crawl(first, [], [Relation("1", "public", "orders", "a")])
+    await store.complete_crawl(first)
+    second = await client.post(f"/v1/databases/{created['id']}/crawls", headers=AUTH)
+    second_id = (await second.json())["crawl"]["id"]
+    await store.start_crawl(second_id, [], [Relation("1", "public", "orders", "b")])
+    await store.complete_crawl(second_id)
+    [event] = [m.payload for m, _ in store.outbox if m.subject.startswith("catalog.schema")]
+    assert set(event) == set(payload["properties"])
+    assert set(payload["required"]) <= set(event)
+    types = {"string": str, "integer": int, "object": dict, "array": list, "boolean": bool}
+    for name, value in event.items():
+        assert isinstance(value, types[payload["properties"][name]["type"]]), name
