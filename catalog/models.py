@@ -211,12 +211,16 @@ class SchemaChange:
     database_id: str
     crawl_id: str
     generation: int
+    old_generation: int  # the crawl it was found against
     changed_at: datetime
     kind: ChangeKind
     schema: str
     name: str
     old_schema: str | None = None  # renamed: where it was
     old_name: str | None = None
+    # Altered or renamed: what differs, column by column (catalog.schema_diff); None until the
+    # crawl's finishing step has compared the two documents, or when one of them was gone.
+    detail: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -299,6 +299,9 @@ class SearchIndex(Protocol):
         True if it had to. Only a process that writes creates it. Reads of a missing index raise
         IndexLostError, never an empty answer."""
 
+    async def documents_by_id(self, ids: Sequence[str]) -> list[Document]:
+        """The documents with these ids that exist, in no particular order."""
+
     async def document_counts(self, scopes: Sequence[str]) -> dict[str, int]:
         """How many documents each of these scopes (database:generation) has; a scope with none
         is left out. How the catalog notices documents it was sure of have gone."""

@@ -167,6 +167,12 @@ class Store(Protocol):
     ) -> list[SchemaChange]:
         """The database's recorded changes in order, from `since`, after the change `after`."""
 
+    async def changes_to_describe(self, crawl_id: str) -> list[SchemaChange]:
+        """The crawl's altered and renamed relations whose detail is not recorded yet."""
+
+    async def describe_change(self, change_id: int, detail: dict[str, Any]) -> None:
+        """Record what differs in a changed relation (catalog.schema_diff)."""
+
     async def prune_changes(self, older_than: datetime) -> int:
         """Forget changes recorded before `older_than`; how many went."""
 

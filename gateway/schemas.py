@@ -340,6 +340,14 @@ class SchemaChangeOut(BaseModel):
     name: str
     old_schema: str | None = Field(description="renamed: the schema it was in")
     old_name: str | None = Field(description="renamed: the name it had")
+    detail: dict[str, Any] | None = Field(
+        description="altered or renamed: what differs. `columns`: `added`, `dropped` (names)"
+        " and `changed` (each with the attributes that differ, as [was, is]: data_type,"
+        " nullable, default, generated, collation, comment, auto_increment); `primary_key`"
+        " [was, is]; `foreign_keys` and `indexes`: `added`, `dropped`, `changed` (names);"
+        " `type`, `comment`, `definition`, `partition_of` [was, is]. Null until the crawl's"
+        " finishing step compared both versions"
+    )
 
     model_config = ConfigDict(populate_by_name=True)
 

@@ -13,7 +13,7 @@ import time
 from catalog.cipher import SecretCipher
 from catalog.crawler import CrawlerFactory
 from catalog.credentials import stored_password
-from catalog.documents import documents_for_table, generation_scope
+from catalog.documents import document_id, documents_for_table, generation_scope
 from catalog.errors import CrawlFailure, CredentialError, NotFoundError, PermanentError
 from catalog.ids import new_id
 from catalog.messages import (
@@ -27,6 +27,7 @@ from catalog.messages import (
     encode,
 )
 from catalog.models import Crawl, CrawlState, Database
+from catalog.schema_diff import describe
 from catalog.search import SearchIndex
 from catalog.store import BatchPlan, Store
 from indexer.ports import Publisher
@@ -180,8 +181,9 @@ class CrawlHandlers:
         if crawl.state is CrawlState.FINISHING:
             await self._finish(crawl)
         elif crawl.state is CrawlState.COMPLETE:
-            # Delivered again: the worker that published it may have died before the old
-            # generations went.
+            # Delivered again: the worker that published it may have died before the changes
+            # were described or the old generations went.
+            await self._describe_changes(crawl)
             await self._index.delete_generations_before(crawl.database_id, crawl.generation)
         else:
             log.info("crawl %s is %s; nothing to finish", crawl.id, crawl.state)
@@ -233,6 +235,7 @@ class CrawlHandlers:
         if crawl.state is not CrawlState.COMPLETE:
             log.warning("crawl %s became %s while finishing; not published", crawl.id, crawl.state)
             return
+        await self._describe_changes(crawl)  # while the older generation is still there
         await self._index.delete_generations_before(crawl.database_id, crawl.generation)
         log.info(
             "crawl %s complete: database %s generation %s, %s tables, %s columns",
@@ -242,6 +245,31 @@ class CrawlHandlers:
             crawl.tables,
             crawl.columns,
         )
+
+    async def _describe_changes(self, crawl: Crawl) -> None:
+        """Record, for each relation the crawl found altered or renamed, what differs column
+        by column, from its table documents of both generations."""
+        changes = await self._store.changes_to_describe(crawl.id)
+        if not changes:
+            return
+        pairs = {
+            change.id: (
+                document_id(
+                    crawl.database_id,
+                    change.old_generation,
+                    change.old_schema or change.schema,
+                    change.old_name or change.name,
+                ),
+                document_id(crawl.database_id, crawl.generation, change.schema, change.name),
+            )
+            for change in changes
+        }
+        ids = [document for pair in pairs.values() for document in pair]
+        found = {doc.id: doc for doc in await self._index.documents_by_id(ids)}
+        for change_id, (old, new) in pairs.items():
+            if old in found and new in found:  # else the older one went already: no detail
+                detail = describe(found[old].payload, found[new].payload)
+                await self._store.describe_change(change_id, detail)
 
     async def _documents_lost(self, crawl: Crawl) -> bool:
         """Whether documents the crawl wrote are missing (the index was lost while it ran): then

@@ -429,6 +429,7 @@ class InMemoryStore:
                     database_id=crawl.database_id,
                     crawl_id=crawl.id,
                     generation=crawl.generation,
+                    old_generation=before.generation,
                     changed_at=crawl.finished_at or _now(),
                     kind=kind,
                     schema=where.schema,
@@ -452,6 +453,20 @@ class InMemoryStore:
             and (since is None or c.changed_at >= since)
             and (after is None or c.id > after)
         ][:limit]
+
+    async def changes_to_describe(self, crawl_id: str) -> list[SchemaChange]:
+        return [
+            c
+            for c in self.changes
+            if c.crawl_id == crawl_id
+            and c.kind in (ChangeKind.ALTERED, ChangeKind.RENAMED)
+            and c.detail is None
+        ]
+
+    async def describe_change(self, change_id: int, detail: dict[str, Any]) -> None:
+        self.changes = [
+            dataclasses.replace(c, detail=detail) if c.id == change_id else c for c in self.changes
+        ]
 
     async def prune_changes(self, older_than: datetime) -> int:
         kept = [c for c in self.changes if c.changed_at >= older_than]
@@ -638,6 +653,9 @@ class InMemorySearchIndex:
 
     async def ensure(self) -> bool:
         return False  # never lost, unless a test clears `documents`, which ensure cannot see
+
+    async def documents_by_id(self, ids: Sequence[str]) -> list[Document]:
+        return [self.documents[i] for i in ids if i in self.documents]
 
     async def document_counts(self, scopes: Sequence[str]) -> dict[str, int]:
         counts = Counter(doc.scope for doc in self.documents.values())

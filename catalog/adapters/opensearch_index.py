@@ -355,6 +355,13 @@ class OpenSearchIndex:
                 return False
             return True
 
+    async def documents_by_id(self, ids: Sequence[str]) -> list[Document]:
+        if not ids:
+            return []
+        with _translate_errors("reading documents"):
+            response = await self._client.mget(index=self._index, body={"ids": list(ids)})
+        return [document_from_dict(d["_source"]) for d in response["docs"] if d.get("found")]
+
     async def document_counts(self, scopes: Sequence[str]) -> dict[str, int]:
         counts: dict[str, int] = {}
         for start in range(0, len(scopes), _COUNT_CHUNK):

@@ -78,8 +78,8 @@ _ACTIVE_STATES = "('queued', 'running', 'finishing')"
 # registered at once do not all come due at once.
 _JITTERED = "make_interval(secs => {interval} * (0.9 + 0.2 * random()))"
 _CHANGE_COLUMNS = (
-    "id, database_id, crawl_id, generation, changed_at, kind, schema_name, name, old_schema,"
-    " old_name"
+    "id, database_id, crawl_id, generation, old_generation, changed_at, kind, schema_name, name,"
+    " old_schema, old_name, detail"
 )
 # A crawl that moves on is no longer retrying.
 _RETRY_CLEARED = "retry_attempts = 0, retry_error_class = NULL, retry_at = NULL"
@@ -128,12 +128,14 @@ def _change(row: asyncpg.Record) -> SchemaChange:
         database_id=row["database_id"],
         crawl_id=row["crawl_id"],
         generation=row["generation"],
+        old_generation=row["old_generation"],
         changed_at=row["changed_at"],
         kind=ChangeKind(row["kind"]),
         schema=row["schema_name"],
         name=row["name"],
         old_schema=row["old_schema"],
         old_name=row["old_name"],
+        detail=None if row["detail"] is None else json.loads(row["detail"]),
     )
 
 
@@ -761,9 +763,9 @@ class PgStore:
         database_id = crawl["database_id"]
         if before is not None:
             changes = await conn.fetch(
-                "INSERT INTO schema_changes (database_id, crawl_id, generation, changed_at, kind,"
-                "  schema_name, name, old_schema, old_name)"
-                " SELECT $1, $2, $3, $4,"
+                "INSERT INTO schema_changes (database_id, crawl_id, generation, old_generation,"
+                "  changed_at, kind, schema_name, name, old_schema, old_name)"
+                " SELECT $1, $2, $3, $5, $4,"
                 "  CASE WHEN o.ref IS NULL THEN 'added' WHEN n.ref IS NULL THEN 'dropped'"
                 "       WHEN (o.schema_name, o.name) <> (n.schema_name, n.name) THEN 'renamed'"
                 "       ELSE 'altered' END,"
@@ -811,6 +813,21 @@ class PgStore:
             limit,
         )
         return [_change(row) for row in rows]
+
+    async def changes_to_describe(self, crawl_id: str) -> list[SchemaChange]:
+        rows = await self._fetch(
+            f"SELECT {_CHANGE_COLUMNS} FROM schema_changes WHERE crawl_id = $1"
+            " AND kind IN ('altered', 'renamed') AND detail IS NULL ORDER BY id",
+            crawl_id,
+        )
+        return [_change(row) for row in rows]
+
+    async def describe_change(self, change_id: int, detail: dict[str, Any]) -> None:
+        await self._fetchrow(
+            "UPDATE schema_changes SET detail = $2::jsonb WHERE id = $1 RETURNING id",
+            change_id,
+            json.dumps(detail),
+        )
 
     async def prune_changes(self, older_than: datetime) -> int:
         row = await self._fetchrow(

@@ -259,6 +259,19 @@ class TantivyIndex:
                 self._seen_scopes.update(scopes)
         return index
 
+    async def documents_by_id(self, ids: Sequence[str]) -> list[Document]:
+        if not ids:
+            return []
+        index = self._opened()
+        query = self._any_of("id", ids)
+
+        def run() -> list[Document]:
+            searcher = index.searcher()
+            result = searcher.search(query, len(ids))
+            return [_from_tantivy(searcher.doc(address)) for _, address in result.hits]
+
+        return await asyncio.to_thread(run)
+
     async def document_counts(self, scopes: Sequence[str]) -> dict[str, int]:
         if self._writable and self._index is not None and self._missing():
             # Its files are still open here, but the directory readers open is gone or new.

@@ -19,7 +19,9 @@ CREATE TABLE schema_changes (
     schema_name  text NOT NULL,
     name         text NOT NULL,
     old_schema   text,
-    old_name     text
+    old_name     text,
+    old_generation bigint NOT NULL,  -- the crawl it was found against
+    detail       jsonb  -- altered and renamed: what differs, column by column (catalog.schema_diff)
 );
 CREATE INDEX schema_changes_database ON schema_changes (database_id, id);
 CREATE INDEX schema_changes_age ON schema_changes (changed_at);

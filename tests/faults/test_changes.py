@@ -38,8 +38,15 @@ async def test_a_recrawl_lists_what_changed_and_announces_it_once_on_nats(
     assert status == 202, body
     await faults.wait_for(database_id, 3, ("complete",), within=60)
 
-    status, changes = await faults.request("GET", path)
-    assert status == 200, changes
+    # `complete` comes first; the finishing step then compares the two versions of what changed.
+    async with asyncio.timeout(10):
+        while True:
+            status, changes = await faults.request("GET", path)
+            assert status == 200, changes
+            altered = [c for c in changes["items"] if c["kind"] == "altered"]
+            if altered and altered[0]["detail"] is not None:
+                break
+            await asyncio.sleep(0.05)
     assert {
         (c["kind"], c["schema"], c["name"], c["old_name"]) for c in changes["items"]
     } == {
@@ -48,6 +55,10 @@ async def test_a_recrawl_lists_what_changed_and_announces_it_once_on_nats(
         ("renamed", "hr", "renamed_one", "table_00003"),
         ("added", "finance", "brand_new", None),
     }  # fmt: skip
+    details = {c["name"]: c["detail"] for c in changes["items"]}
+    assert details["table_00001"] == {"columns": {"added": ["extra"]}}
+    assert details["renamed_one"] == {}  # renamed, and nothing else differs
+    assert details["brand_new"] is None
 
     nc = await nats.connect(faults.nats.url)
     try:

@@ -418,7 +418,14 @@ async def test_each_completed_crawl_records_its_changes_against_the_one_before(
         (ChangeKind.ADDED, "refunds", None),
         (ChangeKind.DROPPED, "regions", None),
     ]
-    assert {(c.crawl_id, c.generation) for c in changes} == {(second.id, 2)}
+    assert {(c.crawl_id, c.generation, c.old_generation) for c in changes} == {(second.id, 2, 1)}
+    # The finishing step describes what was altered or renamed, once.
+    pending = await store.changes_to_describe(second.id)
+    assert [c.name for c in pending] == ["customers", "new_name"]
+    await store.describe_change(pending[0].id, {"columns": {"added": ["email"]}})
+    assert [c.name for c in await store.changes_to_describe(second.id)] == ["new_name"]
+    described = (await store.list_changes(database.id, None, None, 1))[0]
+    assert described.detail == {"columns": {"added": ["email"]}}
     sent = await sent_messages(store)
     [event] = [payload for subject, payload in sent if subject.startswith("catalog.schema")]
     assert (f"catalog.schema.changed.{database.id}", event) in sent

@@ -418,6 +418,13 @@ async def test_document_counts_count_each_scope_and_leave_out_empty_ones(search_
     assert await search_index.ensure() is False  # there: nothing to create
 
 
+async def test_documents_by_id_returns_those_that_exist(search_index, shop):
+    wanted = [shop[0].id, shop[3].id, "no-such-document"]
+    found = await search_index.documents_by_id(wanted)
+    assert sorted(found, key=lambda d: d.id) == sorted([shop[0], shop[3]], key=lambda d: d.id)
+    assert await search_index.documents_by_id([]) == []
+
+
 async def test_opensearch_deleted_under_us_reads_as_lost_until_ensure_creates_it(
     opensearch_url,
 ):

@@ -344,6 +344,8 @@ async def test_a_recrawl_records_what_changed_and_announces_it_once(world):
         (2, ChangeKind.ADDED, "public", "refunds"),
         (3, ChangeKind.ALTERED, "public", "orders"),
     ]
+    # The alteration, column by column; added and dropped relations need no detail.
+    assert [c.detail for c in changes] == [None, None, {"columns": {"added": ["note"]}}]
     events = store.take_outbox(schema_changed_subject(database.id))
     assert [e.crawl_id for e in events if isinstance(e, SchemaChanged)] == [second.id, third.id]
     event = events[0]
