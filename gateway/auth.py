@@ -13,7 +13,11 @@ from catalog.tokens import token_hash
 from gateway.keys import AUTH_FAILURES, OIDC, PRINCIPAL, STORE, TOKENS
 from gateway.oidc import looks_like_jwt
 
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/asyncapi.json", "/redoc"})
+# ReDoc's script, served from the package for the /redoc page.
+REDOC_BUNDLE_PATH = "/redoc/redoc.standalone.js"
+PUBLIC_PATHS = frozenset(
+    {"/healthz", "/readyz", "/openapi.json", "/asyncapi.json", "/redoc", REDOC_BUNDLE_PATH}
+)
 
 
 async def _authenticate(request: web.Request, token: str, hashed: bytes) -> Principal:

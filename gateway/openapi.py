@@ -10,6 +10,7 @@ from pydantic.json_schema import models_json_schema
 
 from catalog.search import MAX_SEARCH_DEPTH
 from gateway import schemas
+from gateway.auth import REDOC_BUNDLE_PATH
 from gateway.routes.search import TABLE_TYPES
 
 # The version of the API and of the events it documents (/openapi.json, /asyncapi.json).
@@ -142,6 +143,7 @@ def openapi_document() -> dict[str, Any]:
         schemas.DatabaseOut,
         schemas.DatabaseList,
         schemas.DeadLetterList,
+        schemas.SchemaChangeList,
         schemas.DatabasePatch,
         schemas.ConnectionTest,
         schemas.TenantIn,
@@ -443,9 +445,11 @@ def openapi_document() -> dict[str, Any]:
     }
 
 
-REDOC_PAGE = """<!DOCTYPE html>
+# The API reference page: ReDoc, served from the package (gateway/static, rebuilt by
+# scripts/vendor-redoc), so it works without internet.
+REDOC_PAGE = f"""<!DOCTYPE html>
 <html><head><title>Data catalog indexer API</title><meta charset="utf-8"/></head>
 <body><redoc spec-url="/openapi.json"></redoc>
-<script src="https://cdn.redoc.ly/redoc/latest/bundles/redoc.standalone.js"></script>
+<script src="{REDOC_BUNDLE_PATH}"></script>
 </body></html>
 """
