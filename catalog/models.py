@@ -25,6 +25,11 @@ class CrawlState(StrEnum):
     HELD = "held"
 
 
+# Queued, running or finishing: a crawl that still has work to do (and counts against the
+# tenant's cap, and holds back requests that come after its plan).
+ACTIVE_CRAWL_STATES = (CrawlState.QUEUED, CrawlState.RUNNING, CrawlState.FINISHING)
+
+
 class TableType(StrEnum):
     TABLE = "table"
     VIEW = "view"

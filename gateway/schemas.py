@@ -11,7 +11,15 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from catalog.crawlers import TargetSettingsError, check_target, default_port, default_sslmode
-from catalog.models import Crawl, Database, Engine, NewDatabase, SslMode, Target
+from catalog.models import (
+    ACTIVE_CRAWL_STATES,
+    Crawl,
+    Database,
+    Engine,
+    NewDatabase,
+    SslMode,
+    Target,
+)
 from catalog.search import MAX_SEARCH_DEPTH
 
 # The longest crawl_interval: 30 days (the shortest is a setting, 5 minutes by default).
@@ -184,9 +192,6 @@ class CrawlError(BaseModel):
     message: str | None
 
 
-_ACTIVE_STATES = ("queued", "running", "finishing")
-
-
 def _rounded(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
 
@@ -198,7 +203,7 @@ class CrawlRetry(BaseModel):
 
     @classmethod
     def of(cls, crawl: Crawl) -> CrawlRetry | None:
-        if crawl.retry_error_class is None or crawl.state not in _ACTIVE_STATES:
+        if crawl.retry_error_class is None or crawl.state not in ACTIVE_CRAWL_STATES:
             return None
         return cls(
             error_class=crawl.retry_error_class,

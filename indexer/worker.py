@@ -76,12 +76,27 @@ class Worker:
         `stop` is set; in-flight messages finish."""
         async with asyncio.TaskGroup() as group:
             for slot in range(2 * self._settings.workers):
-                group.create_task(self._loop(str(slot), stop, CONSUMER, self._bus.stream))
+                group.create_task(
+                    self._loop(str(slot), stop, CONSUMER, self._bus.stream, self.process)
+                )
             group.create_task(
-                self._loop("advisories", stop, ADVISORY_CONSUMER, self._bus.advisory_stream)
+                self._loop(
+                    "advisories",
+                    stop,
+                    ADVISORY_CONSUMER,
+                    self._bus.advisory_stream,
+                    lambda msg, _: self.process_advisory(msg),
+                )
             )
 
-    async def _loop(self, slot: str, stop: asyncio.Event, consumer: str, stream: str) -> None:
+    async def _loop(
+        self,
+        slot: str,
+        stop: asyncio.Event,
+        consumer: str,
+        stream: str,
+        process: Callable[[Msg, str], Awaitable[None]],
+    ) -> None:
         subscription = None
         while not stop.is_set():
             try:
@@ -97,10 +112,7 @@ class Worker:
                 continue
             for msg in messages:
                 try:
-                    if consumer == ADVISORY_CONSUMER:
-                        await self.process_advisory(msg)
-                    else:
-                        await self.process(msg, slot)
+                    await process(msg, slot)
                 except UNAVAILABLE as exc:
                     # The ack (or nak) did not reach NATS: the message comes back after ack_wait,
                     # and handlers are idempotent, so nothing is lost or doubled.

@@ -42,6 +42,7 @@ from catalog.messages import (
     schema_changed_subject,
 )
 from catalog.models import (
+    ACTIVE_CRAWL_STATES,
     DEFAULT_TENANT,
     AuditEvent,
     Batch,
@@ -68,8 +69,6 @@ from catalog.search import (
     merge_suggestions,
 )
 from catalog.store import BatchPlan, OutboxMessage, Publish
-
-_ACTIVE = (CrawlState.QUEUED, CrawlState.RUNNING, CrawlState.FINISHING)
 
 
 def _due(interval: int | None) -> datetime | None:
@@ -194,7 +193,7 @@ class InMemoryStore:
         return sum(
             1
             for c in self.crawls.values()
-            if c.state in _ACTIVE
+            if c.state in ACTIVE_CRAWL_STATES
             and c.database_id in self.databases
             and self.databases[c.database_id].tenant_id == tenant_id
         )
@@ -229,7 +228,7 @@ class InMemoryStore:
                 continue
             self.databases[db.id] = dataclasses.replace(db, next_crawl_at=_due(db.crawl_interval))
             mine = [c for c in self.crawls.values() if c.database_id == db.id]
-            if not any(c.state in _ACTIVE for c in mine):
+            if not any(c.state in ACTIVE_CRAWL_STATES for c in mine):
                 started.append(await self.request_crawl(db.id, f"crawl-due-{len(self.crawls)}"))
         return started
 
@@ -307,7 +306,9 @@ class InMemoryStore:
         database = await self.get_database(database_id)
         mine = [c for c in self.crawls.values() if c.database_id == database_id]
         active = max(
-            (c for c in mine if c.state in _ACTIVE), key=lambda c: c.generation, default=None
+            (c for c in mine if c.state in ACTIVE_CRAWL_STATES),
+            key=lambda c: c.generation,
+            default=None,
         )
         if active is not None and active.state is CrawlState.QUEUED:
             return active
@@ -475,7 +476,7 @@ class InMemoryStore:
 
     async def note_retry(self, crawl_id: str, error_class: str, attempt: int, at: datetime) -> None:
         crawl = await self.get_crawl(crawl_id)
-        if crawl.state in _ACTIVE:
+        if crawl.state in ACTIVE_CRAWL_STATES:
             attempts = max(crawl.retry_attempts, attempt)
             self._update(
                 crawl,

@@ -38,6 +38,7 @@ from catalog.messages import (
     schema_changed_subject,
 )
 from catalog.models import (
+    ACTIVE_CRAWL_STATES,
     AuditEvent,
     Batch,
     ChangeKind,
@@ -73,7 +74,7 @@ _LATEST_CRAWL = (
     f"SELECT {_CRAWL_COLUMNS} FROM crawls WHERE database_id = $1 AND queued_after IS NULL"
     " ORDER BY generation DESC LIMIT 1"
 )
-_ACTIVE_STATES = "('queued', 'running', 'finishing')"
+_ACTIVE_STATES = "(" + ", ".join(f"'{state}'" for state in ACTIVE_CRAWL_STATES) + ")"
 # A scheduled crawl's interval (seconds, SQL) stretched by up to ±10%: many databases
 # registered at once do not all come due at once.
 _JITTERED = "make_interval(secs => {interval} * (0.9 + 0.2 * random()))"
@@ -767,20 +768,17 @@ class PgStore:
                 "  changed_at, kind, schema_name, name, old_schema, old_name)"
                 " SELECT $1, $2, $3, $5, $4,"
                 "  CASE WHEN o.ref IS NULL THEN 'added' WHEN n.ref IS NULL THEN 'dropped'"
-                "       WHEN (o.schema_name, o.name) <> (n.schema_name, n.name) THEN 'renamed'"
-                "       ELSE 'altered' END,"
+                "       WHEN moved THEN 'renamed' ELSE 'altered' END,"
                 "  coalesce(n.schema_name, o.schema_name), coalesce(n.name, o.name),"
-                "  CASE WHEN n.ref IS NOT NULL AND o.ref IS NOT NULL"
-                "       AND (o.schema_name, o.name) <> (n.schema_name, n.name)"
-                "       THEN o.schema_name END,"
-                "  CASE WHEN n.ref IS NOT NULL AND o.ref IS NOT NULL"
-                "       AND (o.schema_name, o.name) <> (n.schema_name, n.name) THEN o.name END"
+                "  CASE WHEN moved THEN o.schema_name END, CASE WHEN moved THEN o.name END"
                 " FROM (SELECT * FROM crawl_relations WHERE crawl_id = $2) n"
                 " FULL JOIN (SELECT r.* FROM crawl_relations r JOIN crawls c ON c.id = r.crawl_id"
                 "            WHERE c.database_id = $1 AND c.generation = $5) o ON o.ref = n.ref"
+                # The same relation (ref) under another name. NULL when one side is missing.
+                " CROSS JOIN LATERAL (SELECT (o.schema_name, o.name) <> (n.schema_name, n.name)"
+                "                     AS moved) m"
                 # Unknown fingerprints (the first crawl computes none) tell no alteration.
-                " WHERE o.ref IS NULL OR n.ref IS NULL OR o.fingerprint <> n.fingerprint"
-                "  OR (o.schema_name, o.name) <> (n.schema_name, n.name)"
+                " WHERE o.ref IS NULL OR n.ref IS NULL OR o.fingerprint <> n.fingerprint OR moved"
                 " ORDER BY coalesce(n.schema_name, o.schema_name), coalesce(n.name, o.name)"
                 f" RETURNING {_CHANGE_COLUMNS}",
                 database_id,

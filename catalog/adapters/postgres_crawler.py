@@ -39,7 +39,6 @@ _PREFETCH = 2_000
 # (QueryCanceledError) normally wins and the client timer only catches a silent server.
 _COMMAND_TIMEOUT_MARGIN = 5.0
 
-# `name` columns collate as "C", so this order is stable and matches Python's str order.
 # The relations to catalog: tables, views, materialized views, partitioned and foreign tables,
 # outside the system schemas.
 _CATALOGED = """
@@ -51,7 +50,8 @@ WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f')
   AND n.nspname NOT LIKE 'pg\\_temp%'
 """
 
-# Every relation to catalog, by schema then name.
+# Every relation to catalog, by schema then name. `name` columns collate as "C", so this order
+# is stable and matches Python's str order.
 _LIST_RELATIONS = f"""
 SELECT c.oid, n.nspname AS schema, c.relname AS name, NULL AS fingerprint
 {_CATALOGED}
