@@ -31,7 +31,7 @@ import tantivy
 
 from bench.build_catalog import COLUMNS, SchemaPlan, schema_names, split_tables
 from catalog.adapters.tantivy_index import TantivyIndex
-from catalog.documents import Document, DocumentKind, documents_for_table
+from catalog.documents import Document, DocumentKind, documents_for_table, generation_scope
 from catalog.models import Column, Table, TableType
 from catalog.search import SearchQuery, SuggestQuery
 
@@ -138,7 +138,7 @@ async def run(args: argparse.Namespace) -> str:
             started = time.perf_counter()
             for start in range(0, len(documents), BATCH_DOCUMENTS):
                 await index.upsert(documents[start : start + BATCH_DOCUMENTS])
-            await index.delete_generations_before(DATABASE, 1)
+            await index.delete_superseded(generation_scope(DATABASE, 1))
             built = time.perf_counter() - started
             size = directory_mb(path)
             search_rows = []

@@ -18,7 +18,7 @@ def live_scope(database: Database) -> str | None:
         raise IndexLostError.for_databases([database.id])
     if database.live_generation is None:
         return None
-    return generation_scope(database.id, database.live_generation)
+    return generation_scope(database.id, database.live_generation, database.live_base)
 
 
 async def table_pages(

@@ -3,6 +3,12 @@
 A document id depends only on (database, generation, schema, table[, column]): handling the same
 batch twice writes the same documents, and a new crawl never overwrites the documents readers
 are still being served from the previous complete one.
+
+Documents are versions of relations. Each was written by one crawl (`generation`) and is seen
+until a later crawl replaces it or finds its relation gone (`retired`, that crawl's generation).
+An incremental crawl writes only the relations that changed, so what readers see of a database
+is a Scope: the documents written from its last full crawl (`base`) up to the live generation,
+and not retired by then.
 """
 
 from __future__ import annotations
@@ -35,6 +41,39 @@ class TermField(StrEnum):
     COLUMN_TERMS = "column_terms"  # table documents: the terms of every column's name
 
 
+# `retired` of a document no crawl has replaced (the largest value both engines' integers hold).
+NEVER_RETIRED = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The documents of one database that a generation is made of: written by crawls `base`
+    (the last full crawl) to `generation`, and not retired by `generation`.
+
+    As text, "<database>:<generation>" when base and generation are one (a full crawl), else
+    "<database>:<base>-<generation>": the key readers reload and cache answers by.
+    """
+
+    database_id: str
+    generation: int
+    base: int
+
+    def __str__(self) -> str:
+        if self.base == self.generation:
+            return f"{self.database_id}:{self.generation}"
+        return f"{self.database_id}:{self.base}-{self.generation}"
+
+    def sees(self, generation: int, retired: int) -> bool:
+        """Whether a document written by `generation` and retired at `retired` is in it."""
+        return self.base <= generation <= self.generation < retired
+
+    @classmethod
+    def parse(cls, text: str) -> Scope:
+        database_id, _, generations = text.rpartition(":")
+        base, _, generation = generations.partition("-")
+        return cls(database_id, int(generation or base), int(base))
+
+
 def document_id(
     database_id: str, generation: int, schema: str, table: str, column: str | None = None
 ) -> str:
@@ -49,9 +88,12 @@ class Document:
     database_id: str
     # The tenant that owns the database: every search filters on it, besides the scopes.
     tenant_id: str
+    # The crawl that wrote it.
     generation: int
-    # The table's place in its crawl's plan (sorted by schema, then name); columns share it.
-    # Browsing pages by it, so a page costs the same however deep it is.
+    # The table's place among the database's tables (sorted by schema, then name, as code
+    # points); columns share it. Ordinals are spaced apart, so that an incremental crawl places
+    # a new table between its neighbours without renumbering them. Browsing pages by it, so a
+    # page costs the same however deep it is.
     ordinal: int
     schema: str
     table: str
@@ -61,6 +103,11 @@ class Document:
     comment: str | None = None
     # Everything shown to a reader (columns, keys, indexes, sizes); stored, not searched.
     payload: dict[str, Any] = field(default_factory=dict, compare=False)
+    # The relation as its crawler names it (catalog.crawler.RelationRef): how a later crawl
+    # finds the documents it replaces.
+    ref: str = ""
+    # The generation that replaced it, or NEVER_RETIRED (see Scope).
+    retired: int = NEVER_RETIRED
 
     @property
     def name(self) -> str:
@@ -76,11 +123,6 @@ class Document:
         if self.kind is not DocumentKind.TABLE:
             return []
         return [column["name"] for column in self.payload.get("columns", ())]
-
-    @property
-    def scope(self) -> str:
-        """One keyword that says which database generation a document belongs to."""
-        return generation_scope(self.database_id, self.generation)
 
 
 def document_terms(document: Document) -> dict[TermField, list[str]]:
@@ -107,8 +149,9 @@ def _name_analysis(name: str) -> dict[TermField, tuple[str, ...]]:
     }
 
 
-def generation_scope(database_id: str, generation: int) -> str:
-    return f"{database_id}:{generation}"
+def generation_scope(database_id: str, generation: int, base: int | None = None) -> str:
+    """The scope of a generation as text; a full crawl's (base None) sees only its own."""
+    return str(Scope(database_id, generation, generation if base is None else base))
 
 
 @lru_cache(maxsize=16)
@@ -123,8 +166,10 @@ def _fields_of(obj: Any) -> dict[str, Any]:
 
 
 def table_payload(table: Table) -> dict[str, Any]:
+    # The ref is the crawler's, not the reader's (a PostgreSQL oid means nothing to them).
+    own = {name: value for name, value in _fields_of(table).items() if name != "ref"}
     return {
-        **_fields_of(table),
+        **own,
         "type": str(table.type),
         "columns": [_fields_of(c) for c in table.columns],
         "foreign_keys": [_fields_of(fk) for fk in table.foreign_keys],
@@ -151,6 +196,7 @@ def documents_for_table(
             table_type=str(table.type),
             comment=table.comment,
             payload=payload,
+            ref=table.ref,
         )
     ]
     for column, column_payload in zip(table.columns, payload["columns"], strict=True):
@@ -169,6 +215,7 @@ def documents_for_table(
                 data_type=column.data_type,
                 comment=column.comment,
                 payload=column_payload,
+                ref=table.ref,
             )
         )
     return docs
@@ -190,5 +237,6 @@ def document_from_json(source: bytes | str) -> Document:
 
 
 def document_from_dict(values: dict[str, Any]) -> Document:
-    kept = {f.name: values[f.name] for f in fields(Document)}
+    # Written before refs and retirement existed: such a document has their defaults.
+    kept = {f.name: values[f.name] for f in fields(Document) if f.name in values}
     return Document(**{**kept, "kind": DocumentKind(kept["kind"])})

@@ -144,6 +144,9 @@ class Database:
     # at next_crawl_at.
     crawl_interval: int | None = None
     next_crawl_at: datetime | None = None
+    # The last full crawl under the live generation: readers see what was written since
+    # (catalog.documents.Scope). None before the first crawl.
+    live_base: int | None = None
 
 
 @dataclass(frozen=True)
@@ -173,6 +176,17 @@ class Crawl:
     queued_after: str | None = None
     # When the crawl last moved on (planned, a batch done, a retry noted, finishing).
     progressed_at: datetime | None = None
+    # Asked to read every relation again, whatever their fingerprints say.
+    full: bool = False
+    # Set by the plan: the last full crawl its documents build on (itself, for a full crawl),
+    # and the live generation it compared fingerprints with (None: there was none). An
+    # incremental crawl publishes only on top of that same live generation.
+    base_generation: int | None = None
+    planned_on: int | None = None
+
+    @property
+    def incremental(self) -> bool:
+        return self.base_generation is not None and self.base_generation != self.generation
 
     def progress(self, now: datetime) -> CrawlProgress:
         """How far the crawl has come as of `now`: derived from its counters, never stored."""
@@ -288,13 +302,15 @@ class Table:
     partition_of: str | None = None
     definition: str | None = None  # a view's query
     storage_engine: str | None = None  # MySQL's InnoDB, MyISAM…
+    ref: str = ""  # the crawler's RelationRef for it (catalog.crawler): not shown to readers
 
 
 @dataclass(frozen=True)
 class Batch:
-    """A slice of a crawl plan: the target's own references to the relations it covers."""
+    """A slice of a crawl plan: the target's own references to the relations it covers, and
+    the ordinal each one's documents take."""
 
     crawl_id: str
     number: int
-    first_ordinal: int
     refs: tuple[str, ...]  # RelationRefs: opaque, chosen by the engine's crawler
+    ordinals: tuple[int, ...]

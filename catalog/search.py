@@ -148,7 +148,8 @@ def sort_key(score: float, ordinal: int, document_id: str) -> tuple[float, int, 
 @dataclass(frozen=True)
 class SearchQuery:
     text: str
-    # Which (database, generation) pairs may answer: readers only see complete crawls.
+    # Which scopes (catalog.documents.Scope, as text) may answer: readers only see complete
+    # crawls.
     scopes: tuple[str, ...]
     kind: DocumentKind | None = None
     limit: int = 10
@@ -175,7 +176,6 @@ class SearchQuery:
 
     def keyword_filters(self) -> list[tuple[str, tuple[str, ...]]]:
         return keyword_filters(
-            self.scopes,
             self.kind,
             self.tenant_id,
             self.schemas,
@@ -185,23 +185,22 @@ class SearchQuery:
 
 
 def keyword_filters(
-    scopes: tuple[str, ...],
     kind: DocumentKind | None,
     tenant_id: str | None,
     schemas: tuple[str, ...] = (),
     table_types: tuple[str, ...] = (),
     data_types: tuple[str, ...] = (),
 ) -> list[tuple[str, tuple[str, ...]]]:
-    """(field, any of these values) pairs every hit must satisfy; scopes always come first."""
+    """(field, any of these values) pairs every hit must satisfy, besides being in one of the
+    query's scopes (which adapters filter on as catalog.documents.Scope says)."""
     wanted = [
-        ("scope", scopes),
         ("tenant_id", () if tenant_id is None else (tenant_id,)),
         ("kind", () if kind is None else (str(kind),)),
         ("schema", schemas),
         ("table_type", table_types),
         ("data_type", data_types),
     ]
-    return [(name, values) for name, values in wanted if values or name == "scope"]
+    return [(name, values) for name, values in wanted if values]
 
 
 @dataclass(frozen=True)
@@ -246,7 +245,7 @@ class SuggestQuery:
     tenant_id: str | None = None
 
     def keyword_filters(self) -> list[tuple[str, tuple[str, ...]]]:
-        return keyword_filters(self.scopes, self.kind, self.tenant_id)
+        return keyword_filters(self.kind, self.tenant_id)
 
 
 @dataclass(frozen=True)
@@ -303,14 +302,23 @@ class SearchIndex(Protocol):
         """The documents with these ids that exist, in no particular order."""
 
     async def document_counts(self, scopes: Sequence[str]) -> dict[str, int]:
-        """How many documents each of these scopes (database:generation) has; a scope with none
-        is left out. How the catalog notices documents it was sure of have gone."""
+        """How many documents each of these scopes (catalog.documents.Scope) has; a scope with
+        none is left out. How the catalog notices documents it was sure of have gone."""
 
     async def upsert(self, documents: Sequence[Document]) -> None:
         """Write documents durably (replacing any with the same id) before returning."""
 
-    async def delete_generations_before(self, database_id: str, generation: int) -> None:
-        """Remove what older crawls of a database left, and make the index current for readers."""
+    async def supersede(self, live: str, generation: int, refs: Sequence[str]) -> None:
+        """Make an incremental crawl's generation whole on top of the `live` scope it was
+        planned on, before the store publishes it, without changing what readers of `live`
+        see: documents past `live` that crawls which did not publish left are deleted (written
+        by them) or restored (retired by them); then the live documents of the relations
+        `refs` retire at `generation`. Durable and visible when it returns; idempotent."""
+
+    async def delete_superseded(self, scope: str) -> None:
+        """Remove a database's documents that the published `scope` and later ones no longer
+        see (written before its base, or retired by it), and make the index current for
+        readers."""
 
     async def delete_database(self, database_id: str) -> None: ...
 
@@ -323,7 +331,7 @@ class SearchIndex(Protocol):
     async def tables_page(
         self, scope: str, after_ordinal: int | None, limit: int
     ) -> list[Document]:
-        """Table documents of one generation in plan order, strictly after `after_ordinal`."""
+        """Table documents of one scope by ordinal, strictly after `after_ordinal`."""
 
     async def crawl_started(self) -> None:
         """A crawl is about to write: an engine that refreshes on a timer (OpenSearch) may stop

@@ -32,8 +32,10 @@ async def register_database(
     return database, crawl
 
 
-async def request_crawl(store: Store, database_id: str, max_active: int | None = None) -> Crawl:
-    return await store.request_crawl(database_id, new_id("crawl"), max_active)
+async def request_crawl(
+    store: Store, database_id: str, max_active: int | None = None, *, full: bool = False
+) -> Crawl:
+    return await store.request_crawl(database_id, new_id("crawl"), max_active, full)
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from catalog.cipher import Sealed
-from catalog.crawler import Relation
+from catalog.crawl_plan import CrawlPlan, LiveRelation
 from catalog.models import (
     AuditEvent,
     Batch,
@@ -32,12 +32,6 @@ class OutboxMessage:
     def message_id(self) -> str:
         """Deduplication id for the broker: a message relayed twice is stored once."""
         return f"outbox-{self.id}"
-
-
-@dataclass(frozen=True)
-class BatchPlan:
-    first_ordinal: int
-    refs: tuple[str, ...]
 
 
 Publish = Callable[[OutboxMessage], Awaitable[None]]
@@ -124,12 +118,12 @@ class Store(Protocol):
 
     # Crawls
     async def request_crawl(
-        self, database_id: str, crawl_id: str, max_active: int | None = None
+        self, database_id: str, crawl_id: str, max_active: int | None = None, full: bool = False
     ) -> Crawl:
-        """The crawl that will carry a request made now: the queued one (requests coalesce), or
-        a new one, which waits for the crawl already planned, if any, so that it sees changes
-        made before the request; CrawlCapacityError if it would pass the tenant's `max_active`.
-        """
+        """The crawl that will carry a request made now: the queued one (requests coalesce, and
+        a full request makes it full), or a new one, which waits for the crawl already
+        planned, if any, so that it sees changes made before the request; CrawlCapacityError
+        if it would pass the tenant's `max_active`."""
 
     async def start_due_crawls(self, limit: int) -> list[Crawl]:
         """Start the scheduled crawls that are due (up to `limit`), each once however many
@@ -145,22 +139,36 @@ class Store(Protocol):
     async def latest_crawls(self, database_ids: Sequence[str]) -> dict[str, Crawl]:
         """The latest crawl of each database, in one round trip."""
 
-    async def start_crawl(
-        self, crawl_id: str, plan: Sequence[BatchPlan], relations: Sequence[Relation] = ()
-    ) -> Crawl:
-        """Record the plan and the relations with their fingerprints, and move a queued crawl
-        to running (finishing, if the plan is empty); keep an existing plan as it is."""
+    async def live_relations(self, database_id: str) -> list[LiveRelation] | None:
+        """The relations of the live generation, to plan an incremental crawl against; None
+        when there is no live generation or it kept no fingerprints (its next crawl is full)."""
+
+    async def start_crawl(self, crawl_id: str, plan: CrawlPlan) -> Crawl:
+        """Record the plan (its relations, with their fingerprints and ordinals, and batches),
+        and move a queued crawl to running (finishing, if it has nothing to read); the kept
+        relations count among its tables and columns from the start. An existing plan is kept
+        as it is."""
 
     async def get_batch(self, crawl_id: str, number: int) -> Batch: ...
-    async def complete_batch(self, crawl_id: str, number: int, tables: int, columns: int) -> Crawl:
-        """Mark a batch done once (a second call changes nothing) and return the crawl. The
-        last one moves the crawl to finishing and sends its CrawlFinishing, once."""
+    async def complete_batch(
+        self, crawl_id: str, number: int, columns_by_ref: Mapping[str, int]
+    ) -> Crawl:
+        """Mark a batch done once (a second call changes nothing), with how many columns each
+        relation read had (a relation of the batch not read was dropped meanwhile: it is left
+        out of the crawl), and return the crawl. The last one moves the crawl to finishing
+        and sends its CrawlFinishing, once."""
+
+    async def superseded_refs(self, crawl_id: str) -> list[str]:
+        """The relations of the generation an incremental crawl was planned on that it does
+        not keep: read again, renamed or dropped. Their documents retire when it publishes."""
 
     async def complete_crawl(self, crawl_id: str) -> Crawl:
         """Mark a finishing (or confirmed held) crawl complete, make its generation the one
         readers see, and clear its database's lost mark; any other crawl is returned as is.
-        The relations whose fingerprints differ from the crawl it replaces are recorded as
-        changes (none for the first) and announced in one SchemaChanged event (outbox)."""
+        An incremental crawl whose live generation changed since its plan fails instead
+        (`replanned`), and a crawl is requested in its place. The relations whose fingerprints
+        differ from the crawl it replaces are recorded as changes (none for the first) and
+        announced in one SchemaChanged event (outbox)."""
 
     async def list_changes(
         self, database_id: str, since: datetime | None, after: int | None, limit: int
@@ -189,7 +197,7 @@ class Store(Protocol):
 
     async def mark_index_lost(self, scopes: Sequence[str]) -> list[Crawl]:
         """Mark the databases whose live generations these are (if still live) as having lost
-        their documents, and request a crawl of each newly marked one; those crawls."""
+        their documents, and request a full crawl of each newly marked one; those crawls."""
 
     async def note_retry(self, crawl_id: str, error_class: str, attempt: int, at: datetime) -> None:
         """Record that a queued or running crawl's message failed and is tried again `at`;
@@ -202,7 +210,9 @@ class Store(Protocol):
         """Keep a finished crawl from publishing until someone confirms it (the fail-safe)."""
 
     async def confirm_crawl(self, crawl_id: str) -> Crawl:
-        """Queue the publication of a held crawl; ConflictError if it is not held."""
+        """Queue the publication of a held crawl; ConflictError if it is not held, or a newer
+        crawl of its database is active or complete (it would publish over that one), or it is
+        incremental and the live generation is no longer the one it was planned on."""
 
     # Dead letters
     async def add_dead_letter(

@@ -116,6 +116,7 @@ def _operation(
     *,
     params: list[dict[str, Any]] = (),
     body: type[BaseModel] | None = None,
+    body_required: bool = True,
     public: bool = False,
 ) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": summary, "responses": responses}
@@ -123,7 +124,7 @@ def _operation(
         op["parameters"] = list(params)
     if body is not None:
         op["requestBody"] = {
-            "required": True,
+            "required": body_required,
             "content": {"application/json": {"schema": _ref(body)}},
         }
     if public:
@@ -144,6 +145,7 @@ def openapi_document() -> dict[str, Any]:
         schemas.DatabaseList,
         schemas.DeadLetterList,
         schemas.SchemaChangeList,
+        schemas.CrawlRequestIn,
         schemas.DatabasePatch,
         schemas.ConnectionTest,
         schemas.TenantIn,
@@ -267,9 +269,12 @@ def openapi_document() -> dict[str, Any]:
         "/v1/databases/{database_id}/crawls": {
             "post": _operation(
                 "Queue a re-crawl (coalesces with one already queued; waits for one already"
-                " planned, so it sees every change made before the request)",
-                {"202": _json(schemas.DatabaseOut, "Queued"), **_problems(404, 503)},
+                " planned, so it sees every change made before the request). Incremental"
+                ' unless the optional body says {"full": true}',
+                {"202": _json(schemas.DatabaseOut, "Queued"), **_problems(400, 404, 422, 503)},
                 params=[_DATABASE_ID],
+                body=schemas.CrawlRequestIn,
+                body_required=False,
             )
         },
         "/v1/databases/{database_id}/crawls/{crawl_id}/confirm": {

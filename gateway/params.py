@@ -17,10 +17,13 @@ Model = TypeVar("Model", bound=BaseModel)
 MAX_BODY_BYTES = 128 * 1024
 
 
-async def read_body(request: web.Request, model: type[Model]) -> Model:
+async def read_body(request: web.Request, model: type[Model], optional: bool = False) -> Model:
+    """The JSON body as `model`; an optional one may be left out (its defaults)."""
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise InvalidInputError(f"the body is larger than {MAX_BODY_BYTES} bytes")
     raw = await request.read()
+    if optional and not raw.strip():
+        return model()
     try:
         data: Any = json.loads(raw)
     except (ValueError, UnicodeDecodeError):

@@ -160,6 +160,18 @@ class DatabaseIn(BaseModel):
         return dataclasses.replace(new, crawl_interval=self.crawl_interval)
 
 
+class CrawlRequestIn(BaseModel):
+    """How to crawl; the body is optional."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    full: bool = Field(
+        default=False,
+        description="Read every relation again, whatever their fingerprints say (a crawl is"
+        " otherwise incremental once its database has been crawled twice)",
+    )
+
+
 class DatabasePatch(BaseModel):
     """Any of a database's settings; the password is replaced, never shown."""
 
@@ -232,8 +244,17 @@ class CrawlOut(BaseModel):
     duration_seconds: float | None = Field(description="finished_at - started_at, once ended")
     batches_total: int | None = Field(description="Batches in the plan; null until it starts")
     batches_done: int = Field(description="Batches indexed so far")
-    tables: int = Field(description="Tables (and views) indexed so far")
-    columns: int = Field(description="Columns indexed so far")
+    mode: Literal["full", "incremental"] | None = Field(
+        description="Once planned: incremental, reading only the relations whose definitions"
+        " changed since the live crawl (and keeping the rest); or full, reading every relation"
+        " (a first crawl, one asked with full: true, or one whose live crawl has no"
+        " fingerprints to compare with). Null while queued"
+    )
+    tables: int = Field(
+        description="Tables (and views) indexed so far; an incremental crawl counts those it"
+        " keeps from the start"
+    )
+    columns: int = Field(description="Columns indexed so far, counted as tables are")
     elapsed_seconds: float | None = Field(
         description="Seconds since the crawl started running, up to now while it runs and up"
         " to finished_at once it ended; null while queued"
@@ -269,6 +290,13 @@ class CrawlOut(BaseModel):
             duration_seconds=duration,
             batches_total=crawl.batches_total,
             batches_done=crawl.batches_done,
+            mode=(
+                None
+                if crawl.base_generation is None
+                else "incremental"
+                if crawl.incremental
+                else "full"
+            ),
             tables=crawl.tables,
             columns=crawl.columns,
             elapsed_seconds=_rounded(progress.elapsed_seconds, 3),

@@ -11,6 +11,7 @@ import logging
 import time
 
 from catalog.cipher import SecretCipher
+from catalog.crawl_plan import plan_crawl
 from catalog.crawler import CrawlerFactory
 from catalog.credentials import stored_password
 from catalog.documents import document_id, documents_for_table, generation_scope
@@ -29,17 +30,10 @@ from catalog.messages import (
 from catalog.models import Crawl, CrawlState, Database
 from catalog.schema_diff import describe
 from catalog.search import SearchIndex
-from catalog.store import BatchPlan, Store
+from catalog.store import Store
 from indexer.ports import Publisher
 
 log = logging.getLogger(__name__)
-
-
-def plan_batches(refs: list[str], batch_size: int) -> list[BatchPlan]:
-    return [
-        BatchPlan(first_ordinal=start, refs=tuple(refs[start : start + batch_size]))
-        for start in range(0, len(refs), batch_size)
-    ]
 
 
 class CrawlHandlers:
@@ -130,10 +124,11 @@ class CrawlHandlers:
         # Fingerprints tell a crawl what changed since the live one; the first has none to
         # compare with, and does without (they cost the target a pass over every definition).
         fingerprints = database.live_generation is not None
+        live = None if crawl.full else await self._store.live_relations(database.id)
         async with self._open_crawler(database.target, password) as crawler:
             relations = [r async for r in crawler.list_relations(fingerprints=fingerprints)]
-        plan = plan_batches([relation.ref for relation in relations], self._batch_size)
-        return await self._store.start_crawl(crawl.id, plan, relations)
+        plan = plan_crawl(relations, live, self._batch_size)
+        return await self._store.start_crawl(crawl.id, plan)
 
     async def index_batch(self, message: CrawlBatchRequested) -> None:
         crawl = await self._crawl(message.crawl_id)
@@ -150,13 +145,14 @@ class CrawlHandlers:
         except (CrawlFailure, CredentialError) as exc:
             await self._fail(crawl, exc)
             return
+        ordinals = dict(zip(batch.refs, batch.ordinals, strict=True))
         documents = [
             doc
-            for offset, table in enumerate(tables)
+            for table in tables
             for doc in documents_for_table(
                 crawl.database_id,
                 crawl.generation,
-                batch.first_ordinal + offset,
+                ordinals[table.ref],
                 table,
                 tenant_id=database.tenant_id,
             )
@@ -164,7 +160,8 @@ class CrawlHandlers:
         await self._index.crawl_started()  # each batch: another crawl's end may have undone it
         await self._index.upsert(documents)
         columns = len(documents) - len(tables)
-        crawl = await self._store.complete_batch(crawl.id, batch.number, len(tables), columns)
+        read = {table.ref: len(table.columns) for table in tables}
+        crawl = await self._store.complete_batch(crawl.id, batch.number, read)
         log.info(
             "crawl %s batch %s indexed: %s tables, %s columns in %.2f s (%s/%s batches done)",
             crawl.id,
@@ -184,7 +181,7 @@ class CrawlHandlers:
             # Delivered again: the worker that published it may have died before the changes
             # were described or the old generations went.
             await self._describe_changes(crawl)
-            await self._index.delete_generations_before(crawl.database_id, crawl.generation)
+            await self._index.delete_superseded(_scope(crawl))
         else:
             log.info("crawl %s is %s; nothing to finish", crawl.id, crawl.state)
 
@@ -228,6 +225,8 @@ class CrawlHandlers:
     async def _publish(self, crawl: Crawl) -> None:
         # Every document of the crawl is visible before readers switch to its generation.
         await self._index.crawl_ended()
+        if crawl.incremental and not await self._supersede(crawl):
+            return
         if await self._documents_lost(crawl):
             return
         # Readers switch to the new generation first; only then do the old documents go.
@@ -235,8 +234,8 @@ class CrawlHandlers:
         if crawl.state is not CrawlState.COMPLETE:
             log.warning("crawl %s became %s while finishing; not published", crawl.id, crawl.state)
             return
-        await self._describe_changes(crawl)  # while the older generation is still there
-        await self._index.delete_generations_before(crawl.database_id, crawl.generation)
+        await self._describe_changes(crawl)  # while the replaced documents are still there
+        await self._index.delete_superseded(_scope(crawl))
         log.info(
             "crawl %s complete: database %s generation %s, %s tables, %s columns",
             crawl.id,
@@ -245,6 +244,20 @@ class CrawlHandlers:
             crawl.tables,
             crawl.columns,
         )
+
+    async def _supersede(self, crawl: Crawl) -> bool:
+        """Retire the live documents an incremental crawl replaces, readers of the live
+        generation seeing no difference; False (and the crawl ends) if the generation it was
+        planned on is no longer live: another crawl published meanwhile."""
+        database = await self._store.get_database(crawl.database_id)
+        if database.live_generation != crawl.planned_on:
+            crawl = await self._store.complete_crawl(crawl.id)  # fails it, asks for another
+            log.warning("crawl %s is %s: the live catalog changed under it", crawl.id, crawl.state)
+            return False
+        live = generation_scope(database.id, database.live_generation, database.live_base)
+        refs = await self._store.superseded_refs(crawl.id)
+        await self._index.supersede(live, crawl.generation, refs)
+        return True
 
     async def _describe_changes(self, crawl: Crawl) -> None:
         """Record, for each relation the crawl found altered or renamed, what differs column
@@ -274,7 +287,7 @@ class CrawlHandlers:
     async def _documents_lost(self, crawl: Crawl) -> bool:
         """Whether documents the crawl wrote are missing (the index was lost while it ran): then
         it fails, deleting nothing, and a new crawl is requested in its place."""
-        scope = generation_scope(crawl.database_id, crawl.generation)
+        scope = _scope(crawl)
         found = (await self._index.document_counts([scope])).get(scope, 0)
         expected = crawl.tables + crawl.columns
         if found >= expected:
@@ -285,7 +298,8 @@ class CrawlHandlers:
             f"{expected - found} of its {expected} documents went missing from the search index"
             " while it ran (the index was deleted or replaced); a new crawl was requested",
         )
-        again = await self._store.request_crawl(crawl.database_id, new_id("crawl"))
+        # Full: what it would keep of the live generation may be what went missing.
+        again = await self._store.request_crawl(crawl.database_id, new_id("crawl"), full=True)
         log.warning(
             "crawl %s lost %s of %s documents from the index; crawl %s requested",
             crawl.id,
@@ -307,3 +321,8 @@ class CrawlHandlers:
             await self._index.crawl_ended()
         except Exception as exc:
             log.warning("could not restore the search index's refresh after a crawl: %s", exc)
+
+
+def _scope(crawl: Crawl) -> str:
+    """What readers of the crawl's generation see, once it is published."""
+    return generation_scope(crawl.database_id, crawl.generation, crawl.base_generation)

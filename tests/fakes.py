@@ -7,13 +7,14 @@ import dataclasses
 import hashlib
 import json
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from catalog.cipher import Sealed
+from catalog.crawl_plan import CrawlPlan, LiveRelation
 from catalog.crawler import AccessCheck, AccessReport, Relation
-from catalog.documents import Document, DocumentKind
+from catalog.documents import NEVER_RETIRED, Document, DocumentKind, Scope, generation_scope
 from catalog.errors import (
     ConflictError,
     CrawlCapacityError,
@@ -68,12 +69,16 @@ from catalog.search import (
     facet_counts,
     merge_suggestions,
 )
-from catalog.store import BatchPlan, OutboxMessage, Publish
+from catalog.store import OutboxMessage, Publish
 
 
 def _due(interval: int | None) -> datetime | None:
     """When a scheduled crawl is next due (no jitter here: tests move the clock themselves)."""
     return None if interval is None else _now() + timedelta(seconds=interval)
+
+
+def _live_scope(db: Database) -> str:
+    return generation_scope(db.id, db.live_generation or 0, db.live_base)
 
 
 def _place(relation: Relation) -> tuple[str, str]:
@@ -102,6 +107,8 @@ class InMemoryStore:
         self.outbox: list[tuple[OutboxMessage, bool]] = []
         self.dead_letters: list[DeadLetter] = []
         self.relations: dict[str, dict[str, Relation]] = {}  # by crawl, then ref
+        # By crawl, then ref: [ordinal, columns or None, written_in or None] (see LiveRelation).
+        self.placed: dict[str, dict[str, list[int | None]]] = {}
         self.changes: list[SchemaChange] = []
 
     async def ping(self) -> None:
@@ -298,10 +305,10 @@ class InMemoryStore:
         ]
         if lost := [db.id for db in live if db.index_lost_at is not None]:
             raise IndexLostError.for_databases(lost)
-        return [f"{db.id}:{db.live_generation}" for db in live]
+        return [_live_scope(db) for db in live]
 
     async def request_crawl(
-        self, database_id: str, crawl_id: str, max_active: int | None = None
+        self, database_id: str, crawl_id: str, max_active: int | None = None, full: bool = False
     ) -> Crawl:
         database = await self.get_database(database_id)
         mine = [c for c in self.crawls.values() if c.database_id == database_id]
@@ -311,10 +318,11 @@ class InMemoryStore:
             default=None,
         )
         if active is not None and active.state is CrawlState.QUEUED:
-            return active
+            return self._update(active, full=active.full or full)
         self._check_capacity(database.tenant_id, max_active)
         after = None if active is None else active.id
-        return self._queue(database_id, crawl_id, max(c.generation for c in mine) + 1, after)
+        crawl = self._queue(database_id, crawl_id, max(c.generation for c in mine) + 1, after)
+        return self._update(crawl, full=full)
 
     async def get_crawl(self, crawl_id: str) -> Crawl:
         if crawl_id not in self.crawls:
@@ -339,27 +347,58 @@ class InMemoryStore:
         self.crawls[crawl.id] = crawl
         return crawl
 
-    async def start_crawl(
-        self, crawl_id: str, plan: Sequence[BatchPlan], relations: Sequence[Relation] = ()
-    ) -> Crawl:
+    async def live_relations(self, database_id: str) -> list[LiveRelation] | None:
+        live = await self.live_crawl(database_id)
+        if live is None:
+            return None
+        found = []
+        for ref, relation in self.relations.get(live.id, {}).items():
+            ordinal, columns, written_in = self.placed[live.id][ref]
+            if None in (relation.fingerprint, columns, written_in):
+                return None
+            found.append(
+                LiveRelation(
+                    ref,
+                    relation.schema,
+                    relation.name,
+                    relation.fingerprint,
+                    ordinal,
+                    columns,
+                    written_in,
+                )  # type: ignore[arg-type]
+            )
+        return found or None
+
+    async def start_crawl(self, crawl_id: str, plan: CrawlPlan) -> Crawl:
         crawl = await self.get_crawl(crawl_id)
         if crawl.state is not CrawlState.QUEUED:
             return crawl
-        self.relations[crawl_id] = {r.ref: r for r in relations}
-        for number, batch in enumerate(plan):
+        self.relations[crawl_id] = {p.relation.ref: p.relation for p in plan.relations}
+        self.placed[crawl_id] = {
+            p.relation.ref: [p.ordinal, None, None]
+            if p.kept is None
+            else [p.ordinal, p.kept.columns, p.kept.written_in]
+            for p in plan.relations
+        }
+        for number, batch in enumerate(plan.batches):
             self.batches[(crawl_id, number)] = (
-                Batch(crawl_id, number, batch.first_ordinal, batch.refs),
+                Batch(crawl_id, number, batch.refs, batch.ordinals),
                 False,
             )
+        db = self.databases[crawl.database_id]
         crawl = self._update(
             crawl,
-            state=CrawlState.RUNNING if plan else CrawlState.FINISHING,
+            state=CrawlState.RUNNING if plan.batches else CrawlState.FINISHING,
             started_at=_now(),
             progressed_at=_now(),
-            batches_total=len(plan),
+            batches_total=len(plan.batches),
+            base_generation=crawl.generation if plan.full else db.live_base,
+            planned_on=db.live_generation,
+            tables=len(plan.kept),
+            columns=sum(kept.columns for kept in plan.kept),
             **_RETRY_CLEARED,
         )
-        if not plan:
+        if not plan.batches:
             self._enqueue(CRAWL_FINISHING, CrawlFinishing(crawl.id, crawl.database_id))
         return crawl
 
@@ -368,12 +407,20 @@ class InMemoryStore:
             raise NotFoundError(f"crawl {crawl_id} has no batch {number}")
         return self.batches[(crawl_id, number)][0]
 
-    async def complete_batch(self, crawl_id: str, number: int, tables: int, columns: int) -> Crawl:
+    async def complete_batch(
+        self, crawl_id: str, number: int, columns_by_ref: Mapping[str, int]
+    ) -> Crawl:
         batch, done = self.batches[(crawl_id, number)]
         crawl = await self.get_crawl(crawl_id)
         if done:
             return crawl
         self.batches[(crawl_id, number)] = (batch, True)
+        for ref in batch.refs:
+            if ref in columns_by_ref:
+                self.placed[crawl_id][ref][1:] = [columns_by_ref[ref], crawl.generation]
+            else:  # dropped since the plan
+                del self.placed[crawl_id][ref], self.relations[crawl_id][ref]
+        tables, columns = len(columns_by_ref), sum(columns_by_ref.values())
         done = crawl.batches_done + 1
         last = crawl.state is CrawlState.RUNNING and done == crawl.batches_total
         crawl = self._update(
@@ -389,10 +436,30 @@ class InMemoryStore:
             self._enqueue(CRAWL_FINISHING, CrawlFinishing(crawl.id, crawl.database_id))
         return crawl
 
+    async def superseded_refs(self, crawl_id: str) -> list[str]:
+        crawl = await self.get_crawl(crawl_id)
+        base = next(
+            c
+            for c in self.crawls.values()
+            if c.database_id == crawl.database_id and c.generation == crawl.planned_on
+        )
+        kept = {
+            ref
+            for ref, (_, _, written) in self.placed[crawl_id].items()
+            if written is not None and written < crawl.generation
+        }
+        return [ref for ref in self.relations[base.id] if ref not in kept]
+
     async def complete_crawl(self, crawl_id: str) -> Crawl:
         crawl = await self.get_crawl(crawl_id)
         if crawl.state not in (CrawlState.FINISHING, CrawlState.HELD, CrawlState.COMPLETE):
             return crawl
+        db = self.databases[crawl.database_id]
+        replanned = crawl.incremental and crawl.state is not CrawlState.COMPLETE
+        if replanned and db.live_generation != crawl.planned_on:
+            failed = await self.fail_crawl(crawl.id, "replanned", "the live catalog changed")
+            await self.request_crawl(db.id, f"crawl-replanned-{len(self.crawls) + 1}")
+            return failed
         crawl = self._update(
             crawl,
             state=CrawlState.COMPLETE,
@@ -404,7 +471,10 @@ class InMemoryStore:
         if db.live_generation is None or db.live_generation < crawl.generation:
             before = await self.live_crawl(db.id)
             self.databases[db.id] = dataclasses.replace(
-                db, live_generation=crawl.generation, index_lost_at=None
+                db,
+                live_generation=crawl.generation,
+                live_base=crawl.base_generation,
+                index_lost_at=None,
             )
             if before is not None:
                 self._record_changes(db.tenant_id, before, crawl)
@@ -430,7 +500,8 @@ class InMemoryStore:
                     database_id=crawl.database_id,
                     crawl_id=crawl.id,
                     generation=crawl.generation,
-                    old_generation=before.generation,
+                    old_generation=(self.placed.get(before.id, {}).get(ref) or [0, 0, None])[2]
+                    or before.generation,
                     changed_at=crawl.finished_at or _now(),
                     kind=kind,
                     schema=where.schema,
@@ -518,18 +589,19 @@ class InMemoryStore:
         found = {}
         for db in self.databases.values():
             if (crawl := await self.live_crawl(db.id)) is not None:
-                found[f"{db.id}:{db.live_generation}"] = crawl.tables + crawl.columns
+                found[_live_scope(db)] = crawl.tables + crawl.columns
         return found
 
     async def mark_index_lost(self, scopes: Sequence[str]) -> list[Crawl]:
         crawls = []
-        for scope in scopes:
-            database_id, _, generation = scope.rpartition(":")
-            db = self.databases.get(database_id)
-            if db is None or db.live_generation != int(generation) or db.index_lost_at:
+        for text in scopes:
+            scope = Scope.parse(text)
+            db = self.databases.get(scope.database_id)
+            if db is None or db.live_generation != scope.generation or db.index_lost_at:
                 continue
             self.databases[db.id] = dataclasses.replace(db, index_lost_at=_now())
-            crawls.append(await self.request_crawl(db.id, f"crawl-lost-{len(self.crawls) + 1}"))
+            lost = f"crawl-lost-{len(self.crawls) + 1}"
+            crawls.append(await self.request_crawl(db.id, lost, full=True))
         return crawls
 
     async def live_crawl(self, database_id: str) -> Crawl | None:
@@ -561,6 +633,16 @@ class InMemoryStore:
         crawl = await self.get_crawl(crawl_id)
         if crawl.state is not CrawlState.HELD:
             raise ConflictError(f"crawl {crawl_id} is {crawl.state}, not held")
+        if any(
+            c.database_id == crawl.database_id
+            and c.generation > crawl.generation
+            and c.started_at is not None
+            for c in self.crawls.values()
+        ):
+            raise ConflictError(f"a crawl came after crawl {crawl_id}")
+        live = self.databases[crawl.database_id].live_generation
+        if crawl.incremental and live != crawl.planned_on:
+            raise ConflictError(f"crawl {crawl_id} was planned on a catalog no longer live")
         crawl = dataclasses.replace(crawl, confirmed_at=crawl.confirmed_at or _now())
         self.crawls[crawl_id] = crawl
         self._enqueue(CRAWL_CONFIRMED, CrawlConfirmed(crawl_id, crawl.database_id))
@@ -659,8 +741,19 @@ class InMemorySearchIndex:
         return [self.documents[i] for i in ids if i in self.documents]
 
     async def document_counts(self, scopes: Sequence[str]) -> dict[str, int]:
-        counts = Counter(doc.scope for doc in self.documents.values())
-        return {scope: counts[scope] for scope in scopes if counts[scope]}
+        counts = {scope: len(self._in_scopes([scope])) for scope in scopes}
+        return {scope: count for scope, count in counts.items() if count}
+
+    def _in_scopes(self, scopes: Sequence[str]) -> list[Document]:
+        seen = [Scope.parse(scope) for scope in scopes]
+        return [
+            doc
+            for doc in self.documents.values()
+            if any(
+                s.database_id == doc.database_id and s.sees(doc.generation, doc.retired)
+                for s in seen
+            )
+        ]
 
     async def crawl_started(self) -> None:
         return None  # every upsert is visible when it returns, as in tantivy
@@ -673,11 +766,26 @@ class InMemorySearchIndex:
         for doc in documents:
             self.documents[doc.id] = doc
 
-    async def delete_generations_before(self, database_id: str, generation: int) -> None:
+    async def supersede(self, live: str, generation: int, refs: Sequence[str]) -> None:
+        scope, replaced = Scope.parse(live), set(refs)
+        for i, d in list(self.documents.items()):
+            if d.database_id != scope.database_id:
+                continue
+            if scope.generation < d.generation < generation:  # left by a crawl that failed
+                del self.documents[i]
+            elif scope.base <= d.generation <= scope.generation and (
+                d.ref in replaced or scope.generation < d.retired < NEVER_RETIRED
+            ):
+                retired = generation if d.ref in replaced else NEVER_RETIRED
+                self.documents[i] = dataclasses.replace(d, retired=retired)
+
+    async def delete_superseded(self, scope: str) -> None:
+        seen = Scope.parse(scope)
         self.documents = {
             i: d
             for i, d in self.documents.items()
-            if d.database_id != database_id or d.generation >= generation
+            if d.database_id != seen.database_id
+            or (d.generation >= seen.base and d.retired > seen.generation)
         }
 
     async def delete_database(self, database_id: str) -> None:
@@ -687,7 +795,7 @@ class InMemorySearchIndex:
         filters = query.keyword_filters()
         return [
             doc
-            for doc in self.documents.values()
+            for doc in self._in_scopes(query.scopes)
             if all(getattr(doc, field) in values for field, values in filters)
         ]
 
@@ -723,9 +831,8 @@ class InMemorySearchIndex:
         tables = sorted(
             (
                 d
-                for d in self.documents.values()
-                if d.scope == scope
-                and d.kind is DocumentKind.TABLE
+                for d in self._in_scopes([scope])
+                if d.kind is DocumentKind.TABLE
                 and (after_ordinal is None or d.ordinal > after_ordinal)
             ),
             key=lambda d: d.ordinal,
@@ -770,7 +877,7 @@ class FakeCrawler:
 
     async def read_batch(self, refs: Sequence[str]) -> list[Table]:
         self.batches_read.append(tuple(refs))
-        return [self.tables[r] for r in refs if r in self.tables]
+        return [dataclasses.replace(self.tables[r], ref=r) for r in refs if r in self.tables]
 
 
 class RecordingPublisher:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from catalog.documents import Document, documents_for_table
+from catalog.documents import Document, documents_for_table, generation_scope
 from catalog.models import Table
 from catalog.search import SearchHit, SearchIndex, SearchQuery
 
@@ -29,14 +29,14 @@ async def crawl(
 ) -> list[Document]:
     """Write one generation in two batches, then finish it; returns the documents written.
 
-    Finishing (`delete_generations_before`) is what makes writes visible to readers: on
-    OpenSearch it refreshes, and a bare bulk write is not searchable until the next refresh.
+    Finishing (`delete_superseded`) is what makes writes visible to readers: on OpenSearch it
+    refreshes, and a bare bulk write is not searchable until the next refresh.
     """
     documents = generation_documents(database_id, generation, tables)
     half = len(documents) // 2
     await index.upsert(documents[half:])  # batches may land in any order
     await index.upsert(documents[:half])
-    await index.delete_generations_before(database_id, generation)
+    await index.delete_superseded(generation_scope(database_id, generation))
     return documents
 
 

@@ -369,13 +369,14 @@ class MySqlCrawler:
             )
         return [
             _table(
+                ref,
                 relations[name],
                 definitions.get(name),
                 columns[name],
                 keys[name],
                 indexes[name],
             )
-            for name in wanted
+            for ref, name in zip(refs, wanted, strict=True)
             if name in relations
         ]
 
@@ -452,6 +453,7 @@ def _grouped(rows: _Rows) -> defaultdict[tuple[str, str], _Rows]:
 
 
 def _table(
+    ref: RelationRef,
     relation: tuple[Any, ...],
     definition: str | None,
     columns: _Rows,
@@ -481,6 +483,7 @@ def _table(
         indexes=_indexes(indexes),
         definition=definition,
         storage_engine=engine,
+        ref=ref,
     )
 
 

@@ -50,7 +50,7 @@ import asyncio
 import random
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from opensearchpy import AsyncOpenSearch
@@ -58,8 +58,10 @@ from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 from opensearchpy.exceptions import TransportError
 
 from catalog.documents import (
+    NEVER_RETIRED,
     Document,
     DocumentKind,
+    Scope,
     document_from_dict,
     document_terms,
     document_to_dict,
@@ -89,7 +91,9 @@ _DELETE_TIMEOUT_SECONDS = 300
 _RETRY_STATUSES = frozenset({429, 502, 503, 504})
 # Only what upsert reads of a bulk response, so a large chunk's answer stays small.
 _BULK_FILTER_PATH = "errors,items.*.status,items.*.error"
-# Scopes counted per request (document_counts): one terms bucket each.
+# Scopes counted per request (document_counts): one filters bucket each.
+# Documents read and written back per request when a crawl retires what it replaced.
+_REWRITE_PAGE = 2_000
 _COUNT_CHUNK = 1000
 # Where crawl_started records the refresh interval it replaced, for whichever process restores it.
 RESTING_REFRESH_KEY = "catalog_resting_refresh_interval"
@@ -161,8 +165,11 @@ INDEX_BODY: dict[str, Any] = {
             "kind": _KEYWORD,
             "database_id": _KEYWORD,
             "tenant_id": _KEYWORD,
+            # Which scopes see a document (catalog.documents.Scope): the crawl that wrote it and
+            # the one that retired it. Written before retirement was mapped: never retired.
             "generation": {"type": "long"},
-            "scope": _KEYWORD,
+            "retired": {"type": "long"},
+            "ref": _KEYWORD,
             "ordinal": {"type": "long"},
             "schema": _KEYWORD,
             "table": _KEYWORD,
@@ -246,7 +253,7 @@ def _most_telling(group: BaseExceptionGroup) -> BaseException:
 
 
 def _to_source(document: Document) -> dict[str, Any]:
-    source = document_to_dict(document) | {"scope": document.scope, "name_display": document.name}
+    source = document_to_dict(document) | {"name_display": document.name}
     return source | {str(field): terms for field, terms in document_terms(document).items()}
 
 
@@ -266,7 +273,30 @@ def _best_of(alternatives: Sequence[TermClause]) -> dict[str, Any]:
 
 
 def _filters(query: SearchQuery | SuggestQuery) -> list[dict[str, Any]]:
-    return [{"terms": {field: list(values)}} for field, values in query.keyword_filters()]
+    return [
+        _in_scopes(query.scopes),
+        *({"terms": {field: list(values)}} for field, values in query.keyword_filters()),
+    ]
+
+
+def _in_scope(text: str) -> dict[str, Any]:
+    """Documents a scope sees (catalog.documents.Scope)."""
+    scope = Scope.parse(text)
+    return {
+        "bool": {
+            "filter": [
+                {"term": {"database_id": scope.database_id}},
+                {"range": {"generation": {"gte": scope.base, "lte": scope.generation}}},
+            ],
+            # Not "retired > generation": a document written before retirement was mapped
+            # has no value, and is not retired.
+            "must_not": [{"range": {"retired": {"lte": scope.generation}}}],
+        }
+    }
+
+
+def _in_scopes(scopes: Sequence[str]) -> dict[str, Any]:
+    return {"bool": {"should": [_in_scope(s) for s in scopes], "minimum_should_match": 1}}
 
 
 def _search_body(query: SearchQuery) -> dict[str, Any] | None:
@@ -368,12 +398,13 @@ class OpenSearchIndex:
             chunk = list(scopes[start : start + _COUNT_CHUNK])
             body = {
                 "size": 0,
-                "query": {"terms": {"scope": chunk}},
-                "aggs": {"scopes": {"terms": {"field": "scope", "size": len(chunk)}}},
+                "query": _in_scopes(chunk),
+                "aggs": {"scopes": {"filters": {"filters": {s: _in_scope(s) for s in chunk}}}},
             }
             with _translate_errors("counting documents"):
                 response = await self._client.search(index=self._index, body=body)
-            counts.update(_buckets(response["aggregations"]["scopes"]))
+            buckets = response["aggregations"]["scopes"]["buckets"]
+            counts.update((s, b["doc_count"]) for s, b in buckets.items() if b["doc_count"])
         return counts
 
     async def ping(self) -> None:
@@ -502,13 +533,62 @@ class OpenSearchIndex:
             return dict(body.get("mappings", {}).get("_meta", {}))
         return {}
 
-    async def delete_generations_before(self, database_id: str, generation: int) -> None:
+    async def supersede(self, live: str, generation: int, refs: Sequence[str]) -> None:
+        scope = Scope.parse(live)
+        database = {"term": {"database_id": scope.database_id}}
+        # Written by crawls between the live one and this one, which did not publish.
+        unpublished = {"range": {"generation": {"gt": scope.generation, "lt": generation}}}
+        await self._delete_where([database, unpublished], "delete of unpublished documents")
+        # Retired by such crawls, or by an earlier attempt of this one; and what it replaces.
+        retiring: list[dict[str, Any]] = [
+            {"range": {"retired": {"gt": scope.generation, "lt": NEVER_RETIRED}}}
+        ]
+        if refs:
+            retiring.append({"terms": {"ref": list(refs)}})
+        query = {
+            "bool": {
+                "filter": [
+                    database,
+                    {"range": {"generation": {"gte": scope.base, "lte": scope.generation}}},
+                    {"bool": {"should": retiring, "minimum_should_match": 1}},
+                ]
+            }
+        }
+        # Read and written back whole, a page at a time: an update script would need the
+        # painless module, which a node need not have.
+        replaced = set(refs)
+        after: list[Any] | None = None
+        while True:
+            body: dict[str, Any] = {"size": _REWRITE_PAGE, "query": query, "sort": [{"id": "asc"}]}
+            if after is not None:
+                body["search_after"] = after
+            with _translate_errors("reading replaced documents"):
+                hits = (await self._client.search(index=self._index, body=body))["hits"]["hits"]
+            if not hits:
+                break
+            documents = [document_from_dict(hit["_source"]) for hit in hits]
+            await self.upsert(
+                [
+                    replace(d, retired=generation if d.ref in replaced else NEVER_RETIRED)
+                    for d in documents
+                ]
+            )
+            after = hits[-1]["sort"]
+        with _translate_errors("retiring replaced documents"):
+            await self._client.indices.refresh(index=self._index)
+
+    async def delete_superseded(self, scope: str) -> None:
+        seen = Scope.parse(scope)
+        gone = [
+            {"range": {"generation": {"lt": seen.base}}},
+            {"range": {"retired": {"lte": seen.generation}}},
+        ]
         await self._delete_where(
             [
-                {"term": {"database_id": database_id}},
-                {"range": {"generation": {"lt": generation}}},
+                {"term": {"database_id": seen.database_id}},
+                {"bool": {"should": gone, "minimum_should_match": 1}},
             ],
-            "delete of older generations",
+            "delete of superseded documents",
         )
 
     async def delete_database(self, database_id: str) -> None:
@@ -568,7 +648,7 @@ class OpenSearchIndex:
         if limit <= 0:
             return []
         filters: list[dict[str, Any]] = [
-            {"term": {"scope": scope}},
+            _in_scopes([scope]),
             {"term": {"kind": str(DocumentKind.TABLE)}},
         ]
         if after_ordinal is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from importlib import resources
 from typing import Any
@@ -13,7 +13,8 @@ from typing import Any
 import asyncpg
 
 from catalog.cipher import Sealed
-from catalog.crawler import Relation
+from catalog.crawl_plan import CrawlPlan, LiveRelation
+from catalog.documents import Scope, generation_scope
 from catalog.errors import (
     ConflictError,
     CrawlCapacityError,
@@ -54,7 +55,7 @@ from catalog.models import (
     TokenInfo,
 )
 from catalog.principal import Principal, Role
-from catalog.store import BatchPlan, OutboxMessage, Publish
+from catalog.store import OutboxMessage, Publish
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +63,12 @@ _MIGRATION_LOCK = 7_461_002  # pg_advisory_xact_lock key: one migrator at a time
 _CRAWL_COLUMNS = (
     "id, database_id, generation, state, requested_at, started_at, finished_at, batches_total,"
     " batches_done, tables, columns, error_class, error_message, confirmed_at, retry_attempts,"
-    " retry_error_class, retry_at, queued_after, progressed_at"
+    " retry_error_class, retry_at, queued_after, progressed_at, full_crawl AS full,"
+    " base_generation, planned_on"
 )
 _DATABASE_COLUMNS = (
     "id, tenant_id, name, engine, host, port, dbname, username, sslmode, ca_cert, created_at,"
-    " live_generation, index_lost_at, crawl_interval, next_crawl_at"
+    " live_generation, index_lost_at, crawl_interval, next_crawl_at, live_base"
 )
 # A database's latest crawl: a follow-up still waiting for the crawl before it is not shown
 # instead of that one (which is what runs); the request's own answer names it.
@@ -78,6 +80,9 @@ _ACTIVE_STATES = "(" + ", ".join(f"'{state}'" for state in ACTIVE_CRAWL_STATES) 
 # A scheduled crawl's interval (seconds, SQL) stretched by up to ±10%: many databases
 # registered at once do not all come due at once.
 _JITTERED = "make_interval(secs => {interval} * (0.9 + 0.2 * random()))"
+_PLANNED_RELATION_COLUMNS = [
+    *("crawl_id", "ref", "schema_name", "name", "fingerprint", "ordinal", "columns", "written_in")
+]
 _CHANGE_COLUMNS = (
     "id, database_id, crawl_id, generation, old_generation, changed_at, kind, schema_name, name,"
     " old_schema, old_name, detail"
@@ -120,6 +125,7 @@ def _database(row: asyncpg.Record) -> Database:
         index_lost_at=row["index_lost_at"],
         crawl_interval=row["crawl_interval"],
         next_crawl_at=row["next_crawl_at"],
+        live_base=row["live_base"],
     )
 
 
@@ -426,15 +432,17 @@ class PgStore:
         crawl_id: str,
         generation: int,
         after: str | None = None,
+        full: bool = False,
     ) -> Crawl:
         """Insert a queued crawl; its request goes out now, or when the crawl `after` ends."""
         row = await conn.fetchrow(
-            "INSERT INTO crawls (id, database_id, generation, state, queued_after)"
-            f" VALUES ($1, $2, $3, 'queued', $4) RETURNING {_CRAWL_COLUMNS}",
+            "INSERT INTO crawls (id, database_id, generation, state, queued_after, full_crawl)"
+            f" VALUES ($1, $2, $3, 'queued', $4, $5) RETURNING {_CRAWL_COLUMNS}",
             crawl_id,
             database_id,
             generation,
             after,
+            full,
         )
         if after is None:
             await self._enqueue(conn, CRAWL_REQUESTED, CrawlRequested(crawl_id, database_id))
@@ -447,6 +455,7 @@ class PgStore:
         crawl_id: str,
         tenant_id: str,
         max_active: int | None,
+        full: bool = False,
     ) -> Crawl:
         """The crawl that will carry a request made now (the caller holds the database's row
         lock): the queued one, which is planned after the request anyway; or else a new one,
@@ -457,6 +466,11 @@ class PgStore:
             database_id,
         )
         if active is not None and active["state"] == CrawlState.QUEUED:
+            if full and not active["full"]:
+                active = await conn.fetchrow(
+                    f"UPDATE crawls SET full_crawl = true WHERE id = $1 RETURNING {_CRAWL_COLUMNS}",
+                    active["id"],
+                )
             return _crawl(active)
         await self._check_capacity(conn, tenant_id, max_active)
         generation = await conn.fetchval(
@@ -464,7 +478,7 @@ class PgStore:
             database_id,
         )
         after = None if active is None else active["id"]
-        return await self._queue_crawl(conn, database_id, crawl_id, generation, after)
+        return await self._queue_crawl(conn, database_id, crawl_id, generation, after, full)
 
     async def _crawl_ended(self, conn: asyncpg.Connection, row: asyncpg.Record) -> Crawl:
         """A crawl left the active states: release the follow-up that waited for it."""
@@ -540,7 +554,7 @@ class PgStore:
 
     async def live_scopes(self, tenant_id: str, database_ids: Sequence[str] | None) -> list[str]:
         rows = await self._fetch(
-            "SELECT id, id || ':' || live_generation AS scope, index_lost_at FROM databases"
+            "SELECT id, live_generation, live_base, index_lost_at FROM databases"
             " WHERE tenant_id = $1 AND live_generation IS NOT NULL"
             " AND ($2::text[] IS NULL OR id = ANY($2))",
             tenant_id,
@@ -548,12 +562,12 @@ class PgStore:
         )
         if lost := [r["id"] for r in rows if r["index_lost_at"] is not None]:
             raise IndexLostError.for_databases(lost)
-        return [r["scope"] for r in rows]
+        return [generation_scope(r["id"], r["live_generation"], r["live_base"]) for r in rows]
 
     # Crawls
 
     async def request_crawl(
-        self, database_id: str, crawl_id: str, max_active: int | None = None
+        self, database_id: str, crawl_id: str, max_active: int | None = None, full: bool = False
     ) -> Crawl:
         async with self._transaction() as conn:
             # The row lock serialises concurrent requests for one database.
@@ -563,7 +577,7 @@ class PgStore:
             if locked is None:
                 raise NotFoundError(f"no database with id {database_id!r}")
             return await self._request_crawl(
-                conn, database_id, crawl_id, locked["tenant_id"], max_active
+                conn, database_id, crawl_id, locked["tenant_id"], max_active, full
             )
 
     async def get_crawl(self, crawl_id: str) -> Crawl:
@@ -658,35 +672,69 @@ class PgStore:
                 raise NotFoundError(f"no database with id {database_id!r}")
             await self._enqueue(conn, DATABASE_DELETED, DatabaseDeleted(database_id))
 
-    async def start_crawl(
-        self, crawl_id: str, plan: Sequence[BatchPlan], relations: Sequence[Relation] = ()
-    ) -> Crawl:
+    async def live_relations(self, database_id: str) -> list[LiveRelation] | None:
+        rows = await self._fetch(
+            "SELECT r.ref, r.schema_name, r.name, r.fingerprint, r.ordinal, r.columns,"
+            "  r.written_in"
+            " FROM databases d JOIN crawls c ON c.database_id = d.id"
+            "  AND c.generation = d.live_generation"
+            " JOIN crawl_relations r ON r.crawl_id = c.id WHERE d.id = $1",
+            database_id,
+        )
+        if not rows or any(None in tuple(row) for row in rows):
+            return None  # none live, or recorded before fingerprints and ordinals were kept
+        return [LiveRelation(*row) for row in rows]
+
+    async def start_crawl(self, crawl_id: str, plan: CrawlPlan) -> Crawl:
         async with self._transaction() as conn:
             row = await self._locked_crawl(conn, crawl_id)
             if row["state"] != CrawlState.QUEUED:
                 return _crawl(row)
+            live = await conn.fetchrow(
+                "SELECT live_generation, live_base FROM databases WHERE id = $1",
+                row["database_id"],
+            )
+            # Read relations get their columns and generation when their batch is done.
             await conn.copy_records_to_table(
                 "crawl_relations",
-                records=[(crawl_id, r.ref, r.schema, r.name, r.fingerprint) for r in relations],
-                columns=["crawl_id", "ref", "schema_name", "name", "fingerprint"],
+                records=[
+                    (
+                        crawl_id,
+                        p.relation.ref,
+                        p.relation.schema,
+                        p.relation.name,
+                        p.relation.fingerprint,
+                        p.ordinal,
+                        None if p.kept is None else p.kept.columns,
+                        None if p.kept is None else p.kept.written_in,
+                    )
+                    for p in plan.relations
+                ],
+                columns=_PLANNED_RELATION_COLUMNS,
             )
             await conn.copy_records_to_table(
                 "crawl_batches",
                 records=[
-                    (crawl_id, number, batch.first_ordinal, list(batch.refs))
-                    for number, batch in enumerate(plan)
+                    (crawl_id, number, list(batch.refs), list(batch.ordinals))
+                    for number, batch in enumerate(plan.batches)
                 ],
-                columns=["crawl_id", "number", "first_ordinal", "refs"],
+                columns=["crawl_id", "number", "refs", "ordinals"],
             )
-            state = CrawlState.RUNNING if plan else CrawlState.FINISHING
+            kept = plan.kept
+            state = CrawlState.RUNNING if plan.batches else CrawlState.FINISHING
             row = await conn.fetchrow(
                 "UPDATE crawls SET state = $3, started_at = now(), progressed_at = now(),"
-                f" batches_total = $2, {_RETRY_CLEARED} WHERE id = $1 RETURNING {_CRAWL_COLUMNS}",
+                f" batches_total = $2, {_RETRY_CLEARED}, base_generation = $4, planned_on = $5,"
+                f" tables = $6, columns = $7 WHERE id = $1 RETURNING {_CRAWL_COLUMNS}",
                 crawl_id,
-                len(plan),
+                len(plan.batches),
                 str(state),
+                row["generation"] if plan.full else live["live_base"],
+                live["live_generation"],
+                len(kept),
+                sum(relation.columns for relation in kept),
             )
-            if not plan:
+            if not plan.batches:
                 await self._enqueue_finishing(conn, row)
             return _crawl(row)
 
@@ -695,15 +743,17 @@ class PgStore:
 
     async def get_batch(self, crawl_id: str, number: int) -> Batch:
         row = await self._fetchrow(
-            "SELECT first_ordinal, refs FROM crawl_batches WHERE crawl_id = $1 AND number = $2",
+            "SELECT refs, ordinals FROM crawl_batches WHERE crawl_id = $1 AND number = $2",
             crawl_id,
             number,
         )
         if row is None:
             raise NotFoundError(f"crawl {crawl_id} has no batch {number}")
-        return Batch(crawl_id, number, row["first_ordinal"], tuple(row["refs"]))
+        return Batch(crawl_id, number, tuple(row["refs"]), tuple(row["ordinals"]))
 
-    async def complete_batch(self, crawl_id: str, number: int, tables: int, columns: int) -> Crawl:
+    async def complete_batch(
+        self, crawl_id: str, number: int, columns_by_ref: Mapping[str, int]
+    ) -> Crawl:
         async with self._transaction() as conn:
             row = await conn.fetchrow(
                 "WITH done AS ("
@@ -718,42 +768,93 @@ class PgStore:
                 f" RETURNING {_CRAWL_COLUMNS}",
                 crawl_id,
                 number,
-                tables,
-                columns,
+                len(columns_by_ref),
+                sum(columns_by_ref.values()),
             )
             if row is None:  # done before: nothing changed
                 return _crawl(await self._locked_crawl(conn, crawl_id))
+            await conn.execute(
+                "UPDATE crawl_relations r SET columns = f.columns, written_in = $4"
+                " FROM unnest($2::text[], $3::int[]) AS f (ref, columns)"
+                " WHERE r.crawl_id = $1 AND r.ref = f.ref",
+                crawl_id,
+                list(columns_by_ref),
+                list(columns_by_ref.values()),
+                row["generation"],
+            )
+            # Dropped between the plan and the read: not part of this crawl.
+            await conn.execute(
+                "DELETE FROM crawl_relations r USING crawl_batches b"
+                " WHERE b.crawl_id = $1 AND b.number = $2 AND r.crawl_id = $1"
+                " AND r.ref = ANY(b.refs) AND NOT r.ref = ANY($3::text[])",
+                crawl_id,
+                number,
+                list(columns_by_ref),
+            )
             if row["state"] == CrawlState.FINISHING and row["batches_done"] == row["batches_total"]:
                 # This call did the last batch: the crawl's finishing step goes out once, with it.
                 await self._enqueue_finishing(conn, row)
             return _crawl(row)
 
+    async def superseded_refs(self, crawl_id: str) -> list[str]:
+        rows = await self._fetch(
+            "SELECT o.ref FROM crawls c"
+            " JOIN crawls p ON p.database_id = c.database_id AND p.generation = c.planned_on"
+            " JOIN crawl_relations o ON o.crawl_id = p.id"
+            " WHERE c.id = $1 AND NOT EXISTS (SELECT 1 FROM crawl_relations n"
+            "  WHERE n.crawl_id = c.id AND n.ref = o.ref AND n.written_in < c.generation)",
+            crawl_id,
+        )
+        return [row["ref"] for row in rows]
+
     async def complete_crawl(self, crawl_id: str) -> Crawl:
         async with self._transaction() as conn:
-            row = await conn.fetchrow(
-                "UPDATE crawls SET state = 'complete', finished_at = coalesce(finished_at, now()),"
-                # A confirmed crawl's fail-safe message is no error once it is published.
-                " error_class = NULL, error_message = NULL"
-                " WHERE id = $1 AND state IN ('finishing', 'held', 'complete')"
-                f" RETURNING {_CRAWL_COLUMNS}",
-                crawl_id,
-            )
-            if row is None:
-                return _crawl(await self._locked_crawl(conn, crawl_id))
+            row = await self._locked_crawl(conn, crawl_id)
+            if row["state"] not in ("finishing", "held", "complete"):
+                return _crawl(row)
             database = await conn.fetchrow(
                 "SELECT tenant_id, live_generation FROM databases WHERE id = $1 FOR UPDATE",
                 row["database_id"],
             )
             live = database["live_generation"]
+            crawl = _crawl(row)
+            if crawl.incremental and crawl.state != "complete" and live != crawl.planned_on:
+                return await self._replanned(conn, row, database["tenant_id"])
+            row = await conn.fetchrow(
+                "UPDATE crawls SET state = 'complete', finished_at = coalesce(finished_at, now()),"
+                # A confirmed crawl's fail-safe message is no error once it is published.
+                " error_class = NULL, error_message = NULL"
+                f" WHERE id = $1 RETURNING {_CRAWL_COLUMNS}",
+                crawl_id,
+            )
             if live is None or live < row["generation"]:
                 # Readers switch to it, and its documents, just checked whole, are not lost.
                 await conn.execute(
-                    "UPDATE databases SET live_generation = $2, index_lost_at = NULL WHERE id = $1",
+                    "UPDATE databases SET live_generation = $2, live_base = $3,"
+                    " index_lost_at = NULL WHERE id = $1",
                     row["database_id"],
                     row["generation"],
+                    row["base_generation"],
                 )
                 await self._record_changes(conn, row, database["tenant_id"], live)
             return await self._crawl_ended(conn, row)
+
+    async def _replanned(
+        self, conn: asyncpg.Connection, row: asyncpg.Record, tenant_id: str
+    ) -> Crawl:
+        """Fail an incremental crawl whose live generation changed under it (another crawl was
+        published meanwhile: its plan compared with the wrong one), and ask for another."""
+        row = await conn.fetchrow(
+            "UPDATE crawls SET state = 'failed', finished_at = now(), error_class = 'replanned',"
+            " error_message = $2 WHERE id = $1"
+            f" RETURNING {_CRAWL_COLUMNS}",
+            row["id"],
+            "another crawl was published while this one ran, so what it compared with is no"
+            " longer live; a new crawl was requested in its place",
+        )
+        ended = await self._crawl_ended(conn, row)
+        await self._request_crawl(conn, row["database_id"], new_id("crawl"), tenant_id, None)
+        return ended
 
     async def _record_changes(
         self, conn: asyncpg.Connection, crawl: asyncpg.Record, tenant_id: str, before: int | None
@@ -766,7 +867,8 @@ class PgStore:
             changes = await conn.fetch(
                 "INSERT INTO schema_changes (database_id, crawl_id, generation, old_generation,"
                 "  changed_at, kind, schema_name, name, old_schema, old_name)"
-                " SELECT $1, $2, $3, $5, $4,"
+                # Renamed and altered: the generation that wrote the documents it replaces.
+                " SELECT $1, $2, $3, coalesce(o.written_in, $5), $4,"
                 "  CASE WHEN o.ref IS NULL THEN 'added' WHEN n.ref IS NULL THEN 'dropped'"
                 "       WHEN moved THEN 'renamed' ELSE 'altered' END,"
                 "  coalesce(n.schema_name, o.schema_name), coalesce(n.name, o.name),"
@@ -874,32 +976,36 @@ class PgStore:
 
     async def live_documents(self) -> dict[str, int]:
         rows = await self._fetch(
-            "SELECT d.id || ':' || d.live_generation AS scope, c.tables + c.columns AS documents"
+            "SELECT d.id, d.live_generation, d.live_base, c.tables + c.columns AS documents"
             " FROM databases d JOIN crawls c"
             " ON c.database_id = d.id AND c.generation = d.live_generation"
         )
-        return {r["scope"]: r["documents"] for r in rows}
+        return {
+            generation_scope(r["id"], r["live_generation"], r["live_base"]): r["documents"]
+            for r in rows
+        }
 
     async def mark_index_lost(self, scopes: Sequence[str]) -> list[Crawl]:
         crawls = []
         async with self._transaction() as conn:
-            for scope in scopes:
-                database_id, _, generation = scope.rpartition(":")
+            for text in scopes:
+                scope = Scope.parse(text)
                 # Only while that generation is live: a crawl may have replaced it since.
                 row = await conn.fetchrow(
                     "SELECT tenant_id, index_lost_at FROM databases"
                     " WHERE id = $1 AND live_generation = $2 FOR UPDATE",
-                    database_id,
-                    int(generation),
+                    scope.database_id,
+                    scope.generation,
                 )
                 if row is None or row["index_lost_at"] is not None:
                     continue  # replaced, or known lost (and its re-crawl requested) already
                 await conn.execute(
-                    "UPDATE databases SET index_lost_at = now() WHERE id = $1", database_id
+                    "UPDATE databases SET index_lost_at = now() WHERE id = $1", scope.database_id
                 )
+                # Full: the documents it would keep are the ones lost.
                 crawls.append(
                     await self._request_crawl(
-                        conn, database_id, new_id("crawl"), row["tenant_id"], None
+                        conn, scope.database_id, new_id("crawl"), row["tenant_id"], None, True
                     )
                 )
         return crawls
@@ -933,6 +1039,25 @@ class PgStore:
             row = await self._locked_crawl(conn, crawl_id)
             if row["state"] != CrawlState.HELD:
                 raise ConflictError(f"crawl {crawl_id} is {row['state']}, not held")
+            newer = await conn.fetchval(
+                "SELECT id FROM crawls WHERE database_id = $1 AND generation > $2"
+                f" AND (state IN {_ACTIVE_STATES} OR state = 'complete') LIMIT 1",
+                row["database_id"],
+                row["generation"],
+            )
+            if newer is not None:
+                raise ConflictError(
+                    f"crawl {newer} of this database came after crawl {crawl_id}: confirm that"
+                    " one if it is held, or re-crawl"
+                )
+            live = await conn.fetchval(
+                "SELECT live_generation FROM databases WHERE id = $1", row["database_id"]
+            )
+            if _crawl(row).incremental and live != row["planned_on"]:
+                raise ConflictError(
+                    f"crawl {crawl_id} only read what changed since a catalog that is no longer"
+                    " live: re-crawl instead"
+                )
             row = await conn.fetchrow(
                 "UPDATE crawls SET confirmed_at = coalesce(confirmed_at, now()) WHERE id = $1"
                 f" RETURNING {_CRAWL_COLUMNS}",

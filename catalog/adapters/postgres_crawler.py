@@ -371,8 +371,8 @@ class PostgresCrawler:
         constraints_of = _group(constraints)
         indexes_of = _group(indexes)
         return [
-            _table(by_oid[oid], columns_of[oid], constraints_of[oid], indexes_of[oid])
-            for oid in wanted
+            _table(ref, by_oid[oid], columns_of[oid], constraints_of[oid], indexes_of[oid])
+            for ref, oid in zip(refs, wanted, strict=True)
             if oid in by_oid
         ]
 
@@ -443,7 +443,9 @@ def _group(rows: _Rows) -> defaultdict[int, _Rows]:
     return grouped
 
 
-def _table(relation: asyncpg.Record, columns: _Rows, constraints: _Rows, indexes: _Rows) -> Table:
+def _table(
+    ref: RelationRef, relation: asyncpg.Record, columns: _Rows, constraints: _Rows, indexes: _Rows
+) -> Table:
     primary_key: tuple[str, ...] = ()
     foreign_keys = []
     for con in constraints:
@@ -496,6 +498,7 @@ def _table(relation: asyncpg.Record, columns: _Rows, constraints: _Rows, indexes
         ),
         partition_of=f"{relation['parent_schema']}.{parent}" if parent is not None else None,
         definition=relation["definition"],
+        ref=ref,
     )
 
 

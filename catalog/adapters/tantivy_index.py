@@ -22,14 +22,17 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import tantivy
 from tantivy import FieldType, Occur, Order, Query
 
 from catalog.documents import (
+    NEVER_RETIRED,
     Document,
     DocumentKind,
+    Scope,
     TermField,
     document_from_json,
     document_json,
@@ -69,14 +72,16 @@ def _build_schema() -> tantivy.Schema:
     # "raw" keeps each value as one term: these are keywords, and the analysed fields are already
     # split and lower-cased in Python (catalog.documents.document_terms), so the engine does no
     # analysis of its own.
-    keywords = ["id", "scope", "tenant_id", "data_type", *FACET_FIELDS, "name_display", *TermField]
+    keywords = ["id", "ref", "tenant_id", "data_type", *FACET_FIELDS, "name_display", *TermField]
     for name in keywords:
         builder.add_text_field(
             name, tokenizer_name="raw", index_option="basic", fast=name in _FAST_KEYWORDS
         )
-    # Fast fields: ordinal orders and ranges table pages and breaks ties, generation ranges deletes.
+    # Fast fields: ordinal orders and ranges table pages and breaks ties; generation and retired
+    # say which scopes see a document (catalog.documents.Scope).
     builder.add_unsigned_field("ordinal", indexed=True, fast=True)
     builder.add_unsigned_field("generation", indexed=True, fast=True)
+    builder.add_unsigned_field("retired", indexed=True, fast=True)
     # The whole Document as JSON, payload included: what search and browsing give back.
     builder.add_bytes_field("source", stored=True)
     return builder.build()
@@ -87,13 +92,14 @@ def _to_tantivy(document: Document, schema: tantivy.Schema) -> tantivy.Document:
         "id": document.id,
         "database_id": document.database_id,
         "tenant_id": document.tenant_id,
-        "scope": document.scope,
+        "ref": document.ref,
         "kind": str(document.kind),
         "schema": document.schema,
         "table_type": document.table_type,
         "name_display": document.name,
         "ordinal": document.ordinal,
         "generation": document.generation,
+        "retired": document.retired,
         # The whole Document, payload included: what search and browsing give back.
         "source": document_json(document),
         **document_terms(document),
@@ -277,7 +283,7 @@ class TantivyIndex:
             # Its files are still open here, but the directory readers open is gone or new.
             raise IndexLostError(f"the search index in {self._path} is gone")
         index = await self._current(scopes)
-        queries = {scope: self._term("scope", scope) for scope in scopes}
+        queries = {scope: self._in_scopes([scope]) for scope in scopes}
 
         def run() -> dict[str, int]:
             searcher = index.searcher()
@@ -313,16 +319,54 @@ class TantivyIndex:
 
         await self._write(write)
 
-    async def delete_generations_before(self, database_id: str, generation: int) -> None:
-        older = Query.range_query(
-            self._schema,
-            "generation",
-            FieldType.Unsigned,
-            upper_bound=generation,
-            include_upper=False,
+    async def supersede(self, live: str, generation: int, refs: Sequence[str]) -> None:
+        scope = Scope.parse(live)
+        database = self._term("database_id", scope.database_id)
+        # Written by crawls between the live one and this one, which did not publish.
+        unpublished = Query.boolean_query(
+            [
+                (Occur.Must, database),
+                (Occur.Must, self._range("generation", scope.generation + 1, generation - 1)),
+            ]
+        )
+        # Retired by such crawls, or by an earlier attempt of this one; and what it replaces.
+        retiring = [
+            (Occur.Should, self._range("retired", scope.generation + 1, NEVER_RETIRED - 1)),
+        ]
+        if refs:
+            retiring.append((Occur.Should, self._any_of("ref", refs)))
+        rewrite = Query.boolean_query(
+            [
+                (Occur.Must, database),
+                (Occur.Must, self._range("generation", scope.base, scope.generation)),
+                (Occur.Must, Query.boolean_query(retiring)),
+            ]
+        )
+        replaced = set(refs)
+
+        def write(writer: tantivy.IndexWriter) -> None:
+            searcher = self._opened().searcher()
+            found = searcher.search(rewrite, 1).count
+            addresses = [a for _, a in searcher.search(rewrite, max(found, 1)).hits]
+            documents = [_from_tantivy(searcher.doc(address)) for address in addresses]
+            writer.delete_documents_by_query(unpublished)
+            for document in documents:
+                retired = generation if document.ref in replaced else NEVER_RETIRED
+                writer.delete_documents_by_term("id", document.id)
+                writer.add_document(_to_tantivy(replace(document, retired=retired), self._schema))
+
+        await self._write(write)
+
+    async def delete_superseded(self, scope: str) -> None:
+        seen = Scope.parse(scope)
+        gone = Query.boolean_query(
+            [
+                (Occur.Should, self._range("generation", 0, seen.base - 1)),
+                (Occur.Should, self._range("retired", 0, seen.generation)),
+            ]
         )
         query = Query.boolean_query(
-            [(Occur.Must, self._term("database_id", database_id)), (Occur.Must, older)]
+            [(Occur.Must, self._term("database_id", seen.database_id)), (Occur.Must, gone)]
         )
         await self._write(lambda writer: writer.delete_documents_by_query(query))
 
@@ -360,9 +404,31 @@ class TantivyIndex:
     def _filters(self, query: SearchQuery | SuggestQuery) -> list[tuple[Occur, Query]]:
         # Filters score 0 so only the match clauses decide the ranking.
         return [
-            (Occur.Must, Query.const_score_query(self._any_of(field, values), 0.0))
-            for field, values in query.keyword_filters()
+            (Occur.Must, Query.const_score_query(self._in_scopes(query.scopes), 0.0)),
+            *(
+                (Occur.Must, Query.const_score_query(self._any_of(field, values), 0.0))
+                for field, values in query.keyword_filters()
+            ),
         ]
+
+    def _in_scopes(self, scopes: Sequence[str]) -> Query:
+        """Documents that any of these scopes sees (catalog.documents.Scope)."""
+        alternatives = []
+        for text in scopes:
+            scope = Scope.parse(text)
+            seen = [
+                (Occur.Must, self._term("database_id", scope.database_id)),
+                (Occur.Must, self._range("generation", scope.base, scope.generation)),
+                (Occur.Must, self._range("retired", scope.generation + 1, NEVER_RETIRED)),
+            ]
+            alternatives.append((Occur.Should, Query.boolean_query(seen)))
+        return Query.boolean_query(alternatives)
+
+    def _range(self, field: str, lowest: int, highest: int) -> Query:
+        """Unsigned values from `lowest` to `highest`, both included."""
+        return Query.range_query(
+            self._schema, field, FieldType.Unsigned, lower_bound=lowest, upper_bound=highest
+        )
 
     def _any_of(self, field: str, values: Sequence[str]) -> Query:
         if len(values) == 1:
@@ -428,7 +494,7 @@ class TantivyIndex:
             return []
         index = await self._current([scope])
         clauses = [
-            (Occur.Must, self._term("scope", scope)),
+            (Occur.Must, self._in_scopes([scope])),
             (Occur.Must, self._term("kind", str(DocumentKind.TABLE))),
         ]
         if after_ordinal is not None:

@@ -31,6 +31,7 @@ from gateway.schemas import (
     AccessCheckOut,
     ConnectionTest,
     CrawlError,
+    CrawlRequestIn,
     CredentialsIn,
     CredentialsOut,
     DatabaseIn,
@@ -189,9 +190,10 @@ async def request_crawl(request: web.Request) -> web.Response:
     require(request, Role.EDITOR)
     store = request.app[STORE]
     database = await tenant_database(request, request.match_info["database_id"])
+    body = await read_body(request, CrawlRequestIn, optional=True)
     limit = request.app[SETTINGS].max_crawls_per_tenant
-    crawl = await services.request_crawl(store, database.id, limit)
-    await audit(request, "crawl.requested", database.id, crawl_id=crawl.id)
+    crawl = await services.request_crawl(store, database.id, limit, full=body.full)
+    await audit(request, "crawl.requested", database.id, crawl_id=crawl.id, full=body.full)
     out = DatabaseOut.of(await store.get_database(database.id), crawl)
     return web.json_response(out.model_dump(mode="json"), status=202)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from catalog.documents import DocumentKind
+from catalog.documents import DocumentKind, Scope
 from catalog.errors import ConflictError, InvalidInputError
 from catalog.explain import explain
 from catalog.models import TableType
@@ -57,7 +57,7 @@ async def _scopes(request: web.Request, database_ids: tuple[str, ...]) -> tuple[
     """The live generations the caller may read: all their tenant's databases, or those named."""
     tenant_id = caller(request).tenant_id
     scopes = tuple(await request.app[STORE].live_scopes(tenant_id, database_ids or None))
-    live = {scope.rpartition(":")[0] for scope in scopes}
+    live = {Scope.parse(scope).database_id for scope in scopes}
     for database_id in database_ids:
         if database_id not in live:
             # Unknown, or another tenant's: a 404, not an empty result.

@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 
+from catalog.documents import NEVER_RETIRED
 from catalog.embedded import embedded_nats, free_port
 from tests.engines.postgres import PostgresServer
 from tests.processes import process, wait_until_ready
@@ -239,10 +240,13 @@ class Cluster:
 
     # The index, read straight from the engine
 
-    async def documents(self, database_id: str) -> list[tuple[str, str, str, str | None, int]]:
-        """Every document of a database in the index, whatever its generation."""
+    async def documents(
+        self, database_id: str
+    ) -> list[tuple[str, str, str, str | None, int, int | None]]:
+        """Every document of a database in the index, whatever its generation: kind, schema,
+        table, column, generation and retired (None: never)."""
         base = f"{self.opensearch_url}/{self.index_name}"
-        found: list[tuple[str, str, str, str | None, int]] = []
+        found: list[tuple[str, str, str, str | None, int, int | None]] = []
         async with aiohttp.ClientSession() as http:
             async with http.post(f"{base}/_refresh") as response:
                 assert response.status == 200
@@ -252,7 +256,7 @@ class Cluster:
                     "size": 5000,
                     "query": {"term": {"database_id": database_id}},
                     "sort": [{"id": "asc"}],
-                    "_source": ["kind", "schema", "table", "column", "generation"],
+                    "_source": ["kind", "schema", "table", "column", "generation", "retired"],
                 }
                 if after is not None:
                     body["search_after"] = after
@@ -267,30 +271,39 @@ class Cluster:
                         h["_source"]["table"],
                         h["_source"]["column"],
                         h["_source"]["generation"],
+                        h["_source"].get("retired"),
                     )
                     for h in hits
                 ]
                 after = hits[-1]["sort"]
 
     async def assert_index_holds_exactly(
-        self, database_id: str, target: TargetDatabase, generation: int
+        self,
+        database_id: str,
+        target: TargetDatabase,
+        generation: int,
+        expected: set[tuple[str, str, str, str | None]] | None = None,
     ) -> None:
-        """None missing, none duplicated, none stale.
+        """None missing, none duplicated, none stale: the documents of the target (or
+        `expected`), written by `generation` or, where an incremental crawl kept them, before.
 
-        A crawl is `complete` once readers switch to its generation; the older documents go just
-        after (a delete_by_query on OpenSearch), so they are given a few seconds to.
+        A crawl is `complete` once readers switch to its generation; the documents it replaced
+        go just after (a delete_by_query on OpenSearch), so they are given a few seconds to.
         """
         deadline = time.monotonic() + STALE_DELETE_SECONDS
         while True:
             documents = await self.documents(database_id)
-            generations = Counter(d[4] for d in documents)
-            if set(generations) <= {generation} or time.monotonic() > deadline:
+            keys = [d[:4] for d in documents]
+            retired = [d for d in documents if d[5] not in (None, NEVER_RETIRED)]
+            if (not retired and len(keys) == len(set(keys))) or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.1)
-        assert set(generations) == {generation}, f"stale generations remain: {generations}"
-        keys = [d[:4] for d in documents]
+        assert not retired, f"replaced documents remain: {len(retired)}"
         assert len(keys) == len(set(keys)), "duplicated documents"
-        expected = target.expected_documents()
+        newer = Counter(d[4] for d in documents if d[4] > generation)
+        assert not newer, f"documents of unpublished generations remain: {newer}"
+        if expected is None:
+            expected = target.expected_documents()
         assert set(keys) == expected, (
             f"missing {len(expected - set(keys))}, unexpected {len(set(keys) - expected)}"
         )

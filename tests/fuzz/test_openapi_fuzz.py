@@ -36,7 +36,7 @@ from catalog.tokens import new_token, token_hash
 from gateway.app import create_app
 from gateway.cursors import encode_cursor
 from gateway.openapi import openapi_document
-from tests.factories import PASSWORD, table
+from tests.factories import PASSWORD, full_plan, table
 from tests.fakes import FakeCrawler, InMemorySearchIndex, InMemoryStore
 
 T = TypeVar("T")
@@ -209,7 +209,7 @@ class World:
         await self.index.upsert(
             documents_for_table(database_id, 1, 0, seed, tenant_id=DEFAULT_TENANT)
         )
-        await self.store.start_crawl(crawl_id, [])
+        await self.store.start_crawl(crawl_id, full_plan())
         await self.store.complete_crawl(crawl_id)
 
 

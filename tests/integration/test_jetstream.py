@@ -27,7 +27,7 @@ from catalog.settings import Settings
 from indexer.jetstream import STREAM, Bus, JetStreamPublisher, connect, ensure_stream
 from indexer.relay import OutboxRelay
 from indexer.worker import EARLIER_ATTEMPTS, Worker
-from tests.factories import PASSWORD, new_database
+from tests.factories import PASSWORD, full_plan, new_database
 from tests.tls_postgres import certificates
 
 SETTINGS = Settings(workers=2, ack_wait=1, max_deliver=4, retry_delay=0.05)
@@ -190,7 +190,7 @@ async def test_a_crawl_waiting_for_its_next_attempt_says_so(js, store):
     due_in = (waiting.retry_at - datetime.now(UTC)).total_seconds()
     assert 50 < due_in <= 60
 
-    moved_on = await store.start_crawl(crawl.id, [])
+    moved_on = await store.start_crawl(crawl.id, full_plan())
     assert (moved_on.retry_attempts, moved_on.retry_error_class, moved_on.retry_at) == (
         0,
         None,

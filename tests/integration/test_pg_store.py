@@ -12,15 +12,22 @@ import pytest
 from catalog import services
 from catalog.adapters.pg_store import PgStore
 from catalog.cipher import SecretCipher, generate_key
+from catalog.crawl_plan import ORDINAL_SPACING, plan_crawl
 from catalog.crawler import Relation
 from catalog.credentials import open_sealed
-from catalog.errors import CrawlCapacityError, IndexLostError, NotFoundError, TransientError
+from catalog.errors import (
+    ConflictError,
+    CrawlCapacityError,
+    IndexLostError,
+    NotFoundError,
+    TransientError,
+)
 from catalog.messages import CRAWL_FINISHING, CRAWL_REQUESTED
-from catalog.models import DEFAULT_TENANT, ChangeKind, CrawlState
+from catalog.models import DEFAULT_TENANT, ChangeKind, Crawl, CrawlState
 from catalog.principal import Principal, Role
-from catalog.store import BatchPlan, OutboxMessage
+from catalog.store import OutboxMessage
 from catalog.tokens import token_hash
-from tests.factories import PASSWORD, new_database
+from tests.factories import PASSWORD, full_plan, new_database, recorded_plan
 
 
 @pytest.fixture
@@ -38,7 +45,7 @@ async def test_plans_stored_before_refs_were_opaque_keep_their_oids_as_text(
     store, store_url, cipher
 ):
     _, crawl = await services.register_database(store, cipher, new_database())
-    await store.start_crawl(crawl.id, [BatchPlan(0, ("16384", "16390"))])
+    await store.start_crawl(crawl.id, full_plan("16384", "16390"))
     # The store as migration 008 left it: refs were bigint[] (PostgreSQL OIDs).
     raw = await asyncpg.connect(store_url)
     try:
@@ -93,18 +100,17 @@ async def test_a_failed_publish_leaves_the_outbox_row_for_later(store, cipher):
 
 async def test_crawl_lifecycle_and_live_generation(store, cipher):
     database, crawl = await services.register_database(store, cipher, new_database())
-    plan = [BatchPlan(0, ("11", "12")), BatchPlan(2, ("13",))]
-    running = await store.start_crawl(crawl.id, plan)
+    running = await store.start_crawl(crawl.id, full_plan("11", "12", "13", batch_size=2))
     assert (running.state, running.batches_total) == (CrawlState.RUNNING, 2)
     # A second plan (redelivery) keeps the first.
-    assert (await store.start_crawl(crawl.id, [BatchPlan(0, ("99",))])).batches_total == 2
+    assert (await store.start_crawl(crawl.id, full_plan("99"))).batches_total == 2
     batch = await store.get_batch(crawl.id, 1)
-    assert (batch.first_ordinal, batch.refs) == (2, ("13",))
+    assert (batch.refs, batch.ordinals) == (("13",), (3 * ORDINAL_SPACING,))
     with pytest.raises(NotFoundError):
         await store.get_batch(crawl.id, 5)
 
-    after_one = await store.complete_batch(crawl.id, 0, 2, 20)
-    again = await store.complete_batch(crawl.id, 0, 2, 20)
+    after_one = await store.complete_batch(crawl.id, 0, {"11": 10, "12": 10})
+    again = await store.complete_batch(crawl.id, 0, {"11": 10, "12": 10})
     assert (
         (again.batches_done, again.tables, again.columns)
         == (1, 2, 20)
@@ -114,7 +120,7 @@ async def test_crawl_lifecycle_and_live_generation(store, cipher):
             after_one.columns,
         )
     )
-    await store.complete_batch(crawl.id, 1, 1, 5)
+    await store.complete_batch(crawl.id, 1, {"13": 5})
     assert await store.live_scopes(DEFAULT_TENANT, [database.id]) == []
     done = await store.complete_crawl(crawl.id)
     assert done.state is CrawlState.COMPLETE
@@ -129,7 +135,7 @@ async def test_crawl_lifecycle_and_live_generation(store, cipher):
 async def test_recrawl_requests_coalesce_even_when_concurrent(store, cipher):
     database, first = await services.register_database(store, cipher, new_database())
     assert (await services.request_crawl(store, database.id)).id == first.id
-    await store.start_crawl(first.id, [])
+    await store.start_crawl(first.id, full_plan())
     await store.complete_crawl(first.id)
     crawls = await asyncio.gather(*(services.request_crawl(store, database.id) for _ in range(5)))
     assert len({c.id for c in crawls}) == 1
@@ -154,7 +160,7 @@ async def test_the_crawl_cap_holds_for_concurrent_registrations_and_recrawls(sto
     # Finish them; 5 more start crawling (no cap asked); then re-crawl all 15 at once: the 5
     # return their running crawls, 5 more queue, up to the cap, and 5 are refused.
     for _, crawl in registered:
-        await store.start_crawl(crawl.id, [])
+        await store.start_crawl(crawl.id, full_plan())
         await store.complete_crawl(crawl.id)
     more = [services.register_database(store, cipher, new_database(name=f"x{i}")) for i in range(5)]
     extra = [database for database, _ in await asyncio.gather(*more)]
@@ -173,12 +179,12 @@ async def test_a_database_and_its_latest_crawl_are_read_in_one_snapshot(store, c
     live generation (the cause of an intermittent end-to-end failure). Read together, a
     complete crawl always comes with its generation live."""
     database, crawl = await services.register_database(store, cipher, new_database())
-    await store.start_crawl(crawl.id, [])
+    await store.start_crawl(crawl.id, full_plan())
     await store.complete_crawl(crawl.id)
     readings = []
     for _ in range(20):
         crawl = await services.request_crawl(store, database.id)
-        await store.start_crawl(crawl.id, [])
+        await store.start_crawl(crawl.id, full_plan())
 
         async def poll() -> None:
             for _ in range(25):
@@ -281,16 +287,16 @@ async def sent_messages(store: PgStore) -> list[tuple[str, dict]]:
 async def test_the_last_batch_moves_the_crawl_to_finishing_and_sends_its_finish_once(store, cipher):
     database, crawl = await services.register_database(store, cipher, new_database())
     await sent_messages(store)
-    await store.start_crawl(crawl.id, [BatchPlan(0, ("1",)), BatchPlan(1, ("2",))])
-    assert (await store.complete_batch(crawl.id, 0, 1, 3)).state is CrawlState.RUNNING
+    await store.start_crawl(crawl.id, full_plan("1", "2", batch_size=1))
+    assert (await store.complete_batch(crawl.id, 0, {"1": 3})).state is CrawlState.RUNNING
     assert await sent_messages(store) == []
-    last = await store.complete_batch(crawl.id, 1, 1, 2)
+    last = await store.complete_batch(crawl.id, 1, {"2": 2})
     assert (last.state, last.batches_done, last.progressed_at is not None) == (
         CrawlState.FINISHING,
         2,
         True,
     )
-    again = await store.complete_batch(crawl.id, 1, 1, 2)
+    again = await store.complete_batch(crawl.id, 1, {"2": 2})
     assert (again.state, again.tables) == (CrawlState.FINISHING, 2)
     finishing = {"crawl_id": crawl.id, "database_id": database.id}
     assert await sent_messages(store) == [(CRAWL_FINISHING, finishing)]
@@ -305,7 +311,7 @@ async def test_a_request_after_the_plan_waits_for_that_crawl_and_goes_out_when_i
 ):
     database, first = await services.register_database(store, cipher, new_database())
     await sent_messages(store)
-    await store.start_crawl(first.id, [BatchPlan(0, ("1",))])
+    await store.start_crawl(first.id, full_plan("1"))
     follow_ups = await asyncio.gather(
         *(services.request_crawl(store, database.id) for _ in range(4))
     )
@@ -324,7 +330,7 @@ async def test_a_request_after_the_plan_waits_for_that_crawl_and_goes_out_when_i
 
 async def test_lost_documents_mark_the_database_refuse_readers_and_ask_for_one_crawl(store, cipher):
     database, crawl = await services.register_database(store, cipher, new_database())
-    await store.start_crawl(crawl.id, [])
+    await store.start_crawl(crawl.id, full_plan())
     await store.complete_crawl(crawl.id)
     await sent_messages(store)
     scope = f"{database.id}:1"
@@ -337,7 +343,7 @@ async def test_lost_documents_mark_the_database_refuse_readers_and_ask_for_one_c
         await store.live_scopes(DEFAULT_TENANT, None)
     assert [subject for subject, _ in await sent_messages(store)] == [CRAWL_REQUESTED]
 
-    await store.start_crawl(again.id, [])
+    await store.start_crawl(again.id, full_plan())
     await store.complete_crawl(again.id)
     assert (await store.get_database(database.id)).index_lost_at is None
     assert await store.live_scopes(DEFAULT_TENANT, None) == [f"{database.id}:2"]
@@ -345,7 +351,7 @@ async def test_lost_documents_mark_the_database_refuse_readers_and_ask_for_one_c
 
 async def test_crawls_that_stopped_moving_fail_as_stalled(store, store_url, cipher):
     database, crawl = await services.register_database(store, cipher, new_database())
-    await store.start_crawl(crawl.id, [BatchPlan(0, ("1",))])
+    await store.start_crawl(crawl.id, full_plan("1"))
     follow_up = await services.request_crawl(store, database.id)
     assert await store.fail_stalled_crawls(600) == []
     raw = await asyncpg.connect(store_url)
@@ -379,7 +385,7 @@ def relation(ref: str, name: str, fingerprint: str, schema: str = "sales") -> Re
 
 
 async def crawled(store: PgStore, crawl_id: str, relations: list[Relation]) -> None:
-    await store.start_crawl(crawl_id, [], relations)
+    await store.start_crawl(crawl_id, recorded_plan(relations))
     await store.complete_crawl(crawl_id)
 
 
@@ -490,7 +496,7 @@ async def test_a_due_scheduled_crawl_starts_once_however_many_ask(store, store_u
         )
         # Due while its first crawl is still queued: only moved on.
         assert await store.start_due_crawls(10) == []
-        await store.start_crawl(first.id, [])
+        await store.start_crawl(first.id, full_plan())
         await store.complete_crawl(first.id)
         await raw.execute(
             "UPDATE databases SET next_crawl_at = now() - interval '1 second' WHERE id = $1",
@@ -507,3 +513,101 @@ async def test_a_due_scheduled_crawl_starts_once_however_many_ask(store, store_u
     await store.update_database(stopped, None)
     after = await store.get_database(database.id)
     assert (after.crawl_interval, after.next_crawl_at) == (None, None)
+
+
+async def read_all(store: PgStore, crawl_id: str, columns: dict[str, int]) -> Crawl:
+    """Complete every batch of the crawl, each relation read with `columns[ref]` columns."""
+    crawl = await store.get_crawl(crawl_id)
+    for number in range(crawl.batches_total or 0):
+        batch = await store.get_batch(crawl_id, number)
+        await store.complete_batch(
+            crawl_id, number, {ref: columns[ref] for ref in batch.refs if ref in columns}
+        )
+    return await store.get_crawl(crawl_id)
+
+
+async def test_an_incremental_plan_keeps_what_did_not_change_and_retires_the_rest(store, cipher):
+    database, first = await services.register_database(store, cipher, new_database())
+    kept = [relation(str(ref), f"t{ref}", "k") for ref in (5, 6, 7)]
+    listed = [relation("1", "orders", "a"), relation("2", "regions", "b"), relation("3", "x", "c")]
+    await store.start_crawl(first.id, plan_crawl([*listed, *kept], None, 2))
+    await read_all(store, first.id, {"1": 3, "2": 2, "3": 4, "5": 1, "6": 1, "7": 1})
+    await store.complete_crawl(first.id)
+    live = await store.live_relations(database.id)
+    assert live is not None
+    assert sorted((r.ref, r.ordinal, r.columns, r.written_in) for r in live)[:3] == [
+        ("1", ORDINAL_SPACING, 3, 1),
+        ("2", 2 * ORDINAL_SPACING, 2, 1),  # sales.orders, sales.regions, sales.t5 .. sales.x
+        ("3", 6 * ORDINAL_SPACING, 4, 1),
+    ]
+
+    # Orders altered, x dropped, a new one; the rest kept.
+    second = await services.request_crawl(store, database.id)
+    now = [relation("1", "orders", "a2"), relation("2", "regions", "b"), relation("4", "p", "d")]
+    plan = plan_crawl([*now, *kept], live, 10)
+    assert (plan.full, [b.refs for b in plan.batches]) == (False, [("1", "4")])
+    planned = await store.start_crawl(second.id, plan)
+    assert (planned.incremental, planned.base_generation, planned.planned_on) == (True, 1, 1)
+    assert (planned.tables, planned.columns) == (4, 5)  # regions and t5..t7, kept
+    # "4" was dropped again before its batch read it: it is left out of the crawl.
+    done = await read_all(store, second.id, {"1": 5})
+    assert (done.state, done.tables, done.columns) == (CrawlState.FINISHING, 5, 10)
+    assert sorted(await store.superseded_refs(second.id)) == ["1", "3"]
+    published = await store.complete_crawl(second.id)
+    assert published.state is CrawlState.COMPLETE
+    assert await store.live_scopes(DEFAULT_TENANT, [database.id]) == [f"{database.id}:1-2"]
+    now_live = await store.live_relations(database.id) or []
+    assert sorted(r.ref for r in now_live) == ["1", "2", "5", "6", "7"]
+    changes = await store.list_changes(database.id, None, None, 10)
+    assert [(c.kind, c.name, c.old_generation) for c in changes] == [
+        (ChangeKind.ALTERED, "orders", 1),
+        (ChangeKind.DROPPED, "x", 1),
+    ]
+
+
+async def test_an_incremental_crawl_publishes_only_on_the_generation_it_was_planned_on(
+    store, store_url, cipher
+):
+    database, first = await services.register_database(store, cipher, new_database())
+    others = [relation(str(ref), f"t{ref}", "k") for ref in (5, 6, 7)]
+    every = {"1": 1, "5": 1, "6": 1, "7": 1}
+
+    def listing(orders: str) -> list[Relation]:
+        return [relation("1", "orders", orders), *others]
+
+    await store.start_crawl(first.id, plan_crawl(listing("a"), None, 10))
+    await read_all(store, first.id, every)
+    await store.complete_crawl(first.id)
+
+    # A held incremental crawl, then a full one published over it.
+    held = await services.request_crawl(store, database.id)
+    live = await store.live_relations(database.id)
+    assert (await store.start_crawl(held.id, plan_crawl(listing("b"), live, 10))).incremental
+    await read_all(store, held.id, every)
+    await store.hold_crawl(held.id, "fell")
+    full = await services.request_crawl(store, database.id, full=True)
+    assert full.full
+    assert (await services.request_crawl(store, database.id)).id == full.id  # merged, still full
+    await store.start_crawl(full.id, plan_crawl(listing("b"), None, 10))
+    with pytest.raises(ConflictError):  # a newer crawl was planned after it
+        await store.confirm_crawl(held.id)
+    await read_all(store, full.id, every)
+    assert (await store.complete_crawl(full.id)).state is CrawlState.COMPLETE
+
+    # A crawl planned on generation 3 that finishes after another was published fails, and
+    # asks for a crawl in its place.
+    stale = await services.request_crawl(store, database.id)
+    live = await store.live_relations(database.id)
+    assert (await store.start_crawl(stale.id, plan_crawl(listing("c"), live, 10))).incremental
+    await read_all(store, stale.id, every)
+    raw = await asyncpg.connect(store_url)  # as if another crawl had been published meanwhile
+    try:
+        await raw.execute(
+            "UPDATE databases SET live_generation = live_generation + 10 WHERE id = $1",
+            database.id,
+        )
+    finally:
+        await raw.close()
+    failed = await store.complete_crawl(stale.id)
+    assert (failed.state, failed.error_class) == (CrawlState.FAILED, "replanned")
+    assert (await store.latest_crawl(database.id)).state is CrawlState.QUEUED

@@ -9,6 +9,7 @@ import json
 import shutil
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 
 import pytest
 import tantivy
@@ -16,7 +17,7 @@ from opensearchpy import AsyncOpenSearch
 
 from catalog.adapters.opensearch_index import INDEX_BODY, OpenSearchIndex
 from catalog.adapters.tantivy_index import TantivyIndex
-from catalog.documents import Document, DocumentKind, generation_scope
+from catalog.documents import Document, DocumentKind, documents_for_table, generation_scope
 from catalog.errors import IndexLostError, PermanentError, TransientError
 from catalog.models import Column, Table, TableType
 from catalog.search import SearchIndex, SearchQuery, SuggestQuery
@@ -123,7 +124,7 @@ async def test_upserting_twice_keeps_one_copy(search_index, shop):
     await crawl(search_index, DB_A, 1, SHOP_TABLES)
     # The same id twice in one batch also leaves one document.
     await search_index.upsert(tables_of(shop)[:1] * 2)
-    await search_index.delete_generations_before(DB_A, 1)
+    await search_index.delete_superseded(SCOPE_A1)
 
     tables = await search_index.tables_page(SCOPE_A1, None, 100)
     assert len(tables) == len(SHOP_TABLES)
@@ -149,7 +150,7 @@ async def test_reopening_keeps_documents(search_index, index_factory, shop):
 # --- generations and deletes ----------------------------------------------------------------
 
 
-async def test_delete_generations_before_removes_only_older_generations_of_that_database(
+async def test_delete_superseded_removes_only_older_generations_of_that_database(
     search_index,
 ):
     await crawl(search_index, DB_B, 1, SHOP_TABLES[:2])
@@ -159,7 +160,7 @@ async def test_delete_generations_before_removes_only_older_generations_of_that_
     # Generation 2 renamed a table; only the upsert so far, then the finish step.
     generation_2 = [*SHOP_TABLES[:3], _table("clients", "id")]
     await search_index.upsert(generation_documents(DB_A, 2, generation_2))
-    await search_index.delete_generations_before(DB_A, 2)
+    await search_index.delete_superseded(SCOPE_A2)
 
     assert await search_index.tables_page(SCOPE_A1, None, 100) == []
     page_a2 = await search_index.tables_page(SCOPE_A2, None, 100)
@@ -172,6 +173,87 @@ async def test_delete_generations_before_removes_only_older_generations_of_that_
     # Column documents of the old generation are gone too.
     old_columns = SearchQuery(text="full_name", scopes=(SCOPE_A1,), kind=DocumentKind.COLUMN)
     assert await found(search_index, old_columns) == []
+
+
+def scope_of(document: Document) -> str:
+    return generation_scope(document.database_id, document.generation)
+
+
+def relation_documents(database_id: str, generation: int, ordinal: int, ref: str, t: Table):
+    return documents_for_table(
+        database_id, generation, ordinal, replace(t, ref=ref), tenant_id=TENANT
+    )
+
+
+async def incremental_world(search_index):
+    """db-a's generation 1 (full: tables r0..r3 of SHOP_TABLES, ordinals 10, 20...), and db-b's."""
+    await crawl(search_index, DB_B, 1, SHOP_TABLES[:1])
+    first = [
+        doc
+        for n, t in enumerate(SHOP_TABLES[:4])
+        for doc in relation_documents(DB_A, 1, (n + 1) * 10, f"r{n}", t)
+    ]
+    await search_index.upsert(first)
+    await search_index.delete_superseded(SCOPE_A1)
+    return [t.name for t in SHOP_TABLES[:4]]
+
+
+async def test_an_incremental_generation_keeps_what_it_did_not_replace(search_index):
+    names = await incremental_world(search_index)
+    # Generation 2 replaces r1 (a new column), drops r3 and adds r9; r0 and r2 stay as written.
+    altered = replace(SHOP_TABLES[1], columns=(*SHOP_TABLES[1].columns, _column("note", 99)))
+    await search_index.upsert(
+        [
+            *relation_documents(DB_A, 2, 20, "r1", altered),
+            *relation_documents(DB_A, 2, 15, "r9", _table("zeta", "id")),
+        ]
+    )
+    two = generation_scope(DB_A, 2, base=1)
+    await search_index.supersede(SCOPE_A1, 2, ["r1", "r3"])
+    # Readers of generation 1 see no difference; those of 2 see it whole, and nothing else.
+    assert [d.table for d in await search_index.tables_page(SCOPE_A1, None, 100)] == names
+    new = await search_index.tables_page(two, None, 100)
+    assert [(d.table, d.generation) for d in new] == [
+        (names[0], 1),
+        ("zeta", 2),
+        (names[1], 2),
+        (names[2], 1),
+    ]
+    assert new[2].column_names[-1] == "note"
+    counts = await search_index.document_counts([SCOPE_A1, two])
+    first = sum(1 + len(t.columns) for t in SHOP_TABLES[:4])
+    # Less r3 (a table and its columns), plus r1's new column and zeta (a table, one column).
+    assert counts == {SCOPE_A1: first, two: first - 1 - len(SHOP_TABLES[3].columns) + 1 + 2}
+    assert await names_in(search_index, two, "zeta") == ["zeta"]
+    assert names[3] not in await names_in(search_index, two, names[3])
+    assert names[3] in await names_in(search_index, SCOPE_A1, names[3])
+    # Published: what only generation 1 saw goes; generation 2 reads the same as before.
+    await search_index.supersede(SCOPE_A1, 2, ["r1", "r3"])  # a message handled twice
+    await search_index.delete_superseded(two)
+    assert await search_index.tables_page(two, None, 100) == new
+    assert await search_index.tables_page(SCOPE_A1, None, 100) == [new[0], new[3]]
+    assert await search_index.tables_page(SCOPE_B1, None, 100) != []  # another database: kept
+
+
+async def test_supersede_undoes_what_a_crawl_that_never_published_left(search_index):
+    names = await incremental_world(search_index)
+    # Generation 2 wrote r1 again and retired the old r1 and r2, then died unpublished.
+    await search_index.upsert(relation_documents(DB_A, 2, 20, "r1", _table("dead", "id")))
+    await search_index.supersede(SCOPE_A1, 2, ["r1", "r2"])
+    # Generation 3 replaces only r0.
+    await search_index.upsert(relation_documents(DB_A, 3, 10, "r0", _table("alpha", "id")))
+    await search_index.supersede(SCOPE_A1, 3, ["r0"])
+    three = generation_scope(DB_A, 3, base=1)
+    assert [d.table for d in await search_index.tables_page(three, None, 100)] == [
+        "alpha",
+        *names[1:],
+    ]
+    assert await names_in(search_index, three, "dead") == []
+    await search_index.delete_superseded(three)
+    assert [d.table for d in await search_index.tables_page(three, None, 100)] == [
+        "alpha",
+        *names[1:],
+    ]
 
 
 async def test_delete_database_removes_all_its_documents(search_index):
@@ -287,14 +369,14 @@ async def test_scopes_filter(search_index, shop):
 
     only_a = await found(search_index, SearchQuery(text="customer_orders", scopes=(SCOPE_A1,)))
     assert only_a
-    assert {hit.document.scope for hit in only_a} == {SCOPE_A1}
+    assert {scope_of(hit.document) for hit in only_a} == {SCOPE_A1}
 
     a_and_b = await found(
         search_index,
         SearchQuery(text="customer_orders", scopes=(SCOPE_A1, SCOPE_B1), kind=DocumentKind.TABLE),
     )
     assert sorted(
-        hit.document.scope for hit in a_and_b if hit.document.table == "customer_orders"
+        scope_of(hit.document) for hit in a_and_b if hit.document.table == "customer_orders"
     ) == [
         SCOPE_A1,
         SCOPE_B1,
@@ -462,7 +544,7 @@ async def test_a_bulk_write_that_races_a_deletion_makes_an_index_with_our_mappin
             await client.indices.delete(index=name)
             await index.upsert(generation_documents(DB_A, 1, SHOP_TABLES))
             mapping = await client.indices.get_mapping(index=name)
-        assert mapping[name]["mappings"]["properties"]["scope"] == {"type": "keyword"}
+        assert mapping[name]["mappings"]["properties"]["retired"] == {"type": "long"}
     finally:
         await index.close()
 

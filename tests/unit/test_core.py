@@ -10,7 +10,14 @@ import pytest
 
 from catalog.bootstrap import private_folder
 from catalog.cipher import SecretCipher, generate_key
-from catalog.documents import DocumentKind, document_id, documents_for_table
+from catalog.documents import (
+    NEVER_RETIRED,
+    DocumentKind,
+    Scope,
+    document_id,
+    documents_for_table,
+    generation_scope,
+)
 from catalog.errors import CredentialError, InvalidInputError, PermanentError
 from catalog.identifiers import (
     compact_name,
@@ -205,7 +212,12 @@ def test_documents_have_deterministic_ids_and_no_secrets():
     assert [d.kind for d in docs] == [DocumentKind.TABLE, DocumentKind.COLUMN, DocumentKind.COLUMN]
     assert docs[0].id == document_id("db_1", 2, "public", "orders")
     assert document_id("db", 1, "a/b", "c") != document_id("db", 1, "a", "b/c")
-    assert docs[1].scope == "db_1:2"
+    assert (docs[1].generation, docs[1].retired) == (2, NEVER_RETIRED)
+    scope = Scope.parse(generation_scope("db_1", 5, 2))
+    assert (str(scope), scope.base, scope.generation) == ("db_1:2-5", 2, 5)
+    assert [scope.sees(2, NEVER_RETIRED), scope.sees(5, 6), scope.sees(3, 5)] == [True, True, False]
+    assert [scope.sees(1, NEVER_RETIRED), scope.sees(6, NEVER_RETIRED)] == [False, False]
+    assert Scope.parse("db_1:2") == Scope("db_1", 2, 2)
     assert docs[1].ordinal == 7
     assert docs[0].payload["columns"][1]["name"] == "total"
 

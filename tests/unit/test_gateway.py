@@ -23,7 +23,6 @@ from catalog.models import DEFAULT_TENANT, Crawl, CrawlState, TableType, Tenant
 from catalog.netguard import TargetPolicy
 from catalog.principal import Role
 from catalog.settings import Settings
-from catalog.store import BatchPlan
 from catalog.tokens import token_hash
 from gateway.app import create_app
 from gateway.auth import REDOC_BUNDLE_PATH
@@ -32,7 +31,7 @@ from gateway.keys import CIPHER
 from gateway.schemas import CrawlOut
 from gateway.server import serve_gateway
 from indexer.handlers import CrawlHandlers
-from tests.factories import PASSWORD, new_database, table
+from tests.factories import PASSWORD, full_plan, new_database, recorded_plan, table
 from tests.fakes import FakeCrawler, InMemorySearchIndex, InMemoryStore, RecordingPublisher
 
 TOKEN = "cat_test-token"
@@ -60,7 +59,7 @@ async def complete_crawl(store, index, database_id: str, *tables) -> None:
         await index.upsert(
             documents_for_table(database_id, crawl.generation, ordinal, t, tenant_id=DEFAULT_TENANT)
         )
-    await store.start_crawl(crawl.id, [])
+    await store.start_crawl(crawl.id, full_plan())
     await store.complete_crawl(crawl.id)
 
 
@@ -516,7 +515,7 @@ async def test_confirming_a_held_crawl_queues_its_publication(gateway):
     response = await client.post(wrong, headers=AUTH)
     assert_problem(response, await response.json(), 404)
 
-    await store.start_crawl(crawl_id, [])
+    await store.start_crawl(crawl_id, full_plan())
     await store.hold_crawl(crawl_id, "tables fell from 10 to 1 (90% gone)")
     status = await (await client.get(f"/v1/databases/{created['id']}", headers=AUTH)).json()
     assert status["crawl"]["state"] == "held"
@@ -767,7 +766,7 @@ async def test_a_crawl_that_waits_to_retry_shows_why_how_often_and_until_when(ga
         "attempts": 2,
         "next_attempt_at": "2030-01-01T00:00:00Z",
     }
-    await store.start_crawl(created["crawl"]["id"], [])
+    await store.start_crawl(created["crawl"]["id"], full_plan())
     body = await (await client.get(f"/v1/databases/{created['id']}", headers=AUTH)).json()
     assert body["crawl"]["retrying"] is None
 
@@ -862,7 +861,7 @@ async def test_a_recrawl_asked_while_a_crawl_runs_names_the_crawl_that_will_carr
     path = f"/v1/databases/{created['id']}/crawls"
     merged = await (await client.post(path, headers=AUTH)).json()
     assert merged["crawl"]["id"] == first  # still queued: it will see the request anyway
-    await store.start_crawl(first, [BatchPlan(0, ("10",))])  # planned: too late for changes
+    await store.start_crawl(first, full_plan("10"))  # planned: too late for changes
 
     response = await client.post(path, headers=AUTH)
     assert response.status == 202
@@ -877,13 +876,13 @@ async def test_the_change_history_pages_filters_by_time_and_refuses_a_bad_instan
     client, store, _ = gateway
     created = await (await client.post("/v1/databases", json=BODY, headers=AUTH)).json()
     database_id, first = created["id"], created["crawl"]["id"]
-    await store.start_crawl(first, [], [Relation("1", "public", "orders", "a")])
+    await store.start_crawl(first, recorded_plan([Relation("1", "public", "orders", "a")]))
     await store.complete_crawl(first)
     path = f"/v1/databases/{database_id}/changes"
     assert (await (await client.get(path, headers=AUTH)).json())["items"] == []  # baseline
     second = (await (await client.post(f"{path[:-8]}/crawls", headers=AUTH)).json())["crawl"]
     relations = [Relation("1", "public", "orders", "a2"), Relation("2", "public", "refunds", "b")]
-    await store.start_crawl(second["id"], [], relations)
+    await store.start_crawl(second["id"], recorded_plan(relations))
     await store.complete_crawl(second["id"])
 
     page = await (await client.get(f"{path}?limit=1", headers=AUTH)).json()
@@ -943,11 +942,11 @@ async def test_asyncapi_documents_the_change_event_as_the_store_sends_it(gateway
 
     created = await (await client.post("/v1/databases", json=BODY, headers=AUTH)).json()
     first = created["crawl"]["id"]
-    await store.start_crawl(first, [], [Relation("1", "public", "orders", "a")])
+    await store.start_crawl(first, recorded_plan([Relation("1", "public", "orders", "a")]))
     await store.complete_crawl(first)
     second = await client.post(f"/v1/databases/{created['id']}/crawls", headers=AUTH)
     second_id = (await second.json())["crawl"]["id"]
-    await store.start_crawl(second_id, [], [Relation("1", "public", "orders", "b")])
+    await store.start_crawl(second_id, recorded_plan([Relation("1", "public", "orders", "b")]))
     await store.complete_crawl(second_id)
     [event] = [m.payload for m, _ in store.outbox if m.subject.startswith("catalog.schema")]
     assert set(event) == set(payload["properties"])

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from catalog import services
+from catalog.browse import live_scope
 from catalog.cipher import SecretCipher, generate_key
 from catalog.documents import DocumentKind
 from catalog.errors import ConflictError, CrawlFailure, PermanentError, TransientError
@@ -24,7 +25,7 @@ from catalog.messages import (
     schema_changed_subject,
 )
 from catalog.models import DEFAULT_TENANT, ChangeKind, CrawlState
-from indexer.handlers import CrawlHandlers, plan_batches
+from indexer.handlers import CrawlHandlers
 from tests.factories import PASSWORD, new_database, table
 from tests.fakes import FakeCrawler, InMemorySearchIndex, InMemoryStore, RecordingPublisher
 
@@ -56,11 +57,6 @@ async def run_crawl(world, crawl_id: str, database_id: str) -> None:
         assert subject == CRAWL_BATCH
         await handlers.handle(CrawlBatchRequested(**json.loads(data)))
     await _store.finish_crawls(handlers.handle)
-
-
-async def test_plan_batches_keeps_order_and_ordinals():
-    plan = plan_batches([5, 6, 7, 8, 9], 2)
-    assert [(b.first_ordinal, b.refs) for b in plan] == [(0, (5, 6)), (2, (7, 8)), (4, (9,))]
 
 
 async def test_a_crawl_indexes_every_table_and_column_and_completes(world):
@@ -354,3 +350,119 @@ async def test_a_recrawl_records_what_changed_and_announces_it_once(world):
     assert event.counts == {"dropped": 1, "added": 1}
     assert not event.truncated
     assert PASSWORD not in json.dumps(dataclasses.asdict(event))
+
+
+async def crawled_twice(world):
+    """A database crawled twice: the second crawl lists fingerprints, so the next can compare."""
+    store, _, _, crawler, cipher, _ = world
+    database, crawl = await services.register_database(store, cipher, new_database())
+    await run_crawl(world, crawl.id, database.id)
+    second = await services.request_crawl(store, database.id)
+    await run_crawl(world, second.id, database.id)
+    crawler.batches_read.clear()
+    return database
+
+
+async def live_tables(store, index, database_id) -> dict[str, list[str]]:
+    """What readers see: each live table's columns."""
+    scope = live_scope(await store.get_database(database_id))
+    return {
+        f"{doc.schema}.{doc.table}": doc.column_names
+        for doc in await index.tables_page(scope, None, 100)
+    }
+
+
+async def test_an_incremental_crawl_reads_only_what_changed_and_publishes_the_whole(world):
+    store, index, _, crawler, _, _ = world
+    database = await crawled_twice(world)
+    before = await live_tables(store, index, database.id)
+
+    crawler.tables["10"] = table("public", "orders", "id", "customer_id", "total", "note")
+    del crawler.tables["13"]  # public.audit_log
+    crawler.tables["15"] = table("public", "refunds", "id")
+    third = await services.request_crawl(store, database.id)
+    await run_crawl(world, third.id, database.id)
+
+    third = await store.get_crawl(third.id)
+    assert (third.state, third.incremental, third.base_generation) == (CrawlState.COMPLETE, True, 2)
+    assert sorted(crawler.batches_read) == [("10", "15")]  # one batch: the changed and the new
+    assert (third.tables, third.columns) == (5, 10)  # kept ones counted from the start
+    expected = {**before, "public.orders": ["id", "customer_id", "total", "note"]}
+    del expected["public.audit_log"]
+    expected["public.refunds"] = ["id"]
+    assert await live_tables(store, index, database.id) == expected
+    # Only what readers see is left: kept documents (written by crawl 2) and crawl 3's.
+    assert {(d.table, d.generation) for d in index.documents.values() if d.column is None} == {
+        ("orders", 3),
+        ("refunds", 3),
+        ("customers", 2),
+        ("regions", 2),
+        ("targets", 2),
+    }
+    # Ordinals stay in (schema, name) order: refunds went between orders and sales.regions.
+    pages = await index.tables_page(live_scope(await store.get_database(database.id)), None, 9)
+    assert [d.table for d in pages] == ["customers", "orders", "refunds", "regions", "targets"]
+    changes = await store.list_changes(database.id, None, None, 10)
+    assert [(c.kind, c.name, c.detail) for c in changes] == [
+        (ChangeKind.DROPPED, "audit_log", None),
+        (ChangeKind.ALTERED, "orders", {"columns": {"added": ["note"]}}),
+        (ChangeKind.ADDED, "refunds", None),
+    ]
+
+
+async def test_a_recrawl_with_nothing_changed_reads_nothing_and_keeps_every_document(world):
+    store, index, _, crawler, _, _ = world
+    database = await crawled_twice(world)
+    before, documents = await live_tables(store, index, database.id), dict(index.documents)
+    again = await services.request_crawl(store, database.id)
+    await run_crawl(world, again.id, database.id)
+    again = await store.get_crawl(again.id)
+    assert (again.state, again.batches_total, again.tables, again.columns) == (
+        CrawlState.COMPLETE,
+        0,
+        5,
+        10,
+    )
+    assert crawler.batches_read == []
+    assert index.documents == documents
+    assert await live_tables(store, index, database.id) == before
+    assert (await store.get_database(database.id)).live_generation == 3
+
+
+async def test_a_full_crawl_reads_everything_whatever_the_fingerprints_say(world):
+    store, index, _, crawler, _, _ = world
+    database = await crawled_twice(world)
+    full = await services.request_crawl(store, database.id, full=True)
+    await run_crawl(world, full.id, database.id)
+    full = await store.get_crawl(full.id)
+    assert (full.full, full.incremental, full.base_generation) == (True, False, 3)
+    read = sorted(ref for batch in crawler.batches_read for ref in batch)
+    assert read == ["10", "11", "12", "13", "14"]
+    assert {d.generation for d in index.documents.values()} == {3}
+
+
+async def test_an_incremental_crawl_that_dies_after_retiring_leaves_readers_the_old_state(world):
+    """Killed after retiring what it replaced, before publishing: readers still see the old
+    generation whole; the next crawl restores what the dead one retired and drops its writes."""
+    store, index, _, crawler, _, handlers = world
+    database = await crawled_twice(world)
+    before = await live_tables(store, index, database.id)
+    crawler.tables["10"] = table("public", "orders", "id", "note")
+    doomed = await services.request_crawl(store, database.id)
+    await handlers.handle(CrawlRequested(doomed.id, database.id))
+    await handlers.handle(CrawlBatchRequested(doomed.id, database.id, 0))
+    live = live_scope(await store.get_database(database.id))
+    await index.supersede(live, doomed.generation, await store.superseded_refs(doomed.id))
+    await store.fail_crawl(doomed.id, "worker_lost", "killed")
+    assert await live_tables(store, index, database.id) == before
+
+    crawler.tables["10"] = table("public", "orders", "id", "customer_id", "total")  # put back
+    crawler.tables["11"] = table("public", "customers", "id", "name", "email")
+    after = await services.request_crawl(store, database.id)
+    await run_crawl(world, after.id, database.id)
+    assert (await store.get_crawl(after.id)).state is CrawlState.COMPLETE
+    assert await live_tables(store, index, database.id) == {
+        **before,
+        "public.customers": ["id", "name", "email"],
+    }
+    assert doomed.generation not in {d.generation for d in index.documents.values()}

@@ -16,7 +16,7 @@ from catalog.principal import Role
 from catalog.settings import Settings
 from catalog.tokens import token_hash
 from gateway.app import create_app
-from tests.factories import PASSWORD, table
+from tests.factories import PASSWORD, full_plan, table
 from tests.fakes import FakeCrawler, InMemorySearchIndex, InMemoryStore
 
 BODY = {"dbname": "shop", "user": "reader", "password": PASSWORD, "host": "10.0.0.5", "port": 5432}
@@ -69,7 +69,7 @@ async def crawled(store, index, database_id: str) -> None:
             tenant_id=store.databases[database_id].tenant_id,
         )
     )
-    await store.start_crawl(crawl.id, [])
+    await store.start_crawl(crawl.id, full_plan())
     await store.complete_crawl(crawl.id)
 
 
