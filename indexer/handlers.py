@@ -7,11 +7,12 @@ batch's completion: it is quick to redo, whichever worker dies doing it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
 from catalog.cipher import SecretCipher
-from catalog.crawl_plan import plan_crawl
+from catalog.crawl_plan import LiveRelation, plan_crawl
 from catalog.crawler import CrawlerFactory
 from catalog.credentials import stored_password
 from catalog.documents import document_id, documents_for_table, generation_scope
@@ -124,11 +125,29 @@ class CrawlHandlers:
         # Fingerprints tell a crawl what changed since the live one; the first has none to
         # compare with, and does without (they cost the target a pass over every definition).
         fingerprints = database.live_generation is not None
-        live = None if crawl.full else await self._store.live_relations(database.id)
+        started = time.perf_counter()
         async with self._open_crawler(database.target, password) as crawler:
-            relations = [r async for r in crawler.list_relations(fingerprints=fingerprints)]
+            # The store's list of the live relations loads while the target computes its own.
+            live_task = asyncio.create_task(self._live_relations(crawl))
+            try:
+                relations = [r async for r in crawler.list_relations(fingerprints=fingerprints)]
+            finally:
+                live = await live_task
+        listed = time.perf_counter()
         plan = plan_crawl(relations, live, self._batch_size)
-        return await self._store.start_crawl(crawl.id, plan)
+        crawl = await self._store.start_crawl(crawl.id, plan)
+        log.info(
+            "crawl %s: %s relations listed in %.2f s, planned and stored in %.2f s (%s)",
+            crawl.id,
+            len(plan.relations),
+            listed - started,
+            time.perf_counter() - listed,
+            "full" if plan.full else f"incremental: {len(plan.kept)} kept",
+        )
+        return crawl
+
+    async def _live_relations(self, crawl: Crawl) -> list[LiveRelation] | None:
+        return None if crawl.full else await self._store.live_relations(crawl.database_id)
 
     async def index_batch(self, message: CrawlBatchRequested) -> None:
         crawl = await self._crawl(message.crawl_id)

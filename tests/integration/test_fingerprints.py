@@ -8,12 +8,28 @@ takes the fingerprints, applies one change and takes them again.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
 import pytest_asyncio
 
+from catalog import services
+from catalog.adapters.tantivy_index import TantivyIndex
+from catalog.browse import live_scope, table_pages
+from catalog.cipher import SecretCipher, generate_key
+from catalog.documents import Document
+from catalog.messages import (
+    CrawlBatchRequested,
+    CrawlRequested,
+    SchemaChanged,
+    schema_changed_subject,
+)
+from catalog.models import ChangeKind, Crawl, CrawlState
+from indexer.handlers import CrawlHandlers
+from tests.factories import new_database
+from tests.fakes import InMemoryStore, RecordingPublisher
 from tests.integration.test_crawler_contract import ContractTarget, contract_target
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -241,3 +257,124 @@ async def test_fingerprints_do_not_depend_on_column_numbers_or_object_ids(
     assert fresh == gapped
     if target.name == "postgresql":
         assert fresh_ref != gapped_ref  # another object id, the same fingerprint
+
+
+# --- through the crawl: the index, the history and the event ---------------------------------
+
+
+@dataclass
+class Catalog:
+    """The crawl handlers over the target's real crawler and a real tantivy index (the store
+    and the bus are fakes of our ports): what a change does to what readers see."""
+
+    store: InMemoryStore
+    index: TantivyIndex
+    handlers: CrawlHandlers
+    publisher: RecordingPublisher
+    database_id: str = ""
+
+    async def crawl(self, full: bool = False) -> Crawl:
+        crawl = await services.request_crawl(self.store, self.database_id, full=full)
+        self.publisher.published.clear()
+        await self.handlers.handle(CrawlRequested(crawl.id, self.database_id))
+        for _, data, _ in list(self.publisher.published):
+            await self.handlers.handle(CrawlBatchRequested(**json.loads(data)))
+        await self.store.finish_crawls(self.handlers.handle)
+        return await self.store.get_crawl(crawl.id)
+
+    async def tables(self) -> dict[str, Document]:
+        scope = live_scope(await self.store.get_database(self.database_id))
+        assert scope is not None
+        pages = [page async for page in table_pages(self.index, scope)]
+        return {d.table: d for page in pages for d in page if d.schema == "sales"}
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def catalog(target: ContractTarget, tmp_path) -> AsyncIterator[Catalog]:
+    store, publisher = InMemoryStore(), RecordingPublisher()
+    index = TantivyIndex(tmp_path / "index")
+    await index.open()
+    cipher = SecretCipher.from_keys([generate_key()])
+    handlers = CrawlHandlers(
+        store,
+        index,
+        cipher,
+        lambda _target, _password: target.open(),
+        publisher,
+        batch_size=50,
+        stale_fail_safe=0.9,
+    )
+    catalog = Catalog(store, index, handlers, publisher)
+    database, _ = await services.register_database(store, cipher, new_database())
+    catalog.database_id = database.id
+    await catalog.crawl()  # the baseline (queued at registration)
+    try:
+        yield catalog
+    finally:
+        await index.close()
+
+
+def own_tables(case: Change, prefix: str) -> Change:
+    """The case on tables (and indexes, keys, views) of its own: fp_ names renamed."""
+
+    def renamed(names: frozenset[str]) -> frozenset[str]:
+        return frozenset(name.replace("fp_", prefix) for name in names)
+
+    return Change(
+        case.name,
+        {k: v.replace("fp_", prefix) for k, v in case.setup.items()},
+        {k: v.replace("fp_", prefix) for k, v in case.change.items()},
+        renamed(case.changed),
+        renamed(case.added),
+        renamed(case.dropped),
+    )
+
+
+@pytest.mark.parametrize("case", CHANGES, ids=[c.name for c in CHANGES])
+async def test_a_change_shows_in_the_index_the_history_and_the_event(
+    target: ContractTarget, catalog: Catalog, case: Change
+) -> None:
+    case = own_tables(case, "ix_")  # the test above made (and changed) the fp_ ones
+    await run(target, case.setup[target.name])
+    before = await catalog.crawl()  # reads everything again, with fingerprints
+    kept = await catalog.tables()
+    await run(target, case.change[target.name])
+    crawl = await catalog.crawl()
+    assert (crawl.state, crawl.incremental) == (CrawlState.COMPLETE, True)
+
+    expected = {"changed": case.changed, "added": case.added, "dropped": case.dropped}
+    if case.name == "partition_added":
+        expected |= {
+            k: frozenset(n.replace("fp_", "ix_") for n in v)
+            for k, v in PARTITION_ADDED[target.name].items()
+        }
+    renamed = case.name == "rename_table" and target.name == "postgresql"
+    kinds = {
+        "changed": ChangeKind.ALTERED,
+        "added": ChangeKind.ADDED,
+        "dropped": ChangeKind.DROPPED,
+    }
+    want = {(kinds[k], name) for k, names in expected.items() for name in names}
+    if renamed:  # an object id outlives a rename: one change, not a drop and an add
+        want = {(ChangeKind.RENAMED, "ix_new_name")}
+    history = [c for c in catalog.store.changes if c.crawl_id == crawl.id]
+    assert {(c.kind, c.name) for c in history} == want
+    events = [
+        e
+        for e in catalog.store.take_outbox(schema_changed_subject(catalog.database_id))
+        if isinstance(e, SchemaChanged) and e.crawl_id == crawl.id
+    ]
+    # One event for a crawl that found changes, with their counts; none for one that did not.
+    assert [sum(e.counts.values()) for e in events] == ([len(want)] if want else [])
+
+    tables = await catalog.tables()
+    for name in expected["added"]:
+        assert tables[name].generation == crawl.generation
+    for name in expected["dropped"]:
+        assert name not in tables
+    for name in expected["changed"]:
+        assert tables[name].generation == crawl.generation
+        assert tables[name].payload != kept[name].payload
+    untouched = set(kept) - expected["changed"] - expected["dropped"]
+    # Kept as they were: written by an earlier crawl, not read again.
+    assert all(tables[name].generation <= before.generation for name in untouched)

@@ -870,6 +870,17 @@ async def test_a_recrawl_asked_while_a_crawl_runs_names_the_crawl_that_will_carr
     assert follow_up["queued_after"] == first
     again = await (await client.post(path, headers=AUTH)).json()
     assert again["crawl"]["id"] == follow_up["id"]
+    assert (follow_up["mode"], (await store.get_crawl(follow_up["id"])).full) == (None, False)
+    # A full request merges into the queued crawl and makes it full; the body is optional.
+    full = await (await client.post(path, json={"full": True}, headers=AUTH)).json()
+    assert full["crawl"]["id"] == follow_up["id"]
+    assert (await store.get_crawl(follow_up["id"])).full
+    planned = (await (await client.get(path[:-7], headers=AUTH)).json())["crawl"]
+    assert (planned["id"], planned["mode"]) == (first, "full")
+    for bad in ({"full": "sometimes"}, {"full": True, "deep": 1}, [True]):
+        response = await client.post(path, json=bad, headers=AUTH)
+        assert response.status in (400, 422), await response.text()
+        assert response.content_type == "application/problem+json"
 
 
 async def test_the_change_history_pages_filters_by_time_and_refuses_a_bad_instant(gateway):
