@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 
 from catalog.crawler import Relation
 
@@ -17,8 +18,10 @@ from catalog.crawler import Relation
 # added between two neighbours, one at a time, before a crawl has to renumber (go full).
 ORDINAL_SPACING = 1 << 32
 
+_BY_NAME = attrgetter("schema", "name")
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)
 class LiveRelation:
     """A relation of the live generation, as the store recorded it."""
 
@@ -27,15 +30,20 @@ class LiveRelation:
     name: str
     fingerprint: str
     ordinal: int
-    columns: int  # how many column documents it has
-    written_in: int  # the generation that wrote its documents
 
 
 @dataclass(frozen=True)
+class LiveCatalog:
+    """The live generation's relations: what an incremental crawl compares with."""
+
+    generation: int
+    relations: list[LiveRelation]
+
+
+@dataclass(frozen=True, slots=True)
 class PlannedRelation:
     relation: Relation
     ordinal: int
-    kept: LiveRelation | None  # unchanged since the live generation: its documents stay
 
 
 @dataclass(frozen=True)
@@ -46,73 +54,75 @@ class BatchPlan:
 
 @dataclass(frozen=True)
 class CrawlPlan:
-    full: bool
-    relations: list[PlannedRelation]
-    batches: list[BatchPlan]
+    """What a crawl reads, in batches. An incremental one also names the live generation it
+    compared with and that generation's relations it replaces (read again, renamed or
+    dropped); it keeps every other live relation, and its documents, as they are."""
 
-    @property
-    def kept(self) -> list[LiveRelation]:
-        return [planned.kept for planned in self.relations if planned.kept is not None]
+    full: bool
+    reads: list[PlannedRelation]
+    batches: list[BatchPlan]
+    planned_on: int | None = None
+    replaced: tuple[str, ...] = ()
 
 
 def plan_crawl(
-    relations: Sequence[Relation], live: Sequence[LiveRelation] | None, batch_size: int
+    relations: Sequence[Relation], live: LiveCatalog | None, batch_size: int
 ) -> CrawlPlan:
-    """The plan of a crawl that found `relations`; incremental against the `live` generation's
-    when it can be (None: a full crawl, as when the live one has no fingerprints)."""
-    ordered = sorted(relations, key=lambda relation: (relation.schema, relation.name))
-    planned = None if live is None else _incremental(ordered, live)
-    if planned is not None and 2 * sum(p.kept is None for p in planned) > len(planned):
+    """The plan of a crawl that found `relations`; incremental against the `live` catalog when
+    it can be (None: a full crawl, as when the live one has no fingerprints)."""
+    ordered = sorted(relations, key=_BY_NAME)
+    incremental = None if live is None else _incremental(ordered, live.relations)
+    if incremental is not None and 2 * len(incremental[0]) > len(ordered):
         # Reading most of it anyway: a full crawl spares retiring most of the live documents.
-        planned = None
-    full = planned is None
-    if planned is None:
-        planned = [
-            PlannedRelation(relation, (number + 1) * ORDINAL_SPACING, None)
-            for number, relation in enumerate(ordered)
-        ]
-    to_read = [p for p in planned if p.kept is None]
-    batches = [
+        incremental = None
+    if incremental is None or live is None:
+        reads = [PlannedRelation(r, (n + 1) * ORDINAL_SPACING) for n, r in enumerate(ordered)]
+        return CrawlPlan(True, reads, _batches(reads, batch_size))
+    reads, replaced = incremental
+    return CrawlPlan(False, reads, _batches(reads, batch_size), live.generation, replaced)
+
+
+def _batches(reads: list[PlannedRelation], batch_size: int) -> list[BatchPlan]:
+    return [
         BatchPlan(
-            tuple(p.relation.ref for p in to_read[start : start + batch_size]),
-            tuple(p.ordinal for p in to_read[start : start + batch_size]),
+            tuple(p.relation.ref for p in reads[start : start + batch_size]),
+            tuple(p.ordinal for p in reads[start : start + batch_size]),
         )
-        for start in range(0, len(to_read), batch_size)
+        for start in range(0, len(reads), batch_size)
     ]
-    return CrawlPlan(full, planned, batches)
 
 
 def _incremental(
     ordered: Sequence[Relation], live: Sequence[LiveRelation]
-) -> list[PlannedRelation] | None:
-    """Relations in order, each keeping its live ordinal if it kept its name, new and renamed
-    ones spread between their neighbours; None if that cannot be (no fingerprints to compare,
-    or no room left between two ordinals)."""
-    if any(relation.fingerprint is None for relation in ordered):
-        return None
+) -> tuple[list[PlannedRelation], tuple[str, ...]] | None:
+    """The relations to read, in order, each keeping its live ordinal if it kept its name, new
+    and renamed ones spread between their neighbours; and the live ones not kept. None if that
+    cannot be (no fingerprints to compare, or no room left between two ordinals)."""
     by_ref = {relation.ref: relation for relation in live}
-    planned: list[PlannedRelation] = []
+    reads: list[PlannedRelation] = []
+    kept: set[str] = set()
     waiting: list[Relation] = []  # new or renamed: placed once the next kept ordinal is known
     previous = 0
     for relation in ordered:
+        if relation.fingerprint is None:
+            return None
         known = by_ref.get(relation.ref)
-        if known is None or (known.schema, known.name) != (relation.schema, relation.name):
+        if known is None or known.schema != relation.schema or known.name != relation.name:
             waiting.append(relation)
             continue
-        ordinal = known.ordinal
-        step = (ordinal - previous) // (len(waiting) + 1)
+        step = (known.ordinal - previous) // (len(waiting) + 1)
         if step <= 0:  # no room, or out of order (never expected): number them afresh
             return None
-        planned.extend(
-            PlannedRelation(new, previous + (number + 1) * step, None)
-            for number, new in enumerate(waiting)
+        reads.extend(
+            PlannedRelation(new, previous + (n + 1) * step) for n, new in enumerate(waiting)
         )
         waiting = []
-        unchanged = known.fingerprint == relation.fingerprint
-        planned.append(PlannedRelation(relation, ordinal, known if unchanged else None))
-        previous = ordinal
-    planned.extend(
-        PlannedRelation(new, previous + (number + 1) * ORDINAL_SPACING, None)
-        for number, new in enumerate(waiting)
+        if known.fingerprint == relation.fingerprint:
+            kept.add(relation.ref)
+        else:
+            reads.append(PlannedRelation(relation, known.ordinal))
+        previous = known.ordinal
+    reads.extend(
+        PlannedRelation(new, previous + (n + 1) * ORDINAL_SPACING) for n, new in enumerate(waiting)
     )
-    return planned
+    return reads, tuple(r.ref for r in live if r.ref not in kept)

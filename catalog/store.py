@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from catalog.cipher import Sealed
-from catalog.crawl_plan import CrawlPlan, LiveRelation
+from catalog.crawl_plan import CrawlPlan, LiveCatalog
 from catalog.models import (
     AuditEvent,
     Batch,
@@ -139,15 +139,16 @@ class Store(Protocol):
     async def latest_crawls(self, database_ids: Sequence[str]) -> dict[str, Crawl]:
         """The latest crawl of each database, in one round trip."""
 
-    async def live_relations(self, database_id: str) -> list[LiveRelation] | None:
+    async def live_relations(self, database_id: str) -> LiveCatalog | None:
         """The relations of the live generation, to plan an incremental crawl against; None
         when there is no live generation or it kept no fingerprints (its next crawl is full)."""
 
     async def start_crawl(self, crawl_id: str, plan: CrawlPlan) -> Crawl:
-        """Record the plan (its relations, with their fingerprints and ordinals, and batches),
-        and move a queued crawl to running (finishing, if it has nothing to read); the kept
-        relations count among its tables and columns from the start. An existing plan is kept
-        as it is."""
+        """Record the plan (the relations it reads, with their fingerprints and ordinals, and
+        its batches; for an incremental one, the live relations it keeps, which count among
+        its tables and columns from the start), and move a queued crawl to running (finishing,
+        if it has nothing to read). An existing plan is kept as it is. TransientError if the
+        live generation an incremental plan compared with is no longer live (plan again)."""
 
     async def get_batch(self, crawl_id: str, number: int) -> Batch: ...
     async def complete_batch(

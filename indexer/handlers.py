@@ -12,7 +12,7 @@ import logging
 import time
 
 from catalog.cipher import SecretCipher
-from catalog.crawl_plan import LiveRelation, plan_crawl
+from catalog.crawl_plan import LiveCatalog, plan_crawl
 from catalog.crawler import CrawlerFactory
 from catalog.credentials import stored_password
 from catalog.documents import document_id, documents_for_table, generation_scope
@@ -139,14 +139,14 @@ class CrawlHandlers:
         log.info(
             "crawl %s: %s relations listed in %.2f s, planned and stored in %.2f s (%s)",
             crawl.id,
-            len(plan.relations),
+            len(relations),
             listed - started,
             time.perf_counter() - listed,
-            "full" if plan.full else f"incremental: {len(plan.kept)} kept",
+            "full" if plan.full else f"incremental: {len(plan.reads)} to read",
         )
         return crawl
 
-    async def _live_relations(self, crawl: Crawl) -> list[LiveRelation] | None:
+    async def _live_relations(self, crawl: Crawl) -> LiveCatalog | None:
         return None if crawl.full else await self._store.live_relations(crawl.database_id)
 
     async def index_batch(self, message: CrawlBatchRequested) -> None:

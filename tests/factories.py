@@ -42,5 +42,5 @@ def full_plan(*refs: str, batch_size: int = 500) -> CrawlPlan:
 def recorded_plan(relations: list[Relation]) -> CrawlPlan:
     """A plan that records `relations` (for the change history) but reads none of them: for
     tests that write the crawl's documents themselves."""
-    placed = [PlannedRelation(r, (n + 1) * ORDINAL_SPACING, None) for n, r in enumerate(relations)]
+    placed = [PlannedRelation(r, (n + 1) * ORDINAL_SPACING) for n, r in enumerate(relations)]
     return CrawlPlan(True, placed, [])

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from catalog.cipher import Sealed
-from catalog.crawl_plan import CrawlPlan, LiveRelation
+from catalog.crawl_plan import CrawlPlan, LiveCatalog, LiveRelation
 from catalog.crawler import AccessCheck, AccessReport, Relation
 from catalog.documents import NEVER_RETIRED, Document, DocumentKind, Scope, generation_scope
 from catalog.errors import (
@@ -109,6 +109,7 @@ class InMemoryStore:
         self.relations: dict[str, dict[str, Relation]] = {}  # by crawl, then ref
         # By crawl, then ref: [ordinal, columns or None, written_in or None] (see LiveRelation).
         self.placed: dict[str, dict[str, list[int | None]]] = {}
+        self.superseded: dict[str, list[str]] = {}  # by crawl: the live refs it does not keep
         self.changes: list[SchemaChange] = []
 
     async def ping(self) -> None:
@@ -347,45 +348,46 @@ class InMemoryStore:
         self.crawls[crawl.id] = crawl
         return crawl
 
-    async def live_relations(self, database_id: str) -> list[LiveRelation] | None:
+    async def live_relations(self, database_id: str) -> LiveCatalog | None:
         live = await self.live_crawl(database_id)
-        if live is None:
+        if live is None or not self.relations.get(live.id):
             return None
         found = []
-        for ref, relation in self.relations.get(live.id, {}).items():
-            ordinal, columns, written_in = self.placed[live.id][ref]
-            if None in (relation.fingerprint, columns, written_in):
+        for ref, relation in self.relations[live.id].items():
+            if relation.fingerprint is None:
                 return None
+            ordinal = self.placed[live.id][ref][0]
+            assert ordinal is not None
             found.append(
-                LiveRelation(
-                    ref,
-                    relation.schema,
-                    relation.name,
-                    relation.fingerprint,
-                    ordinal,
-                    columns,
-                    written_in,
-                )  # type: ignore[arg-type]
+                LiveRelation(ref, relation.schema, relation.name, relation.fingerprint, ordinal)
             )
-        return found or None
+        return LiveCatalog(live.generation, found)
 
     async def start_crawl(self, crawl_id: str, plan: CrawlPlan) -> Crawl:
         crawl = await self.get_crawl(crawl_id)
         if crawl.state is not CrawlState.QUEUED:
             return crawl
-        self.relations[crawl_id] = {p.relation.ref: p.relation for p in plan.relations}
-        self.placed[crawl_id] = {
-            p.relation.ref: [p.ordinal, None, None]
-            if p.kept is None
-            else [p.ordinal, p.kept.columns, p.kept.written_in]
-            for p in plan.relations
-        }
+        db = self.databases[crawl.database_id]
+        self.relations[crawl_id], self.placed[crawl_id] = {}, {}
+        if not plan.full:
+            if db.live_generation != plan.planned_on:
+                raise TransientError("another crawl was published while it was planned")
+            live = await self.live_crawl(db.id)
+            assert live is not None
+            for ref, relation in self.relations[live.id].items():
+                if ref not in plan.replaced:  # kept as it is
+                    self.relations[crawl_id][ref] = relation
+                    self.placed[crawl_id][ref] = list(self.placed[live.id][ref])
+        kept = list(self.placed[crawl_id].values())
+        for p in plan.reads:
+            self.relations[crawl_id][p.relation.ref] = p.relation
+            self.placed[crawl_id][p.relation.ref] = [p.ordinal, None, None]
         for number, batch in enumerate(plan.batches):
             self.batches[(crawl_id, number)] = (
                 Batch(crawl_id, number, batch.refs, batch.ordinals),
                 False,
             )
-        db = self.databases[crawl.database_id]
+        self.superseded[crawl_id] = list(plan.replaced)
         crawl = self._update(
             crawl,
             state=CrawlState.RUNNING if plan.batches else CrawlState.FINISHING,
@@ -394,8 +396,8 @@ class InMemoryStore:
             batches_total=len(plan.batches),
             base_generation=crawl.generation if plan.full else db.live_base,
             planned_on=db.live_generation,
-            tables=len(plan.kept),
-            columns=sum(kept.columns for kept in plan.kept),
+            tables=len(kept),
+            columns=sum(columns or 0 for _, columns, _ in kept),
             **_RETRY_CLEARED,
         )
         if not plan.batches:
@@ -437,18 +439,8 @@ class InMemoryStore:
         return crawl
 
     async def superseded_refs(self, crawl_id: str) -> list[str]:
-        crawl = await self.get_crawl(crawl_id)
-        base = next(
-            c
-            for c in self.crawls.values()
-            if c.database_id == crawl.database_id and c.generation == crawl.planned_on
-        )
-        kept = {
-            ref
-            for ref, (_, _, written) in self.placed[crawl_id].items()
-            if written is not None and written < crawl.generation
-        }
-        return [ref for ref in self.relations[base.id] if ref not in kept]
+        await self.get_crawl(crawl_id)
+        return self.superseded.get(crawl_id, [])
 
     async def complete_crawl(self, crawl_id: str) -> Crawl:
         crawl = await self.get_crawl(crawl_id)

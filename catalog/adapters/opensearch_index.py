@@ -94,6 +94,8 @@ _BULK_FILTER_PATH = "errors,items.*.status,items.*.error"
 # Scopes counted per request (document_counts): one filters bucket each.
 # Documents read and written back per request when a crawl retires what it replaced.
 _REWRITE_PAGE = 2_000
+# Refs per terms query when retiring (OpenSearch takes up to 65,536 terms by default).
+_REFS_PER_PASS = 10_000
 _COUNT_CHUNK = 1000
 # Where crawl_started records the refresh interval it replaced, for whichever process restores it.
 RESTING_REFRESH_KEY = "catalog_resting_refresh_interval"
@@ -539,24 +541,36 @@ class OpenSearchIndex:
         # Written by crawls between the live one and this one, which did not publish.
         unpublished = {"range": {"generation": {"gt": scope.generation, "lt": generation}}}
         await self._delete_where([database, unpublished], "delete of unpublished documents")
-        # Retired by such crawls, or by an earlier attempt of this one; and what it replaces.
-        retiring: list[dict[str, Any]] = [
-            {"range": {"retired": {"gt": scope.generation, "lt": NEVER_RETIRED}}}
-        ]
-        if refs:
-            retiring.append({"terms": {"ref": list(refs)}})
-        query = {
-            "bool": {
-                "filter": [
-                    database,
-                    {"range": {"generation": {"gte": scope.base, "lte": scope.generation}}},
-                    {"bool": {"should": retiring, "minimum_should_match": 1}},
-                ]
-            }
-        }
-        # Read and written back whole, a page at a time: an update script would need the
-        # painless module, which a node need not have.
         replaced = set(refs)
+        # A terms query takes up to 65,536 values: refs go a slice at a time (each pass also
+        # restores what unpublished crawls retired, which the first pass leaves none of).
+        slices = [list(refs[i : i + _REFS_PER_PASS]) for i in range(0, len(refs), _REFS_PER_PASS)]
+        for part in slices or [[]]:
+            # Retired by such crawls, or by an earlier attempt of this one; and what it replaces.
+            retiring: list[dict[str, Any]] = [
+                {"range": {"retired": {"gt": scope.generation, "lt": NEVER_RETIRED}}}
+            ]
+            if part:
+                retiring.append({"terms": {"ref": part}})
+            query = {
+                "bool": {
+                    "filter": [
+                        database,
+                        {"range": {"generation": {"gte": scope.base, "lte": scope.generation}}},
+                        {"bool": {"should": retiring, "minimum_should_match": 1}},
+                    ]
+                }
+            }
+            await self._rewrite_retired(query, replaced, generation)
+        with _translate_errors("retiring replaced documents"):
+            await self._client.indices.refresh(index=self._index)
+
+    async def _rewrite_retired(
+        self, query: dict[str, Any], replaced: set[str], generation: int
+    ) -> None:
+        """Write back the documents `query` finds, retired at `generation` if their relation is
+        among `replaced`, else not retired; read and written whole, a page at a time (an update
+        script would need the painless module, which a node need not have)."""
         after: list[Any] | None = None
         while True:
             body: dict[str, Any] = {"size": _REWRITE_PAGE, "query": query, "sort": [{"id": "asc"}]}
@@ -565,7 +579,7 @@ class OpenSearchIndex:
             with _translate_errors("reading replaced documents"):
                 hits = (await self._client.search(index=self._index, body=body))["hits"]["hits"]
             if not hits:
-                break
+                return
             documents = [document_from_dict(hit["_source"]) for hit in hits]
             await self.upsert(
                 [
@@ -574,8 +588,6 @@ class OpenSearchIndex:
                 ]
             )
             after = hits[-1]["sort"]
-        with _translate_errors("retiring replaced documents"):
-            await self._client.indices.refresh(index=self._index)
 
     async def delete_superseded(self, scope: str) -> None:
         seen = Scope.parse(scope)

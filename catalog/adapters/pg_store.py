@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 
 from catalog.cipher import Sealed
-from catalog.crawl_plan import CrawlPlan, LiveRelation
+from catalog.crawl_plan import CrawlPlan, LiveCatalog, LiveRelation, PlannedRelation
 from catalog.documents import Scope, generation_scope
 from catalog.errors import (
     ConflictError,
@@ -80,9 +80,6 @@ _ACTIVE_STATES = "(" + ", ".join(f"'{state}'" for state in ACTIVE_CRAWL_STATES) 
 # A scheduled crawl's interval (seconds, SQL) stretched by up to ±10%: many databases
 # registered at once do not all come due at once.
 _JITTERED = "make_interval(secs => {interval} * (0.9 + 0.2 * random()))"
-_PLANNED_RELATION_COLUMNS = [
-    *("crawl_id", "ref", "schema_name", "name", "fingerprint", "ordinal", "columns", "written_in")
-]
 _CHANGE_COLUMNS = (
     "id, database_id, crawl_id, generation, old_generation, changed_at, kind, schema_name, name,"
     " old_schema, old_name, detail"
@@ -144,6 +141,11 @@ def _change(row: asyncpg.Record) -> SchemaChange:
         old_name=row["old_name"],
         detail=None if row["detail"] is None else json.loads(row["detail"]),
     )
+
+
+def _planned(planned: PlannedRelation) -> tuple[str, str, str, str | None, int]:
+    relation = planned.relation
+    return relation.ref, relation.schema, relation.name, relation.fingerprint, planned.ordinal
 
 
 def _crawl(row: asyncpg.Record) -> Crawl:
@@ -665,6 +667,12 @@ class PgStore:
 
     async def delete_database(self, database_id: str) -> None:
         async with self._transaction() as conn:
+            # Not cascaded: crawl_relations has no foreign key (migration 013 says why).
+            await conn.execute(
+                "DELETE FROM crawl_relations WHERE crawl_id IN"
+                " (SELECT id FROM crawls WHERE database_id = $1)",
+                database_id,
+            )
             deleted = await conn.fetchval(
                 "DELETE FROM databases WHERE id = $1 RETURNING id", database_id
             )
@@ -672,45 +680,46 @@ class PgStore:
                 raise NotFoundError(f"no database with id {database_id!r}")
             await self._enqueue(conn, DATABASE_DELETED, DatabaseDeleted(database_id))
 
-    async def live_relations(self, database_id: str) -> list[LiveRelation] | None:
-        rows = await self._fetch(
-            "SELECT r.ref, r.schema_name, r.name, r.fingerprint, r.ordinal, r.columns,"
-            "  r.written_in"
-            " FROM databases d JOIN crawls c ON c.database_id = d.id"
-            "  AND c.generation = d.live_generation"
-            " JOIN crawl_relations r ON r.crawl_id = c.id WHERE d.id = $1",
-            database_id,
-        )
-        if not rows or any(None in tuple(row) for row in rows):
-            return None  # none live, or recorded before fingerprints and ordinals were kept
-        return [LiveRelation(*row) for row in rows]
+    async def live_relations(self, database_id: str) -> LiveCatalog | None:
+        async with self._transaction(isolation="repeatable_read", readonly=True) as conn:
+            live = await conn.fetchrow(
+                "SELECT c.id, c.generation FROM databases d JOIN crawls c"
+                " ON c.database_id = d.id AND c.generation = d.live_generation WHERE d.id = $1",
+                database_id,
+            )
+            if live is None:
+                return None
+            rows = await conn.fetch(
+                "SELECT ref, schema_name, name, fingerprint, ordinal FROM crawl_relations"
+                " WHERE crawl_id = $1",
+                live["id"],
+            )
+        if not rows or any(row["fingerprint"] is None or row["ordinal"] is None for row in rows):
+            return None  # recorded before fingerprints and ordinals were kept
+        return LiveCatalog(live["generation"], [LiveRelation(*row) for row in rows])
 
     async def start_crawl(self, crawl_id: str, plan: CrawlPlan) -> Crawl:
         async with self._transaction() as conn:
             row = await self._locked_crawl(conn, crawl_id)
             if row["state"] != CrawlState.QUEUED:
                 return _crawl(row)
-            live = await conn.fetchrow(
-                "SELECT live_generation, live_base FROM databases WHERE id = $1",
+            database = await conn.fetchrow(
+                "SELECT live_generation, live_base FROM databases WHERE id = $1 FOR UPDATE",
                 row["database_id"],
             )
-            # Read relations get their columns and generation when their batch is done.
+            base, kept = row["generation"], (0, 0)
+            if not plan.full:
+                if database["live_generation"] != plan.planned_on:
+                    raise TransientError(
+                        f"crawl {crawl_id}: another crawl was published while it was planned;"
+                        " planning it again"
+                    )
+                base, kept = database["live_base"], await self._keep(conn, crawl_id, plan)
+            # Relations read get their columns and generation when their batch is done.
             await conn.copy_records_to_table(
                 "crawl_relations",
-                records=[
-                    (
-                        crawl_id,
-                        p.relation.ref,
-                        p.relation.schema,
-                        p.relation.name,
-                        p.relation.fingerprint,
-                        p.ordinal,
-                        None if p.kept is None else p.kept.columns,
-                        None if p.kept is None else p.kept.written_in,
-                    )
-                    for p in plan.relations
-                ],
-                columns=_PLANNED_RELATION_COLUMNS,
+                records=[(crawl_id, *_planned(p)) for p in plan.reads],
+                columns=["crawl_id", "ref", "schema_name", "name", "fingerprint", "ordinal"],
             )
             await conn.copy_records_to_table(
                 "crawl_batches",
@@ -720,23 +729,44 @@ class PgStore:
                 ],
                 columns=["crawl_id", "number", "refs", "ordinals"],
             )
-            kept = plan.kept
             state = CrawlState.RUNNING if plan.batches else CrawlState.FINISHING
             row = await conn.fetchrow(
                 "UPDATE crawls SET state = $3, started_at = now(), progressed_at = now(),"
                 f" batches_total = $2, {_RETRY_CLEARED}, base_generation = $4, planned_on = $5,"
-                f" tables = $6, columns = $7 WHERE id = $1 RETURNING {_CRAWL_COLUMNS}",
+                " superseded = $6, tables = $7, columns = $8 WHERE id = $1"
+                f" RETURNING {_CRAWL_COLUMNS}",
                 crawl_id,
                 len(plan.batches),
                 str(state),
-                row["generation"] if plan.full else live["live_base"],
-                live["live_generation"],
-                len(kept),
-                sum(relation.columns for relation in kept),
+                base,
+                database["live_generation"],
+                list(plan.replaced),
+                *kept,
             )
             if not plan.batches:
                 await self._enqueue_finishing(conn, row)
             return _crawl(row)
+
+    @staticmethod
+    async def _keep(conn: asyncpg.Connection, crawl_id: str, plan: CrawlPlan) -> tuple[int, int]:
+        """Copy the live relations an incremental crawl keeps into its own, inside the store
+        (100,000 rows need not travel); how many tables and columns they are."""
+        kept = await conn.fetchrow(
+            "WITH kept AS ("
+            "  INSERT INTO crawl_relations"
+            "   (crawl_id, ref, schema_name, name, fingerprint, ordinal, columns, written_in)"
+            "  SELECT $1, r.ref, r.schema_name, r.name, r.fingerprint, r.ordinal, r.columns,"
+            "   r.written_in"
+            "  FROM crawls c JOIN crawl_relations r ON r.crawl_id = c.id"
+            "  WHERE c.database_id = (SELECT database_id FROM crawls WHERE id = $1)"
+            "   AND c.generation = $2 AND NOT r.ref = ANY($3::text[])"
+            "  RETURNING columns)"
+            " SELECT count(*) AS tables, coalesce(sum(columns), 0) AS columns FROM kept",
+            crawl_id,
+            plan.planned_on,
+            list(plan.replaced),
+        )
+        return kept["tables"], kept["columns"]
 
     async def _enqueue_finishing(self, conn: asyncpg.Connection, row: asyncpg.Record) -> None:
         await self._enqueue(conn, CRAWL_FINISHING, CrawlFinishing(row["id"], row["database_id"]))
@@ -797,15 +827,10 @@ class PgStore:
             return _crawl(row)
 
     async def superseded_refs(self, crawl_id: str) -> list[str]:
-        rows = await self._fetch(
-            "SELECT o.ref FROM crawls c"
-            " JOIN crawls p ON p.database_id = c.database_id AND p.generation = c.planned_on"
-            " JOIN crawl_relations o ON o.crawl_id = p.id"
-            " WHERE c.id = $1 AND NOT EXISTS (SELECT 1 FROM crawl_relations n"
-            "  WHERE n.crawl_id = c.id AND n.ref = o.ref AND n.written_in < c.generation)",
-            crawl_id,
-        )
-        return [row["ref"] for row in rows]
+        row = await self._fetchrow("SELECT superseded FROM crawls WHERE id = $1", crawl_id)
+        if row is None:
+            raise NotFoundError(f"no crawl with id {crawl_id!r}")
+        return list(row["superseded"] or ())
 
     async def complete_crawl(self, crawl_id: str) -> Crawl:
         async with self._transaction() as conn:

@@ -526,7 +526,9 @@ async def read_all(store: PgStore, crawl_id: str, columns: dict[str, int]) -> Cr
     return await store.get_crawl(crawl_id)
 
 
-async def test_an_incremental_plan_keeps_what_did_not_change_and_retires_the_rest(store, cipher):
+async def test_an_incremental_plan_keeps_what_did_not_change_and_retires_the_rest(
+    store, store_url, cipher
+):
     database, first = await services.register_database(store, cipher, new_database())
     kept = [relation(str(ref), f"t{ref}", "k") for ref in (5, 6, 7)]
     listed = [relation("1", "orders", "a"), relation("2", "regions", "b"), relation("3", "x", "c")]
@@ -535,10 +537,11 @@ async def test_an_incremental_plan_keeps_what_did_not_change_and_retires_the_res
     await store.complete_crawl(first.id)
     live = await store.live_relations(database.id)
     assert live is not None
-    assert sorted((r.ref, r.ordinal, r.columns, r.written_in) for r in live)[:3] == [
-        ("1", ORDINAL_SPACING, 3, 1),
-        ("2", 2 * ORDINAL_SPACING, 2, 1),  # sales.orders, sales.regions, sales.t5 .. sales.x
-        ("3", 6 * ORDINAL_SPACING, 4, 1),
+    assert live.generation == 1
+    assert sorted((r.ref, r.ordinal) for r in live.relations)[:3] == [
+        ("1", ORDINAL_SPACING),
+        ("2", 2 * ORDINAL_SPACING),  # sales.orders, sales.regions, sales.t5 .. sales.x
+        ("3", 6 * ORDINAL_SPACING),
     ]
 
     # Orders altered, x dropped, a new one; the rest kept.
@@ -556,13 +559,32 @@ async def test_an_incremental_plan_keeps_what_did_not_change_and_retires_the_res
     published = await store.complete_crawl(second.id)
     assert published.state is CrawlState.COMPLETE
     assert await store.live_scopes(DEFAULT_TENANT, [database.id]) == [f"{database.id}:1-2"]
-    now_live = await store.live_relations(database.id) or []
-    assert sorted(r.ref for r in now_live) == ["1", "2", "5", "6", "7"]
+    now_live = await store.live_relations(database.id)
+    assert now_live is not None
+    assert sorted(r.ref for r in now_live.relations) == ["1", "2", "5", "6", "7"]
     changes = await store.list_changes(database.id, None, None, 10)
     assert [(c.kind, c.name, c.old_generation) for c in changes] == [
         (ChangeKind.ALTERED, "orders", 1),
         (ChangeKind.DROPPED, "x", 1),
     ]
+
+    # A plan made against a generation that is no longer live is made again.
+    third = await services.request_crawl(store, database.id)
+    stale = plan_crawl([*now, *kept], live, 10)  # against generation 1; 2 is live
+    with pytest.raises(TransientError):
+        await store.start_crawl(third.id, stale)
+    assert (await store.get_crawl(third.id)).state is CrawlState.QUEUED
+    # Deleting the database deletes every crawl's relations too (no foreign key cascades).
+    await store.delete_database(database.id)
+    raw = await asyncpg.connect(store_url)
+    try:
+        left = await raw.fetchval(
+            "SELECT count(*) FROM crawl_relations WHERE crawl_id = ANY($1::text[])",
+            [first.id, second.id],
+        )
+    finally:
+        await raw.close()
+    assert left == 0
 
 
 async def test_an_incremental_crawl_publishes_only_on_the_generation_it_was_planned_on(

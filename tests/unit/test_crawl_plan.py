@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from catalog.crawl_plan import ORDINAL_SPACING, LiveRelation, plan_crawl
+from catalog.crawl_plan import ORDINAL_SPACING, LiveCatalog, LiveRelation, plan_crawl
 from catalog.crawler import Relation
 
 S = ORDINAL_SPACING
@@ -12,11 +12,11 @@ def listed(*names: str, fingerprint: str = "f") -> list[Relation]:
     return [Relation(name, "public", name, fingerprint) for name in names]
 
 
-def live_of(*names: str, spacing: int = S) -> list[LiveRelation]:
-    return [
-        LiveRelation(name, "public", name, "f", (n + 1) * spacing, 2, 1)
-        for n, name in enumerate(names)
+def live_of(*names: str, spacing: int = S) -> LiveCatalog:
+    relations = [
+        LiveRelation(name, "public", name, "f", (n + 1) * spacing) for n, name in enumerate(names)
     ]
+    return LiveCatalog(7, relations)
 
 
 def test_a_first_crawl_reads_everything_in_name_order_with_spaced_ordinals():
@@ -36,7 +36,7 @@ def test_an_incremental_crawl_reads_the_changed_and_places_new_ones_between_neig
     [batch] = plan.batches
     assert batch.refs == ("b", "c", "d")
     assert batch.ordinals == (S + S // 2, 2 * S, 2 * S + S // 2)  # c keeps its place
-    assert [k.ref for k in plan.kept] == ["a", "e", "g"]
+    assert (plan.planned_on, plan.replaced) == (7, ("c",))  # a, e and g are kept
 
 
 def test_a_renamed_relation_is_read_again_and_moves_to_its_new_place():
@@ -44,6 +44,12 @@ def test_a_renamed_relation_is_read_again_and_moves_to_its_new_place():
     plan = plan_crawl(now, live_of("a", "b", "c", "d"), 10)
     [batch] = plan.batches
     assert (batch.refs, batch.ordinals) == (("a",), (5 * S,))  # after d, the last kept
+    assert plan.replaced == ("a",)
+
+
+def test_a_dropped_relation_is_replaced_and_nothing_read_for_it():
+    plan = plan_crawl(listed("a", "b", "d"), live_of("a", "b", "c", "d"), 10)
+    assert (plan.full, plan.batches, plan.replaced) == (False, [], ("c",))
 
 
 def test_a_crawl_goes_full_when_it_cannot_compare_or_place_or_would_read_most_anyway():
