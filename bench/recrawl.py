@@ -95,6 +95,7 @@ async def executor(args: argparse.Namespace) -> tuple[Execute, Callable[[], Awai
 
     async def run_my(sql: str) -> None:
         async with my.cursor() as cursor:
+            await cursor.execute("SET sql_notes = 0")  # no note per DROP TABLE IF EXISTS
             for statement in filter(None, (s.strip() for s in sql.split(";"))):
                 await cursor.execute(statement)
 

@@ -198,8 +198,8 @@ class CredentialsOut(BaseModel):
 
 class CrawlError(BaseModel):
     # auth_failed | unreachable | timeout | permission | database_missing | credential |
-    # unavailable | worker_lost | stalled | index_lost | error; fail_safe for a held crawl,
-    # whose message says how far tables fell
+    # unavailable | worker_lost | stalled | index_lost | replanned | error; fail_safe for a held
+    # crawl, whose message says how far tables fell
     error_class: str
     message: str | None
 

@@ -23,7 +23,12 @@ ALTER TABLE crawl_relations
     ADD COLUMN columns integer,
     ADD COLUMN written_in bigint;
 
-ALTER TABLE crawl_batches ADD COLUMN ordinals bigint[];
+-- A relation a crawl read has its column count with its batch (read_refs, read_columns), and
+-- that crawl's generation wrote its documents; one a crawl kept has both on its own row.
+ALTER TABLE crawl_batches
+    ADD COLUMN ordinals bigint[],
+    ADD COLUMN read_refs text[],
+    ADD COLUMN read_columns integer[];
 UPDATE crawl_batches SET ordinals = ARRAY(
     SELECT first_ordinal + i FROM generate_series(0, cardinality(refs) - 1) AS i);
 ALTER TABLE crawl_batches ALTER COLUMN ordinals SET NOT NULL, DROP COLUMN first_ordinal;
