@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from operator import attrgetter
 
 from catalog.crawler import Relation
@@ -38,6 +39,9 @@ class LiveCatalog:
 
     generation: int
     relations: list[LiveRelation]
+    # When the last full crawl under it finished: an incremental crawl keeps the row estimates
+    # and sizes of the relations it does not read as that crawl (or a later one) found them.
+    base_finished_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

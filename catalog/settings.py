@@ -76,6 +76,10 @@ class Settings:
     change_retention_days: float = 90.0
     # The shortest crawl_interval a database may be given, in seconds (tests lower it).
     min_crawl_interval: int = 300
+    # A crawl is full, reading every relation again, when the database's last full crawl
+    # finished longer ago than this: incremental crawls keep the row estimates and sizes of the
+    # relations they do not read, so this bounds how old those may get.
+    full_crawl_days: float = 7.0
     log_level: str = "INFO"
     # SSRF guard: networks (CIDR) targets may (allow; empty = any) or may not (deny) live in.
     target_allow: tuple[str, ...] = ()
@@ -169,6 +173,7 @@ class Settings:
                 "CHANGE_RETENTION_DAYS", base.change_retention_days, float
             ),
             min_crawl_interval=int(number("MIN_CRAWL_INTERVAL", base.min_crawl_interval, int)),
+            full_crawl_days=number("FULL_CRAWL_DAYS", base.full_crawl_days, float),
             log_level=(get("LOG_LEVEL") or base.log_level).upper(),
             target_allow=listed("TARGET_ALLOW"),
             target_deny=listed("TARGET_DENY"),

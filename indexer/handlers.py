@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import UTC, datetime, timedelta
 
 from catalog.cipher import SecretCipher
 from catalog.crawl_plan import LiveCatalog, plan_crawl
@@ -47,6 +48,7 @@ class CrawlHandlers:
         publisher: Publisher,
         batch_size: int,
         stale_fail_safe: float,
+        full_crawl_after: timedelta = timedelta(days=7),
     ) -> None:
         self._store = store
         self._index = index
@@ -55,6 +57,7 @@ class CrawlHandlers:
         self._publisher = publisher
         self._batch_size = batch_size
         self._stale_fail_safe = stale_fail_safe
+        self._full_crawl_after = full_crawl_after
 
     async def handle(self, message: Message) -> None:
         if isinstance(message, CrawlRequested):
@@ -147,7 +150,12 @@ class CrawlHandlers:
         return crawl
 
     async def _live_relations(self, crawl: Crawl) -> LiveCatalog | None:
-        return None if crawl.full else await self._store.live_relations(crawl.database_id)
+        """What an incremental plan compares with; None for a full crawl: one asked for, or
+        one due because the last full crawl is older than full_crawl_after."""
+        live = None if crawl.full else await self._store.live_relations(crawl.database_id)
+        if live is None or datetime.now(UTC) - live.base_finished_at > self._full_crawl_after:
+            return None
+        return live
 
     async def index_batch(self, message: CrawlBatchRequested) -> None:
         crawl = await self._crawl(message.crawl_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 
 from catalog.bootstrap import Services
 from catalog.crawlers import crawler_factory
@@ -40,6 +41,7 @@ async def run_indexer(services: Services, stop: asyncio.Event) -> None:
             publisher,
             services.settings.batch_size,
             services.settings.stale_fail_safe,
+            full_crawl_after=timedelta(days=services.settings.full_crawl_days),
         )
         worker = Worker(js, handlers.handle, services.store, services.settings, bus)
         relay = OutboxRelay(services.store, publisher)

@@ -361,7 +361,14 @@ class InMemoryStore:
             found.append(
                 LiveRelation(ref, relation.schema, relation.name, relation.fingerprint, ordinal)
             )
-        return LiveCatalog(live.generation, found)
+        base = next(
+            c
+            for c in self.crawls.values()
+            if c.database_id == database_id
+            and c.generation == self.databases[database_id].live_base
+        )
+        assert base.finished_at is not None
+        return LiveCatalog(live.generation, found, base.finished_at)
 
     async def start_crawl(self, crawl_id: str, plan: CrawlPlan) -> Crawl:
         crawl = await self.get_crawl(crawl_id)

@@ -687,8 +687,10 @@ class PgStore:
     async def live_relations(self, database_id: str) -> LiveCatalog | None:
         async with self._transaction(isolation="repeatable_read", readonly=True) as conn:
             live = await conn.fetchrow(
-                "SELECT c.id, c.generation FROM databases d JOIN crawls c"
-                " ON c.database_id = d.id AND c.generation = d.live_generation WHERE d.id = $1",
+                "SELECT c.id, c.generation, b.finished_at FROM databases d"
+                " JOIN crawls c ON c.database_id = d.id AND c.generation = d.live_generation"
+                " JOIN crawls b ON b.database_id = d.id AND b.generation = d.live_base"
+                " WHERE d.id = $1",
                 database_id,
             )
             if live is None:
@@ -700,15 +702,18 @@ class PgStore:
             )
         if not rows or any(row["fingerprint"] is None or row["ordinal"] is None for row in rows):
             return None  # recorded before fingerprints and ordinals were kept
-        return LiveCatalog(live["generation"], [LiveRelation(*row) for row in rows])
+        relations = [LiveRelation(*row) for row in rows]
+        return LiveCatalog(live["generation"], relations, live["finished_at"])
 
     async def start_crawl(self, crawl_id: str, plan: CrawlPlan) -> Crawl:
         async with self._transaction() as conn:
             row = await self._locked_crawl(conn, crawl_id)
             if row["state"] != CrawlState.QUEUED:
                 return _crawl(row)
+            # No lock on the database: publishing holds it for a while, and a crawl published
+            # after this read fails this one at its own publication (`replanned`) anyway.
             database = await conn.fetchrow(
-                "SELECT live_generation, live_base FROM databases WHERE id = $1 FOR UPDATE",
+                "SELECT live_generation, live_base FROM databases WHERE id = $1",
                 row["database_id"],
             )
             base, kept = row["generation"], (0, 0)

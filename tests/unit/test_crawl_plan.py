@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from catalog.crawl_plan import ORDINAL_SPACING, LiveCatalog, LiveRelation, plan_crawl
 from catalog.crawler import Relation
 
@@ -16,7 +18,7 @@ def live_of(*names: str, spacing: int = S) -> LiveCatalog:
     relations = [
         LiveRelation(name, "public", name, "f", (n + 1) * spacing) for n, name in enumerate(names)
     ]
-    return LiveCatalog(7, relations)
+    return LiveCatalog(7, relations, datetime.now(UTC))
 
 
 def test_a_first_crawl_reads_everything_in_name_order_with_spaced_ordinals():

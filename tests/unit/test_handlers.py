@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from datetime import timedelta
 
 import pytest
 
@@ -466,3 +467,32 @@ async def test_an_incremental_crawl_that_dies_after_retiring_leaves_readers_the_
         "public.customers": ["id", "name", "email"],
     }
     assert doomed.generation not in {d.generation for d in index.documents.values()}
+
+
+async def test_a_crawl_is_full_once_the_last_full_crawl_is_older_than_the_setting(world):
+    """Incremental crawls keep the row estimates and sizes of what they do not read: a full
+    crawl now and then bounds how old those get."""
+    store, index, publisher, crawler, cipher, _ = world
+    database = await crawled_twice(world)
+    crawler.tables["10"] = table("public", "orders", "id", "customer_id", "total", "note")
+    handlers = CrawlHandlers(
+        store,
+        index,
+        cipher,
+        crawler.factory(),
+        publisher,
+        batch_size=2,
+        stale_fail_safe=0.5,
+        full_crawl_after=timedelta(0),
+    )
+    due = await services.request_crawl(store, database.id)
+    await run_crawl((store, index, publisher, crawler, cipher, handlers), due.id, database.id)
+    due = await store.get_crawl(due.id)
+    assert (due.state, due.incremental, due.base_generation) == (CrawlState.COMPLETE, False, 3)
+    assert sorted(ref for batch in crawler.batches_read for ref in batch) == [
+        "10",
+        "11",
+        "12",
+        "13",
+        "14",
+    ]
