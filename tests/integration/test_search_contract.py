@@ -15,6 +15,7 @@ import pytest
 import tantivy
 from opensearchpy import AsyncOpenSearch
 
+from catalog.adapters import opensearch_index
 from catalog.adapters.opensearch_index import INDEX_BODY, OpenSearchIndex
 from catalog.adapters.tantivy_index import TantivyIndex
 from catalog.documents import Document, DocumentKind, documents_for_table, generation_scope
@@ -576,3 +577,21 @@ async def test_tantivy_directory_removed_under_us_reads_as_lost_until_ensure_cre
 async def names_in(index: SearchIndex, scope: str, text: str) -> list[str]:
     hits = await found(index, SearchQuery(text=text, scopes=(scope,), kind=DocumentKind.TABLE))
     return [hit.document.name for hit in hits]
+
+
+async def test_opensearch_retires_more_refs_than_one_terms_query_takes(opensearch_url, monkeypatch):
+    """Refs go a slice at a time (a terms query takes 65,536 values): here two per pass."""
+    monkeypatch.setattr(opensearch_index, "_REFS_PER_PASS", 2)
+    index = OpenSearchIndex(opensearch_url, f"catalog-test-{uuid.uuid4().hex}")
+    await index.open()
+    try:
+        names = await incremental_world(index)
+        # An unpublished generation 2 retired r2; generation 3 replaces r0, r1 and r3.
+        await index.supersede(SCOPE_A1, 2, ["r2"])
+        await index.upsert(relation_documents(DB_A, 3, 10, "r0", _table("alpha", "id")))
+        await index.supersede(SCOPE_A1, 3, ["r0", "r1", "r3"])
+        three = generation_scope(DB_A, 3, base=1)
+        assert [d.table for d in await index.tables_page(three, None, 100)] == ["alpha", names[2]]
+        assert [d.table for d in await index.tables_page(SCOPE_A1, None, 100)] == names
+    finally:
+        await index.close()
