@@ -247,8 +247,10 @@ class CrawlOut(BaseModel):
     mode: Literal["full", "incremental"] | None = Field(
         description="Once planned: incremental, reading only the relations whose definitions"
         " changed since the live crawl (and keeping the rest); or full, reading every relation"
-        " (a first crawl, one asked with full: true, or one whose live crawl has no"
-        " fingerprints to compare with). Null while queued"
+        " (a first crawl, one asked with full: true, one whose live crawl has no fingerprints"
+        " to compare with, one that would read most relations anyway, one rebuilding lost"
+        " documents, or one due because the last full crawl is older than"
+        " CATALOG_FULL_CRAWL_DAYS). Null while queued"
     )
     tables: int = Field(
         description="Tables (and views) indexed so far; an incremental crawl counts those it"

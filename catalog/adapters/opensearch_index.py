@@ -92,11 +92,11 @@ _RETRY_STATUSES = frozenset({429, 502, 503, 504})
 # Only what upsert reads of a bulk response, so a large chunk's answer stays small.
 _BULK_FILTER_PATH = "errors,items.*.status,items.*.error"
 # Scopes counted per request (document_counts): one filters bucket each.
+_COUNT_CHUNK = 1000
 # Documents read and written back per request when a crawl retires what it replaced.
 _REWRITE_PAGE = 2_000
 # Refs per terms query when retiring (OpenSearch takes up to 65,536 terms by default).
 _REFS_PER_PASS = 10_000
-_COUNT_CHUNK = 1000
 # Where crawl_started records the refresh interval it replaced, for whichever process restores it.
 RESTING_REFRESH_KEY = "catalog_resting_refresh_interval"
 
@@ -286,15 +286,17 @@ def _in_scope(text: str) -> dict[str, Any]:
     scope = Scope.parse(text)
     return {
         "bool": {
-            "filter": [
-                {"term": {"database_id": scope.database_id}},
-                {"range": {"generation": {"gte": scope.base, "lte": scope.generation}}},
-            ],
+            "filter": [{"term": {"database_id": scope.database_id}}, _written_in(scope)],
             # Not "retired > generation": a document written before retirement was mapped
             # has no value, and is not retired.
             "must_not": [{"range": {"retired": {"lte": scope.generation}}}],
         }
     }
+
+
+def _written_in(scope: Scope) -> dict[str, Any]:
+    """Documents written by the crawls a scope reads: its base to its generation."""
+    return {"range": {"generation": {"gte": scope.base, "lte": scope.generation}}}
 
 
 def _in_scopes(scopes: Sequence[str]) -> dict[str, Any]:
@@ -556,7 +558,7 @@ class OpenSearchIndex:
                 "bool": {
                     "filter": [
                         database,
-                        {"range": {"generation": {"gte": scope.base, "lte": scope.generation}}},
+                        _written_in(scope),
                         {"bool": {"should": retiring, "minimum_should_match": 1}},
                     ]
                 }

@@ -724,7 +724,8 @@ class PgStore:
                         " planning it again"
                     )
                 base, kept = database["live_base"], await self._keep(conn, crawl_id, plan)
-            # Relations read get their columns and generation when their batch is done.
+            # A relation read gets its column count with its batch (complete_batch); this
+            # crawl's generation writes its documents.
             await conn.copy_records_to_table(
                 "crawl_relations",
                 records=[(crawl_id, *_planned(p)) for p in plan.reads],
@@ -855,7 +856,11 @@ class PgStore:
             )
             live = database["live_generation"]
             crawl = _crawl(row)
-            if crawl.incremental and crawl.state != "complete" and live != crawl.planned_on:
+            if (
+                crawl.incremental
+                and crawl.state is not CrawlState.COMPLETE
+                and live != crawl.planned_on
+            ):
                 return await self._replanned(conn, row, database["tenant_id"])
             row = await conn.fetchrow(
                 "UPDATE crawls SET state = 'complete', finished_at = coalesce(finished_at, now()),"
