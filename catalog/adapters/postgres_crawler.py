@@ -129,6 +129,8 @@ ORDER BY rel.nspname, rel.relname
 
 # Views and foreign tables have no storage of their own; a partitioned table has none either,
 # so its size is the sum of its leaf partitions (pg_total_relation_size alone says 0).
+# The joins to pg_description and pg_attrdef repeat the batch's oids: without them the planner
+# read either catalog whole for every batch (13 ms of each query at 100,000 tables).
 _RELATIONS = """
 SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS kind,
        d.description AS comment,
@@ -147,6 +149,7 @@ FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_catalog.pg_description d
        ON d.objoid = c.oid AND d.classoid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0
+      AND d.objoid = ANY($1::oid[])
 LEFT JOIN pg_catalog.pg_inherits i ON c.relispartition AND i.inhrelid = c.oid
 LEFT JOIN pg_catalog.pg_class pc ON pc.oid = i.inhparent
 LEFT JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace
@@ -169,10 +172,11 @@ SELECT a.attrelid AS oid, a.attname AS name, a.attnum AS position,
 FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
 LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
-LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+LEFT JOIN pg_catalog.pg_attrdef ad
+       ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum AND ad.adrelid = ANY($1::oid[])
 LEFT JOIN pg_catalog.pg_description d
        ON d.objoid = a.attrelid AND d.classoid = 'pg_catalog.pg_class'::regclass
-      AND d.objsubid = a.attnum
+      AND d.objsubid = a.attnum AND d.objoid = ANY($1::oid[])
 WHERE a.attrelid = ANY($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attrelid, a.attnum
 """

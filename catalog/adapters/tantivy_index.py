@@ -23,6 +23,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
+from functools import lru_cache
 from pathlib import Path
 
 import tantivy
@@ -34,9 +35,10 @@ from catalog.documents import (
     DocumentKind,
     Scope,
     TermField,
+    column_terms,
     document_from_json,
     document_json,
-    document_terms,
+    name_analysis,
 )
 from catalog.errors import IndexLostError, PermanentError
 from catalog.memory import release_free_memory
@@ -61,22 +63,32 @@ from catalog.search import (
 log = logging.getLogger(__name__)
 
 _WRITER_HEAP_BYTES = 128_000_000
-# How far search looks past a page for hits tied with its last one (see _ranked).
+# How far search looks past a page for hits tied with its last one (see _ranked): at first, and
+# at most.
+_FIRST_TIE_CANDIDATES = 100
 _MAX_TIE_CANDIDATES = 10_000
 # Keyword fields that facets count and suggestions aggregate: text fast fields.
 _FAST_KEYWORDS = {*FACET_FIELDS, "name_display"}
+# The analysed fields' terms (catalog.documents, computed once per name) reach tantivy as one
+# string per field, joined by NUL, which no identifier holds; this tokenizer splits them again in
+# Rust. A Python list per field made converting a document cost three times as much.
+_TERMS_TOKENIZER = "nul_separated"
+_TERM_SEPARATOR = "\x00"
+_TERMS_ANALYZER = tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.regex(r"[^\x00]+")).build()
 
 
 def _build_schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
-    # "raw" keeps each value as one term: these are keywords, and the analysed fields are already
-    # split and lower-cased in Python (catalog.documents.document_terms), so the engine does no
-    # analysis of its own.
-    keywords = ["id", "ref", "tenant_id", "data_type", *FACET_FIELDS, "name_display", *TermField]
+    # "raw" keeps each value as one term: these are keywords.
+    keywords = ["id", "ref", "tenant_id", "data_type", *FACET_FIELDS, "name_display"]
     for name in keywords:
         builder.add_text_field(
             name, tokenizer_name="raw", index_option="basic", fast=name in _FAST_KEYWORDS
         )
+    # Already split and lower-cased in Python (catalog.documents.name_analysis): the engine only
+    # cuts them apart (_TERMS_TOKENIZER).
+    for name in TermField:
+        builder.add_text_field(name, tokenizer_name=_TERMS_TOKENIZER, index_option="basic")
     # Fast fields: ordinal orders and ranges table pages and breaks ties; generation and retired
     # say which scopes see a document (catalog.documents.Scope).
     builder.add_unsigned_field("ordinal", indexed=True, fast=True)
@@ -96,18 +108,26 @@ def _to_tantivy(document: Document, schema: tantivy.Schema) -> tantivy.Document:
         "kind": str(document.kind),
         "schema": document.schema,
         "table_type": document.table_type,
-        "name_display": document.name,
         "ordinal": document.ordinal,
         "generation": document.generation,
         "retired": document.retired,
         # The whole Document, payload included: what search and browsing give back.
         "source": document_json(document),
-        **document_terms(document),
+        **_name_values(document.name),
     }
+    if document.kind is DocumentKind.TABLE:
+        values[TermField.COLUMN_TERMS] = _TERM_SEPARATOR.join(column_terms(document))
     if document.data_type is not None:
         values["data_type"] = document.data_type
     # One call per document: from_dict was 6x quicker than an add_* call per value.
     return tantivy.Document.from_dict(values, schema)
+
+
+@lru_cache(maxsize=65_536)
+def _name_values(name: str) -> dict[str, str]:
+    """The fields a document's name fills, as tantivy takes them (see _TERMS_TOKENIZER)."""
+    analysed = {field: _TERM_SEPARATOR.join(terms) for field, terms in name_analysis(name).items()}
+    return {"name_display": name, **analysed}
 
 
 def _from_tantivy(doc: tantivy.Document) -> Document:
@@ -122,9 +142,11 @@ def _ranked(searcher: tantivy.Searcher, query: Query, window: int) -> list[Candi
 
     tantivy orders equal scores by where documents sit in segments, and the constant-score
     clauses make ties common. So hits tied with the last one are fetched too (the fetch grows
-    while the tie runs on, up to _MAX_TIE_CANDIDATES) and ordered by ordinal.
+    while the tie runs on, up to _MAX_TIE_CANDIDATES) and ordered by ordinal. Running the query
+    costs far more than collecting a hundred hits of it, so the first run collects that many:
+    most ties end there, and a second run is rare.
     """
-    fetch = window
+    fetch = max(window, _FIRST_TIE_CANDIDATES)
     while True:
         hits = searcher.search(query, fetch, count=False).hits
         tie_runs_on = len(hits) == fetch and hits[-1][0] == hits[window - 1][0]
@@ -243,6 +265,7 @@ class TantivyIndex:
                 self._path,
             )
             index = tantivy.Index(self._schema, path=str(self._path), reuse=False)
+        index.register_tokenizer(_TERMS_TOKENIZER, _TERMS_ANALYZER)
         # Readers move only when we reload after a commit, so no write is seen half-way.
         index.config_reader(reload_policy="manual")
         if not self._writable:
