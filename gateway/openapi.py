@@ -334,9 +334,11 @@ def openapi_document() -> dict[str, Any]:
         },
         "/v1/search": {
             "get": _operation(
-                "Ranked, typo-tolerant search over tables and columns, with facets",
+                "Ranked, typo-tolerant search over tables and columns, with facets on request",
                 {
-                    "200": _json(schemas.SearchResults, "Hits, best first, and facet counts"),
+                    "200": _json(
+                        schemas.SearchResults, "Hits, best first, and facet counts if asked"
+                    ),
                     **_problems(400, 404, 409, 503),
                 },
                 params=[
@@ -379,6 +381,14 @@ def openapi_document() -> dict[str, Any]:
                         "next_cursor of the previous page, with the same other parameters. Pages"
                         f" reach {MAX_SEARCH_DEPTH:,} hits deep at most; 409 when a crawl finished"
                         " since the first page",
+                    ),
+                    _param(
+                        "facets",
+                        "query",
+                        {"type": "boolean"},
+                        "Also count every hit per database_id, schema, kind and table_type"
+                        " (false): it costs a second pass over every hit",
+                        allow_empty=True,
                     ),
                 ],
             )

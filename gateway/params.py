@@ -61,6 +61,15 @@ def int_param(request: web.Request, name: str, default: int, low: int, high: int
     return value
 
 
+def bool_param(request: web.Request, name: str, default: bool) -> bool:
+    raw = request.query.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw not in ("true", "false"):
+        raise InvalidInputError(f"'{name}' must be true or false")
+    return raw == "true"
+
+
 def list_param(
     request: web.Request, name: str, max_items: int = 20, max_length: int = 200
 ) -> tuple[str, ...]:

@@ -518,7 +518,7 @@ class SearchFacets(BaseModel):
 class SearchResults(BaseModel):
     query: str
     hits: list[SearchHitOut]
-    facets: SearchFacets
+    facets: SearchFacets | None = Field(description="With facets=true; null otherwise")
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the next page; null on the last page, and once"
         f" {MAX_SEARCH_DEPTH:,} hits have been served (refine the query to see others)"

@@ -27,7 +27,7 @@ from gateway.access import tenant_database
 from gateway.auth import caller
 from gateway.cursors import decode_cursor, encode_cursor
 from gateway.keys import ANSWERS, INDEX, STORE
-from gateway.params import int_param, list_param, query_text
+from gateway.params import bool_param, int_param, list_param, query_text
 from gateway.schemas import (
     MatchedColumnOut,
     SearchFacets,
@@ -120,6 +120,8 @@ async def search(request: web.Request) -> web.Response:
     if data_types and kind is DocumentKind.TABLE:
         raise InvalidInputError("'data_type' filters columns; it cannot go with kind=table")
     database_ids = list_param(request, "database_id", max_items=MAX_DATABASE_IDS)
+    # Counting facets runs the query a second time over every hit: only when asked.
+    facets = bool_param(request, "facets", False)
     scopes = await _scopes(request, database_ids)
     tenant_id = caller(request).tenant_id
     answers = request.app[ANSWERS]
@@ -142,7 +144,7 @@ async def search(request: web.Request) -> web.Response:
             table_types,
             data_types,
             after,
-            facets=True,
+            facets=facets,
             tenant_id=tenant_id,
         )
     )
@@ -158,7 +160,9 @@ async def search(request: web.Request) -> web.Response:
                 field: [{"value": f.value, "count": f.count} for f in page.facets.get(field, [])]
                 for field in FACET_FIELDS
             }
-        ),
+        )
+        if facets
+        else None,
         next_cursor=_next_cursor(hits[-1], depth, query_print, scopes_print) if more else None,
     )
     return answers.answer(key, out.model_dump_json(by_alias=True).encode())

@@ -596,7 +596,7 @@ async def test_search_explains_hits_counts_facets_and_filters(gateway):
         table("sales", "email_views", "id", kind=TableType.VIEW),
     )
 
-    body = await _search(client, "q=email&limit=2")
+    body = await _search(client, "q=email&limit=2&facets=true")
     assert len(body["hits"]) == 2
     assert body["next_cursor"] is not None
     facets = {
@@ -615,12 +615,20 @@ async def test_search_explains_hits_counts_facets_and_filters(gateway):
     assert email[0]["matched_columns"] == []
     views = await _search(client, "q=email&type=view")
     assert [h["table"] for h in views["hits"]] == ["email_views"]
-    assert await _search(client, "q=email&data_type=text") == {
+    assert await _search(client, "q=email&data_type=text&facets=TRUE") == {
         "query": "email",
         "hits": [],
         "facets": {"database_id": [], "schema": [], "kind": [], "table_type": []},
         "next_cursor": None,
     }
+    # Facets cost a second pass over every hit: counted only when asked.
+    unasked = await _search(client, "q=email&limit=2")
+    assert unasked["facets"] is None
+    assert unasked["hits"] == body["hits"]
+    assert (await _search(client, "q=email&limit=2&facets=false"))["facets"] is None
+    bad = await client.get("/v1/search?q=email&facets=yes", headers=AUTH)
+    assert bad.status == 400
+    assert "'facets' must be true or false" in (await bad.json())["detail"]
     typed = await _search(client, "q=email&data_type=integer&data_type=text&kind=column")
     assert len(typed["hits"]) == 2
 
