@@ -7,13 +7,13 @@ highlights and the same matched columns.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from html import escape
 
 from rapidfuzz.distance import OSA
 
-from catalog.documents import Document, TermField, document_terms
+from catalog.documents import Document, TermField, column_terms, name_analysis
 from catalog.identifiers import Span, identifier_terms, part_spans, word_spans
 from catalog.search import Match, MatchPlan, TermClause
 
@@ -121,20 +121,34 @@ def highlight(name: str, spans: Iterable[Span]) -> str:
     return "".join(out)
 
 
+class _DocumentTerms(dict[TermField, Sequence[str]]):
+    """A document's terms per analysed field (catalog.documents), each worked out when first
+    asked for: a table's column terms are needed only when its own name did not match."""
+
+    def __init__(self, document: Document) -> None:
+        super().__init__(name_analysis(document.name))
+        self._document = document
+
+    def __missing__(self, field: TermField) -> Sequence[str]:
+        terms = column_terms(self._document) if field is TermField.COLUMN_TERMS else []
+        self[field] = terms
+        return terms
+
+
 def _best(
-    alternatives: Iterable[TermClause], terms: dict[TermField, list[str]]
+    alternatives: Iterable[TermClause], terms: dict[TermField, Sequence[str]]
 ) -> tuple[TermClause, str] | None:
-    """The best-scoring clause that matches one of the document's terms, and that term."""
-    found = [
-        (clause, term)
-        for clause in alternatives
-        if (term := _matched_term(clause, terms[clause.field])) is not None
-    ]
-    return max(found, key=lambda match: match[0].score, default=None)
+    """The best-scoring clause that matches one of the document's terms, and that term: the
+    first that does, trying the highest scores first (the first of equals, as the engines'
+    dis_max keeps)."""
+    for clause in sorted(alternatives, key=lambda clause: -clause.score):
+        if (term := _matched_term(clause, terms[clause.field])) is not None:
+            return clause, term
+    return None
 
 
 def explain(document: Document, plan: MatchPlan) -> Explanation:
-    terms = document_terms(document)
+    terms = _DocumentTerms(document)
     score = 0.0
     name_spans: list[Span] = []
     column_clauses: list[TermClause] = []
