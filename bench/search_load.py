@@ -389,9 +389,11 @@ async def start_profile(
 ) -> asyncio.subprocess.Process:
     # Raw (collapsed) stacks, so the top frames can be summed here as text. With --gil only the
     # thread holding the GIL is sampled: where the one core of Python goes. Native code that
-    # releases the GIL (tantivy's Rust, once called) is then not counted.
+    # releases the GIL (tantivy's Rust, once called) is then not counted. --subprocesses: the
+    # pid is `catalog up`'s supervisor, and the gateways and the indexer are its children.
     return await asyncio.create_subprocess_exec(
-        py_spy(), "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw",
+        py_spy(), "record", "--pid", str(pid), "--subprocesses", "--rate", str(rate),
+        "--format", "raw",
         "--output", str(out), "--duration", "3600", *(["--gil"] if gil else []),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip

@@ -2,7 +2,8 @@
 
 `catalog up` runs everything on one machine on embedded defaults: it starts the engines, then the
 gateway and indexer processes (catalog/supervisor.py); `catalog keys generate|rotate` manages the
-keys that encrypt stored passwords.
+keys that encrypt stored passwords. `catalog register|databases|crawl|search` use a running
+catalog's HTTP API (catalog/console.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ import logging
 import os
 import sys
 
-from catalog import services
+from rich.console import Console
+
+from catalog import console, services
+from catalog.api_client import ApiError
 from catalog.bootstrap import ADMIN_TOKEN_FILE, open_services, open_store, secret_keys
 from catalog.cipher import SecretCipher, generate_key
 from catalog.engine_watch import Probe, tcp_probe
@@ -80,10 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     key_commands.add_parser(
         "rotate", help="re-encrypt every stored password under the first key (safe while running)"
     )
+    _add_api_commands(commands)
     args = parser.parse_args(argv)
     failed = False
     try:
         settings = Settings.from_env()
+        if args.command in _API_COMMANDS:
+            return asyncio.run(_api_command(args, settings))
         configure_logging(settings.log_level)
         if args.command == "up":
             asyncio.run(up(settings))
@@ -97,6 +104,80 @@ def main(argv: list[str] | None = None) -> int:
             print(f"catalog: {exc}", file=sys.stderr)
         failed = True
     return 1 if failed else 0
+
+
+_API_COMMANDS = ("register", "databases", "crawl", "search")
+
+
+def _add_api_commands(commands: argparse._SubParsersAction) -> None:
+    url = argparse.ArgumentParser(add_help=False)
+    url.add_argument(
+        "--url", help="the catalog's API (CATALOG_URL; default http://CATALOG_HOST:CATALOG_PORT)"
+    )
+    register = commands.add_parser(
+        "register",
+        parents=[url],
+        help="register a database (the password is prompted for, or read from stdin)",
+    )
+    register.add_argument("name", help="what to call it in the catalog")
+    register.add_argument("--engine", choices=["postgresql", "mysql"], default="postgresql")
+    register.add_argument("--host", required=True)
+    register.add_argument("--port", type=int, help="5432 for postgresql, 3306 for mysql")
+    register.add_argument(
+        "--dbname", default="", help="the database (for mysql: the schema; empty: every one)"
+    )
+    register.add_argument("--user", required=True)
+    register.add_argument("--sslmode", help="TLS as the engine's own client names it")
+    register.add_argument(
+        "--password-stdin", action="store_true", help="read the password from one line of stdin"
+    )
+    register.add_argument("--follow", action="store_true", help="follow its first crawl")
+    commands.add_parser("databases", parents=[url], help="list the registered databases")
+    crawl = commands.add_parser("crawl", parents=[url], help="crawl a database again")
+    crawl.add_argument("database_id")
+    crawl.add_argument("--full", action="store_true", help="read every relation again")
+    crawl.add_argument(
+        "--follow",
+        action="store_true",
+        help="show its progress until it ends (exit code 0, 3 or 4)",
+    )
+    search = commands.add_parser("search", parents=[url], help="search tables and columns")
+    search.add_argument("query")
+    search.add_argument("--kind", choices=["table", "column", "any"], default="any")
+    search.add_argument("--database", action="append", default=[], help="only this database id")
+    search.add_argument("--limit", type=int, default=10)
+
+
+async def _api_command(args: argparse.Namespace, settings: Settings) -> int:
+    out, err = Console(), Console(stderr=True)
+    endpoint = console.Endpoint.of(settings, args.url)
+    try:
+        if args.command == "register":
+            registration = {
+                key: value
+                for key, value in {
+                    "name": args.name,
+                    "engine": args.engine,
+                    "host": args.host,
+                    "port": args.port,
+                    "dbname": args.dbname,
+                    "user": args.user,
+                    "sslmode": args.sslmode,
+                }.items()
+                if value is not None
+            }
+            password = console.read_password(args.user, args.host, args.password_stdin)
+            registration["password"] = password
+            return await console.register(endpoint, registration, args.follow, out)
+        if args.command == "databases":
+            return await console.databases(endpoint, out)
+        if args.command == "crawl":
+            return await console.crawl(endpoint, args.database_id, args.full, args.follow, out)
+        params = {"q": args.query, "kind": args.kind, "limit": str(args.limit)}
+        return await console.search(endpoint, {**params, "database_id": args.database}, out)
+    except ApiError as exc:
+        err.print(f"catalog: {exc}", markup=False, highlight=False)
+        return console.EXIT_API_ERROR
 
 
 def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
