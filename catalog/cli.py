@@ -16,7 +16,7 @@ import sys
 
 from rich.console import Console
 
-from catalog import console, services
+from catalog import console, metrics, services
 from catalog.api_client import ApiError
 from catalog.bootstrap import ADMIN_TOKEN_FILE, open_services, open_store, secret_keys
 from catalog.cipher import SecretCipher, generate_key
@@ -45,6 +45,7 @@ async def up(settings: Settings) -> None:
         env.setdefault("CATALOG_TARGET_THIS_HOST", "1")
         if services.nats_url:
             env["CATALOG_NATS_URL"] = services.nats_url
+        metrics_note = _serve_children_metrics(settings, env)
         # The index's one writer belongs to the indexer child.
         await services.index.close()
         # The engines it started are its to watch: external ones have their own operators.
@@ -54,11 +55,27 @@ async def up(settings: Settings) -> None:
         if settings.nats_url is None and services.nats_url:
             engines["NATS"] = tcp_probe(services.nats_url)
         print(
-            f"catalog up: http://{settings.host}:{settings.port} ({token_note}); Ctrl-C stops",
+            f"catalog up: http://{settings.host}:{settings.port} ({token_note}{metrics_note});"
+            " Ctrl-C stops",
             flush=True,
         )
         await supervise(settings, env, stop, engines)
     print("catalog stopped", flush=True)
+
+
+def _serve_children_metrics(settings: Settings, env: dict[str, str]) -> str:
+    """Have the children write their metrics to one folder and serve their sum from here; the
+    note for the banner (empty when metrics are off, or their port is taken)."""
+    port = settings.metrics_port
+    if port is None:
+        port = metrics.CATALOG_UP_METRICS_PORT
+    if not port:
+        return ""
+    folder = metrics.prepare_multiprocess_dir(settings.data_dir)
+    env[metrics.MULTIPROCESS_DIR] = str(folder)
+    if not metrics.serve(settings.metrics_host, port, folder):
+        return ""
+    return f"; metrics on http://{settings.metrics_host}:{port}/metrics"
 
 
 async def rotate_keys(settings: Settings) -> None:

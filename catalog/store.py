@@ -235,3 +235,6 @@ class Store(Protocol):
     # Outbox
     async def relay_outbox(self, publish: Publish, limit: int) -> int:
         """Publish unsent messages in order and mark them sent; returns how many were sent."""
+
+    async def outbox_backlog(self) -> int:
+        """How many messages wait in the outbox to be published."""

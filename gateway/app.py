@@ -34,6 +34,7 @@ from gateway.known_tokens import KnownTokens
 from gateway.oidc import OidcConfig, OidcVerifier
 from gateway.params import MAX_BODY_BYTES
 from gateway.ratelimit import rate_limit_middleware
+from gateway.request_metrics import request_metrics_middleware
 from gateway.routes import admin, changes, databases, dead_letters, meta, search, seed
 
 
@@ -68,7 +69,12 @@ def create_app(
     settings = services.settings
     buckets = TokenBuckets(settings.rate_limit, settings.rate_burst)
     app = web.Application(
-        middlewares=[error_middleware, auth_middleware, rate_limit_middleware(buckets)],
+        middlewares=[
+            request_metrics_middleware,
+            error_middleware,
+            auth_middleware,
+            rate_limit_middleware(buckets),
+        ],
         client_max_size=MAX_BODY_BYTES,
     )
     app[SETTINGS] = settings

@@ -29,6 +29,7 @@ from catalog.messages import (
     Message,
     encode,
 )
+from catalog.metrics import DOCUMENTS_INDEXED, record_crawl_end
 from catalog.models import Crawl, CrawlState, Database
 from catalog.schema_diff import describe
 from catalog.search import SearchIndex
@@ -186,6 +187,7 @@ class CrawlHandlers:
         ]
         await self._index.crawl_started()  # each batch: another crawl's end may have undone it
         await self._index.upsert(documents)
+        DOCUMENTS_INDEXED.inc(len(documents))
         columns = len(documents) - len(tables)
         read = {table.ref: len(table.columns) for table in tables}
         crawl = await self._store.complete_batch(crawl.id, batch.number, read)
@@ -231,7 +233,7 @@ class CrawlHandlers:
         fall = await self._fall_beyond_fail_safe(crawl)
         if fall is not None:
             await self._crawl_ended_quietly()
-            await self._store.hold_crawl(crawl.id, fall)
+            record_crawl_end(await self._store.hold_crawl(crawl.id, fall))
             log.warning("crawl %s held by the fail-safe: %s", crawl.id, fall)
             return
         await self._publish(crawl)
@@ -261,6 +263,7 @@ class CrawlHandlers:
         if crawl.state is not CrawlState.COMPLETE:
             log.warning("crawl %s became %s while finishing; not published", crawl.id, crawl.state)
             return
+        record_crawl_end(crawl)
         await self._describe_changes(crawl)  # while the replaced documents are still there
         await self._index.delete_superseded(_scope(crawl))
         log.info(
@@ -339,7 +342,7 @@ class CrawlHandlers:
     async def _fail(self, crawl: Crawl, exc: CrawlFailure | CredentialError) -> None:
         error_class = exc.error_class if isinstance(exc, CrawlFailure) else "credential"
         await self._crawl_ended_quietly()
-        await self._store.fail_crawl(crawl.id, error_class, str(exc))
+        record_crawl_end(await self._store.fail_crawl(crawl.id, error_class, str(exc)))
         log.warning("crawl %s failed (%s): %s", crawl.id, error_class, exc)
 
     async def _crawl_ended_quietly(self) -> None:

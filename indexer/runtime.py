@@ -11,6 +11,7 @@ from datetime import timedelta
 from catalog.bootstrap import Services
 from catalog.crawlers import crawler_factory
 from catalog.errors import PermanentError
+from indexer.backlog_metrics import sample_backlogs
 from indexer.handlers import CrawlHandlers
 from indexer.index_watch import IndexWatch
 from indexer.jetstream import UNAVAILABLE, Bus, JetStreamPublisher, connect, ensure_stream
@@ -50,6 +51,7 @@ async def run_indexer(services: Services, stop: asyncio.Event) -> None:
             group.create_task(relay.run(stop))
             group.create_task(worker.run(stop))
             group.create_task(IndexWatch(services.store, services.index, settings).run(stop))
+            group.create_task(sample_backlogs(services.store, js, bus, stop))
     finally:
         with contextlib.suppress(*UNAVAILABLE):
             await nc.drain()

@@ -35,7 +35,8 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from catalog.errors import CatalogError, NotFoundError, PermanentError, TransientError
-from catalog.messages import Message, decode
+from catalog.messages import CrawlBatchRequested, Message, decode
+from catalog.metrics import BATCHES, record_crawl_end
 from catalog.settings import Settings
 from catalog.store import Store
 from indexer.jetstream import ADVISORY_CONSUMER, CONSUMER, DEFAULT_BUS, UNAVAILABLE, Bus
@@ -151,18 +152,27 @@ class Worker:
 
     async def _settle(self, msg: Msg, message: Message, attempt: int, slot: str) -> None:
         started = time.perf_counter()
+        batch = isinstance(message, CrawlBatchRequested)
+        if batch and attempt > 1:
+            BATCHES.labels("redelivered").inc()
         heartbeat = asyncio.create_task(self._keep_alive(msg))
         try:
             await self._handle(message)
         except PermanentError as exc:
+            if batch:
+                BATCHES.labels("failed").inc()
             # Its crawl can never complete without this message: say so, rather than leave it
             # running forever.
             await self._fail_crawl(message, "permanent", str(exc))
             await self._terminate(msg, message.crawl_id, str(exc))
         except Exception as exc:
+            if batch:
+                BATCHES.labels("failed").inc()
             await self._retry_or_give_up(msg, message, attempt, exc)
         else:
             await msg.ack()
+            if batch:
+                BATCHES.labels("done").inc()
             # Which worker (process:loop) did what: how a crawl's batches spread over them.
             log.info(
                 "worker %s:%s acked %s of crawl %s in %.2f s",
@@ -254,7 +264,9 @@ class Worker:
         dead letter records the message either way)."""
         if message.crawl_id is not None:
             with contextlib.suppress(TransientError, NotFoundError):
-                await self._store.fail_crawl(message.crawl_id, error_class, reason)
+                record_crawl_end(
+                    await self._store.fail_crawl(message.crawl_id, error_class, reason)
+                )
 
     async def _terminate(self, msg: Msg, crawl_id: str | None, reason: str) -> None:
         """Stop redelivery, and keep a dead letter so the message is counted and visible."""

@@ -707,6 +707,9 @@ class InMemoryStore:
             assert not isinstance(message, SchemaChanged)
             await handle(message)
 
+    async def outbox_backlog(self) -> int:
+        return sum(1 for _, sent in self.outbox if not sent)
+
     async def relay_outbox(self, publish: Publish, limit: int) -> int:
         pending = [(i, m) for i, (m, sent) in enumerate(self.outbox) if not sent][:limit]
         for _, message in pending:

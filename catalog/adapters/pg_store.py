@@ -1152,6 +1152,11 @@ class PgStore:
 
     # Outbox
 
+    async def outbox_backlog(self) -> int:
+        # The partial index outbox_unsent holds exactly these rows.
+        row = await self._fetchrow("SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL")
+        return int(row["n"]) if row else 0
+
     async def relay_outbox(self, publish: Publish, limit: int) -> int:
         async with self._transaction() as conn:
             rows = await conn.fetch(

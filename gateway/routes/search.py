@@ -12,6 +12,7 @@ from aiohttp import web
 from catalog.documents import DocumentKind, Scope
 from catalog.errors import ConflictError, InvalidInputError
 from catalog.explain import explain
+from catalog.metrics import SEARCH_DURATION
 from catalog.models import TableType
 from catalog.search import (
     FACET_FIELDS,
@@ -133,21 +134,22 @@ async def search(request: web.Request) -> web.Response:
     after = _after(request.query.get("cursor"), query_print, scopes_print)
     depth = 0 if after is None else after.depth
     size = min(limit, MAX_SEARCH_DEPTH - depth)
-    page = await request.app[INDEX].search(
-        # One hit more than the page tells whether another page follows.
-        SearchQuery(
-            text,
-            scopes,
-            kind,
-            size + 1,
-            schemas,
-            table_types,
-            data_types,
-            after,
-            facets=facets,
-            tenant_id=tenant_id,
+    with SEARCH_DURATION.labels(kind=str(kind or "any")).time():
+        page = await request.app[INDEX].search(
+            # One hit more than the page tells whether another page follows.
+            SearchQuery(
+                text,
+                scopes,
+                kind,
+                size + 1,
+                schemas,
+                table_types,
+                data_types,
+                after,
+                facets=facets,
+                tenant_id=tenant_id,
+            )
         )
-    )
     hits = page.hits[:size]
     depth += len(hits)
     more = len(page.hits) > size and depth < MAX_SEARCH_DEPTH

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import aiohttp
 import asyncpg
+from prometheus_client.parser import text_string_to_metric_families
 
 from catalog.embedded import free_port
 from tests.e2e.conftest import Target
@@ -42,10 +43,14 @@ async def register_and_find(base: str, token: str, target: Target) -> dict:
 
 async def test_catalog_up_runs_everything_embedded_and_stops_cleanly(tmp_path, target):
     data_dir = tmp_path / "data"
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "catalog-up.log"
-    env = {"CATALOG_DATA_DIR": str(data_dir), "CATALOG_PORT": str(port)}
+    env = {
+        "CATALOG_DATA_DIR": str(data_dir),
+        "CATALOG_PORT": str(port),
+        "CATALOG_METRICS_PORT": str(metrics_port),
+    }
     for name in ("CATALOG_DATABASE_URL", "CATALOG_NATS_URL", "CATALOG_OPENSEARCH_URL"):
         env[name] = ""  # embedded defaults, whatever the caller's environment says
     async with process(CATALOG, "up", env=env, log=log) as proc:
@@ -54,8 +59,10 @@ async def test_catalog_up_runs_everything_embedded_and_stops_cleanly(tmp_path, t
         assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
         assert stat.S_IMODE((data_dir / "secret-keys").stat().st_mode) == 0o600
         await assert_private_and_postgres_still_reaches_its_files(data_dir)
-        found = await register_and_find(base, token_file.read_text().strip(), target)
+        token = token_file.read_text().strip()
+        found = await register_and_find(base, token, target)
         assert "order_totals" in found["tables"]["sales"]
+        await assert_metrics_move(base, token, f"http://127.0.0.1:{metrics_port}/metrics")
     assert proc.returncode == 0, log.read_text()
     output = log.read_text()
     assert f"catalog up: {base}" in output
@@ -65,6 +72,62 @@ async def test_catalog_up_runs_everything_embedded_and_stops_cleanly(tmp_path, t
     assert (data_dir / "postgres" / "PG_VERSION").exists()
     assert (data_dir / "index").is_dir()
     assert not (data_dir / "postgres" / "postmaster.pid").exists()  # the server was stopped
+
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+async def scrape(http: aiohttp.ClientSession, url: str) -> Samples:
+    async with http.get(url) as response:
+        assert response.status == 200
+        text = await response.text()
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def sample(samples: Samples, name: str, **labels: str) -> float:
+    """A series' value, summed over the labels not named (0 when there is none)."""
+    wanted = set(labels.items())
+    return sum(v for (n, found), v in samples.items() if n == name and wanted <= found)
+
+
+async def assert_metrics_move(base: str, token: str, metrics_url: str) -> None:
+    """After a crawl (register_and_find), the key series of every process are served summed by
+    catalog up, and searches move them."""
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
+        before = await scrape(http, metrics_url)
+        assert sample(before, "catalog_crawls_ended_total", state="complete") == 1
+        assert sample(before, "catalog_crawl_duration_seconds_count", state="complete") == 1
+        assert sample(before, "catalog_crawl_batches_total", outcome="done") >= 1
+        assert sample(before, "catalog_documents_indexed_total") > 13  # tables and columns
+        route = "/v1/databases/{database_id}"
+        assert sample(before, "catalog_http_requests_total", route=route, status="200") >= 1
+        assert ("catalog_outbox_backlog", frozenset()) in before
+        assert ("catalog_consumer_pending_messages", frozenset({("state", "waiting")})) in before
+        for text in ("custmers", "ordr_totals", "emial"):  # each new: not a cached answer
+            async with http.get(f"{base}/v1/search", params={"q": text}) as response:
+                assert response.status == 200
+        async with http.get(f"{base}/v1/no-such-route") as response:
+            assert response.status == 404
+        after = await scrape(http, metrics_url)
+    searches = "catalog_http_requests_total"
+    assert (
+        sample(after, searches, route="/v1/search") - sample(before, searches, route="/v1/search")
+        == 3
+    )
+    searched = "catalog_search_duration_seconds_count"
+    assert sample(after, searched, kind="any") - sample(before, searched, kind="any") == 3
+    assert sample(after, searches, route="unmatched", status="404") >= 1
+    # Never a path, a query or a name as a label.
+    assert not any("custmers" in str(key) or labelled_with_a_path(key) for key in after)
+
+
+def labelled_with_a_path(key: tuple[str, frozenset[tuple[str, str]]]) -> bool:
+    """Whether a series is labelled with a concrete path rather than a route pattern."""
+    return any(name == "route" and "db_" in value for name, value in key[1])
 
 
 async def assert_private_and_postgres_still_reaches_its_files(data_dir: Path) -> None:

@@ -74,11 +74,13 @@ async def test_registration_writes_database_crawl_and_outbox_together(store, cip
     async def publish(message: OutboxMessage) -> None:
         sent.append(message)
 
+    assert await store.outbox_backlog() == 1
     assert await store.relay_outbox(publish, 100) == 1
     assert [(m.subject, m.payload) for m in sent] == [
         (CRAWL_REQUESTED, {"crawl_id": crawl.id, "database_id": database.id})
     ]
     assert await store.relay_outbox(publish, 100) == 0  # marked sent
+    assert await store.outbox_backlog() == 0
 
 
 async def test_a_failed_publish_leaves_the_outbox_row_for_later(store, cipher):

@@ -185,6 +185,15 @@ def test_settings_defaults_are_embedded():
     assert (settings.host, settings.port) == ("127.0.0.1", 8000)
 
 
+def test_metrics_are_served_only_where_a_port_is_set():
+    assert Settings.from_env({}).metrics_port is None  # catalog up picks 9464 itself
+    assert Settings.from_env({"CATALOG_METRICS_PORT": "0"}).metrics_port == 0  # off
+    chosen = Settings.from_env({"CATALOG_METRICS_PORT": "9100", "CATALOG_METRICS_HOST": "::"})
+    assert (chosen.metrics_host, chosen.metrics_port) == ("::", 9100)
+    with pytest.raises(InvalidInputError, match="CATALOG_METRICS_PORT"):
+        Settings.from_env({"CATALOG_METRICS_PORT": "70000"})
+
+
 @pytest.mark.parametrize("value", ["abc", "0", "-3"])
 def test_settings_reject_bad_numbers(value):
     with pytest.raises(InvalidInputError, match="CATALOG_PORT"):
