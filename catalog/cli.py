@@ -20,6 +20,7 @@ from catalog import console, metrics, services
 from catalog.api_client import ApiError
 from catalog.bootstrap import ADMIN_TOKEN_FILE, open_services, open_store, secret_keys
 from catalog.cipher import SecretCipher, generate_key
+from catalog.dashboards import install as install_dashboards
 from catalog.engine_watch import Probe, tcp_probe
 from catalog.errors import CatalogError
 from catalog.logs import configure_logging
@@ -101,6 +102,15 @@ def main(argv: list[str] | None = None) -> int:
     key_commands.add_parser(
         "rotate", help="re-encrypt every stored password under the first key (safe while running)"
     )
+    dashboards = commands.add_parser("dashboards", help="OpenSearch Dashboards for the catalog")
+    dashboard_commands = dashboards.add_subparsers(dest="dashboards_command", required=True)
+    install = dashboard_commands.add_parser(
+        "install", help="import the catalog's index patterns, visualizations and dashboard"
+    )
+    install.add_argument(
+        "--url", required=True, help="OpenSearch Dashboards, e.g. http://dashboards:5601"
+    )
+    install.add_argument("--index", help="the catalog's index (CATALOG_OPENSEARCH_INDEX)")
     _add_api_commands(commands)
     args = parser.parse_args(argv)
     failed = False
@@ -111,6 +121,14 @@ def main(argv: list[str] | None = None) -> int:
         configure_logging(settings.log_level)
         if args.command == "up":
             asyncio.run(up(settings))
+        elif args.command == "dashboards":
+            index = args.index or settings.opensearch_index
+            imported = asyncio.run(install_dashboards(args.url, index))
+            print(
+                f"imported {imported.count} saved objects into {args.url}: open the dashboard"
+                f" {imported.dashboard!r} (index {index!r} and {index}-crawls)",
+                flush=True,
+            )
         elif args.keys_command == "generate":
             print(generate_key())
         else:

@@ -15,6 +15,7 @@ from typing import Protocol
 from catalog.documents import Document, DocumentKind, TermField
 from catalog.errors import InvalidInputError
 from catalog.identifiers import MIN_SUBSTRING_LENGTH, identifier_parts
+from catalog.models import Crawl
 
 # Ranking, the same in every adapter. Each query part scores its best kind of match (a tier);
 # bonuses add once for the whole name. Engines give every prefix or fuzzy hit the same score,
@@ -321,6 +322,11 @@ class SearchIndex(Protocol):
         readers."""
 
     async def delete_database(self, database_id: str) -> None: ...
+
+    async def record_crawl(self, crawl: Crawl, tenant_id: str, changes: int) -> None:
+        """Keep one document per ended crawl (complete, failed or held, with the schema
+        changes it found) where dashboards read them: OpenSearch's `<index>-crawls`. An engine
+        that no dashboard reads (tantivy) keeps none. Idempotent: the crawl's id is the key."""
 
     async def search(self, query: SearchQuery) -> SearchPage:
         """Up to `limit` hits in the stable order, after `query.after`, and facets if asked."""

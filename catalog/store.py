@@ -176,6 +176,9 @@ class Store(Protocol):
     ) -> list[SchemaChange]:
         """The database's recorded changes in order, from `since`, after the change `after`."""
 
+    async def count_changes(self, crawl_id: str) -> int:
+        """How many relations the crawl found added, dropped, renamed or altered."""
+
     async def changes_to_describe(self, crawl_id: str) -> list[SchemaChange]:
         """The crawl's altered and renamed relations whose detail is not recorded yet."""
 

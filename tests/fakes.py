@@ -525,6 +525,9 @@ class InMemoryStore:
             and (after is None or c.id > after)
         ][:limit]
 
+    async def count_changes(self, crawl_id: str) -> int:
+        return sum(1 for c in self.changes if c.crawl_id == crawl_id)
+
     async def changes_to_describe(self, crawl_id: str) -> list[SchemaChange]:
         return [
             c
@@ -729,6 +732,8 @@ class InMemorySearchIndex:
         self.documents: dict[str, Document] = {}
         self.upserts = 0
         self.reads = 0  # searches and suggestions asked of the index
+        # record_crawl: the last record of each crawl, as (state, tenant, changes).
+        self.crawl_records: dict[str, tuple[CrawlState, str, int]] = {}
 
     async def open(self) -> None:
         return None
@@ -789,6 +794,9 @@ class InMemorySearchIndex:
             if d.database_id != seen.database_id
             or (d.generation >= seen.base and d.retired > seen.generation)
         }
+
+    async def record_crawl(self, crawl: Crawl, tenant_id: str, changes: int) -> None:
+        self.crawl_records[crawl.id] = (crawl.state, tenant_id, changes)
 
     async def delete_database(self, database_id: str) -> None:
         self.documents = {i: d for i, d in self.documents.items() if d.database_id != database_id}

@@ -67,6 +67,7 @@ from catalog.documents import (
     document_to_dict,
 )
 from catalog.errors import IndexLostError, PermanentError, TransientError
+from catalog.models import Crawl
 from catalog.search import (
     FACET_FIELDS,
     FACET_SIZE,
@@ -193,6 +194,33 @@ INDEX_BODY: dict[str, Any] = {
             "name_display": _KEYWORD,
             # Shown to readers, never searched: kept in _source only.
             "payload": {"type": "object", "enabled": False},
+            # Table documents: their payload's estimates again, for dashboards to aggregate.
+            "row_estimate": {"type": "long"},
+            "size_bytes": {"type": "long"},
+        },
+    },
+}
+# One document per ended crawl, for dashboards (record_crawl), in the index `<index>-crawls`.
+CRAWLS_SUFFIX = "-crawls"
+_DATE = {"type": "date"}
+CRAWLS_BODY: dict[str, Any] = {
+    "mappings": {
+        "dynamic": "strict",
+        "properties": {
+            "crawl_id": _KEYWORD,
+            "database_id": _KEYWORD,
+            "tenant_id": _KEYWORD,
+            "state": _KEYWORD,  # complete, failed or held
+            "mode": _KEYWORD,  # full or incremental; absent when it failed before its plan
+            "error_class": _KEYWORD,
+            "generation": {"type": "long"},
+            "requested_at": _DATE,
+            "started_at": _DATE,
+            "finished_at": _DATE,
+            "duration_seconds": {"type": "double"},
+            "tables": {"type": "long"},
+            "columns": {"type": "long"},
+            "changes": {"type": "long"},
         },
     },
 }
@@ -256,7 +284,36 @@ def _most_telling(group: BaseExceptionGroup) -> BaseException:
 
 def _to_source(document: Document) -> dict[str, Any]:
     source = document_to_dict(document) | {"name_display": document.name}
+    if document.kind is DocumentKind.TABLE:
+        estimates = ("row_estimate", "size_bytes")
+        source |= {name: document.payload.get(name) for name in estimates}
     return source | {str(field): terms for field, terms in document_terms(document).items()}
+
+
+def crawl_record(crawl: Crawl, tenant_id: str, changes: int) -> dict[str, Any]:
+    """A crawl's document in `<index>-crawls`."""
+    duration = None
+    if crawl.started_at is not None and crawl.finished_at is not None:
+        duration = (crawl.finished_at - crawl.started_at).total_seconds()
+    mode = None
+    if crawl.base_generation is not None:
+        mode = "incremental" if crawl.incremental else "full"
+    return {
+        "crawl_id": crawl.id,
+        "database_id": crawl.database_id,
+        "tenant_id": tenant_id,
+        "state": crawl.state.value,
+        "mode": mode,
+        "error_class": crawl.error_class,
+        "generation": crawl.generation,
+        "requested_at": crawl.requested_at.isoformat(),
+        "started_at": crawl.started_at.isoformat() if crawl.started_at else None,
+        "finished_at": crawl.finished_at.isoformat() if crawl.finished_at else None,
+        "duration_seconds": duration,
+        "tables": crawl.tables,
+        "columns": crawl.columns,
+        "changes": changes,
+    }
 
 
 def _clause(clause: TermClause) -> dict[str, Any]:
@@ -359,6 +416,7 @@ def _buckets(aggregation: dict[str, Any]) -> list[tuple[str, int]]:
 class OpenSearchIndex:
     def __init__(self, url: str, index: str, bulk: BulkOptions | None = None) -> None:
         self._index = index
+        self._crawls = index + CRAWLS_SUFFIX
         self._client = AsyncOpenSearch(hosts=[url])
         self._bulk = bulk or BulkOptions()
         self.bulk_stats = BulkStats()
@@ -369,6 +427,16 @@ class OpenSearchIndex:
                 name=self._index,
                 body={"index_patterns": [self._index], "template": INDEX_BODY, "priority": 500},
             )
+            # Made by the first record_crawl, with these mappings even if someone deleted it.
+            await self._client.indices.put_index_template(
+                name=self._crawls,
+                body={"index_patterns": [self._crawls], "template": CRAWLS_BODY, "priority": 500},
+            )
+        with _translate_errors(f"the mapping of index {self._crawls!r}"):
+            if await self._client.indices.exists(index=self._crawls):
+                await self._client.indices.put_mapping(
+                    index=self._crawls, body=CRAWLS_BODY["mappings"]
+                )
         if not await self.ensure():
             with _translate_errors(f"the mapping of index {self._index!r}"):
                 # Adds fields newer versions map; fails clearly if a field changed its type.
@@ -605,8 +673,21 @@ class OpenSearchIndex:
             "delete of superseded documents",
         )
 
+    async def record_crawl(self, crawl: Crawl, tenant_id: str, changes: int) -> None:
+        with _translate_errors("recording a crawl for dashboards"):
+            await self._client.index(
+                index=self._crawls, id=crawl.id, body=crawl_record(crawl, tenant_id, changes)
+            )
+
     async def delete_database(self, database_id: str) -> None:
         await self._delete_where([{"term": {"database_id": database_id}}], "delete of a database")
+        with _translate_errors("deleting a database's crawl records"):
+            # Its crawls went from the store: their records go too (none yet: nothing to do).
+            await self._client.delete_by_query(
+                index=self._crawls,
+                body={"query": {"term": {"database_id": database_id}}},
+                params={"ignore_unavailable": "true", "conflicts": "proceed"},
+            )
 
     async def _delete_where(self, filters: list[dict[str, Any]], action: str) -> None:
         with _translate_errors(action):

@@ -942,6 +942,12 @@ class PgStore:
             crawl["generation"],
         )
 
+    async def count_changes(self, crawl_id: str) -> int:
+        row = await self._fetchrow(
+            "SELECT count(*) AS n FROM schema_changes WHERE crawl_id = $1", crawl_id
+        )
+        return int(row["n"]) if row else 0
+
     async def list_changes(
         self, database_id: str, since: datetime | None, after: int | None, limit: int
     ) -> list[SchemaChange]:

@@ -42,6 +42,7 @@ from catalog.documents import (
 )
 from catalog.errors import IndexLostError, PermanentError
 from catalog.memory import release_free_memory
+from catalog.models import Crawl
 from catalog.search import (
     FACET_FIELDS,
     FACET_SIZE,
@@ -392,6 +393,9 @@ class TantivyIndex:
             [(Occur.Must, self._term("database_id", seen.database_id)), (Occur.Must, gone)]
         )
         await self._write(lambda writer: writer.delete_documents_by_query(query))
+
+    async def record_crawl(self, crawl: Crawl, tenant_id: str, changes: int) -> None:
+        """No dashboards read the embedded index: nothing to keep (see the port)."""
 
     async def delete_database(self, database_id: str) -> None:
         await self._write(

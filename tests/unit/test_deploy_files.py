@@ -21,8 +21,27 @@ def compose() -> dict:
 
 def test_compose_has_every_part_of_the_deployment():
     services = compose()["services"]
-    assert set(services) == {"postgres", "nats", "opensearch", "dashboards", "gateway", "indexer"}
+    assert set(services) == {
+        "postgres",
+        "nats",
+        "opensearch",
+        "dashboards",
+        "dashboards-setup",
+        "gateway",
+        "indexer",
+    }
     assert services["gateway"]["command"] == ["python", "-m", "gateway"]
+    # The saved objects go in once Dashboards answers; the import overwrites, so reruns are safe.
+    setup = services["dashboards-setup"]
+    assert setup["command"] == [
+        "catalog",
+        "dashboards",
+        "install",
+        "--url",
+        "http://dashboards:5601",
+    ]
+    assert setup["depends_on"] == {"dashboards": {"condition": "service_healthy"}}
+    assert "healthcheck" in services["dashboards"]
     assert services["indexer"]["command"] == ["python", "-m", "indexer"]
     assert "-js" in services["nats"]["command"]
 

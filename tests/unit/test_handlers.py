@@ -73,6 +73,8 @@ async def test_a_crawl_indexes_every_table_and_column_and_completes(world):
     kinds = sorted(d.kind for d in index.documents.values())
     assert kinds.count(DocumentKind.TABLE) == 5
     assert kinds.count(DocumentKind.COLUMN) == 10
+    # Its record for dashboards: a first crawl is the baseline, with no changes.
+    assert index.crawl_records == {crawl.id: (CrawlState.COMPLETE, DEFAULT_TENANT, 0)}
     # The crawler got the real password, decrypted; the messages carried ids only.
     assert crawler.passwords_seen
     assert set(crawler.passwords_seen) == {PASSWORD}
@@ -132,6 +134,7 @@ async def test_a_failed_crawl_records_its_class_and_deletes_nothing(world):
     failed = await store.get_crawl(second.id)
     assert failed.state is CrawlState.FAILED
     assert failed.error_class == "unreachable"
+    assert index.crawl_records[second.id] == (CrawlState.FAILED, DEFAULT_TENANT, 0)
     assert index.documents == before
     assert (await store.get_database(database.id)).live_generation == 1
 
@@ -192,6 +195,7 @@ async def test_a_fall_beyond_the_fail_safe_is_held_until_confirmed(world):
     assert held.state is CrawlState.HELD
     assert held.error_class == "fail_safe"
     assert "fell from 5 to 1 (80% gone)" in held.error_message
+    assert index.crawl_records[second.id] == (CrawlState.HELD, DEFAULT_TENANT, 0)
     assert (await store.get_database(database.id)).live_generation == 1
     assert all(index.documents[i] == d for i, d in first_generation.items())
 
@@ -320,7 +324,7 @@ async def test_a_finishing_message_delivered_after_completion_removes_older_gene
 async def test_a_recrawl_records_what_changed_and_announces_it_once(world):
     """The first crawl is the baseline, listed without fingerprints (nothing to compare them
     with); the next lists what was added and dropped; from then on, what was altered too."""
-    store, _, _, crawler, cipher, _ = world
+    store, index, _, crawler, cipher, _ = world
     database, crawl = await services.register_database(store, cipher, new_database())
     await run_crawl(world, crawl.id, database.id)
     assert store.changes == []
@@ -343,6 +347,9 @@ async def test_a_recrawl_records_what_changed_and_announces_it_once(world):
     ]
     # The alteration, column by column; added and dropped relations need no detail.
     assert [c.detail for c in changes] == [None, None, {"columns": {"added": ["note"]}}]
+    # Each crawl's record for dashboards counts the changes it found.
+    assert index.crawl_records[second.id] == (CrawlState.COMPLETE, DEFAULT_TENANT, 2)
+    assert index.crawl_records[third.id] == (CrawlState.COMPLETE, DEFAULT_TENANT, 1)
     events = store.take_outbox(schema_changed_subject(database.id))
     assert [e.crawl_id for e in events if isinstance(e, SchemaChanged)] == [second.id, third.id]
     event = events[0]
