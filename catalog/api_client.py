@@ -63,7 +63,7 @@ class ApiClient:
         path = f"/v1/databases/{quote(database_id, safe='')}/crawls"
         return await self._call("POST", path, json={"full": full})
 
-    async def search(self, params: dict[str, str]) -> dict[str, Any]:
+    async def search(self, params: dict[str, str | list[str]]) -> dict[str, Any]:
         return await self._call("GET", "/v1/search", params=params)
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
@@ -75,6 +75,8 @@ class ApiClient:
                     raise ApiError(await _problem(response), response.status)
                 body: dict[str, Any] = await response.json()
                 return body
+        except ValueError:  # a 2xx answer that is not JSON: not the catalog's API
+            raise ApiError(f"{self._base} did not answer as the catalog's API does") from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ApiError(
                 f"cannot reach the catalog at {self._base}: {exc or 'timed out'}"

@@ -117,7 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         if args.command in _API_COMMANDS:
-            return asyncio.run(_api_command(args, settings))
+            try:
+                return asyncio.run(_api_command(args, settings))
+            except KeyboardInterrupt:  # Ctrl-C while following a crawl: it goes on without us
+                return 130
         configure_logging(settings.log_level)
         if args.command == "up":
             asyncio.run(up(settings))

@@ -28,8 +28,9 @@ from catalog.errors import InvalidInputError
 from catalog.settings import Settings
 
 EXIT_OK = 0
-EXIT_API_ERROR = 1  # the API refused the request or could not be reached
-EXIT_USAGE = 2  # what argparse uses for bad arguments
+# The API refused the request or could not be reached; or no token, no terminal to prompt on, a
+# bad setting. (2 is argparse's, for bad arguments.)
+EXIT_API_ERROR = 1
 EXIT_CRAWL_FAILED = 3
 EXIT_CRAWL_HELD = 4  # complete, but held by the fail-safe until an editor confirms it
 
@@ -81,7 +82,9 @@ async def register(
 ) -> int:
     async with endpoint.client() as api:
         database = await api.register(registration)
-        console.print(f"registered {database['name']!r} as {database['id']}", highlight=False)
+        console.print(
+            f"registered {database['name']!r} as {database['id']}", highlight=False, markup=False
+        )
         crawl = database["crawl"]
         if not follow or crawl is None:
             console.print(f"follow its first crawl with: catalog crawl {database['id']} --follow")
@@ -95,15 +98,16 @@ async def databases(endpoint: Endpoint, console: Console) -> int:
         async for database in api.databases():
             crawl = database["crawl"] or {}
             where = f"{database['host']}:{database['port']}/{database['dbname']}"
-            table.add_row(
+            cells = (
                 database["id"],
-                Text(database["name"]),
+                database["name"],
                 database["engine"],
-                Text(where),
+                where,
                 crawl.get("state", "never"),
                 str(crawl.get("tables", "")),
                 crawl.get("finished_at") or "",
             )
+            table.add_row(*(Text(cell) for cell in cells))
     if table.row_count:
         console.print(table)
     else:
@@ -117,7 +121,8 @@ async def crawl(
     async with endpoint.client() as api:
         database = await api.request_crawl(database_id, full)
         crawl_id = database["crawl"]["id"]
-        console.print(f"crawl {crawl_id} of {database_id} is {database['crawl']['state']}")
+        state = database["crawl"]["state"]
+        console.print(f"crawl {crawl_id} of {database_id} is {state}", markup=False)
         if not follow:
             return EXIT_OK
         return await follow_crawl(api, database_id, crawl_id, console)
@@ -198,7 +203,7 @@ def _outcome(crawl: dict[str, Any], console: Console) -> int:
     return EXIT_CRAWL_FAILED
 
 
-async def search(endpoint: Endpoint, params: dict[str, str], console: Console) -> int:
+async def search(endpoint: Endpoint, params: dict[str, str | list[str]], console: Console) -> int:
     async with endpoint.client() as api:
         found = await api.search(params)
     if not found["hits"]:
@@ -206,16 +211,21 @@ async def search(endpoint: Endpoint, params: dict[str, str], console: Console) -
         return EXIT_OK
     table = Table("", "name", "kind", "type", "database", "matched columns")
     for rank, hit in enumerate(found["hits"], start=1):
-        table.add_row(
-            str(rank),
-            _hit_name(hit),
-            hit["kind"],
-            hit["data_type"] or hit["table_type"],
-            hit["database_id"],
-            Text(", ").join(_highlighted(c["highlight"]) for c in hit["matched_columns"]),
-        )
+        table.add_row(*hit_row(rank, hit))
     console.print(table)
     return EXIT_OK
+
+
+def hit_row(rank: int, hit: dict[str, Any]) -> list[Text]:
+    """A hit's cells, all text: names and types come from the target, never read as markup."""
+    return [
+        Text(str(rank)),
+        _hit_name(hit),
+        Text(hit["kind"]),
+        Text(hit["data_type"] or hit["table_type"]),
+        Text(hit["database_id"]),
+        Text(", ").join(_highlighted(c["highlight"]) for c in hit["matched_columns"]),
+    ]
 
 
 def _hit_name(hit: dict[str, Any]) -> Text:

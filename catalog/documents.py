@@ -14,10 +14,12 @@ and not retired by then.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from functools import lru_cache
 from itertools import chain
+from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -141,14 +143,17 @@ def column_terms(document: Document) -> list[str]:
 
 # Names repeat across tables (every table has its `id`), so each is analysed once.
 @lru_cache(maxsize=65_536)
-def name_analysis(name: str) -> dict[TermField, tuple[str, ...]]:
-    """What a document named `name` holds in each analysed field but COLUMN_TERMS."""
-    return {
-        TermField.NAME: (name.lower(),),
-        TermField.NAME_TERMS: tuple(identifier_terms(name)),
-        TermField.NAME_SUBSTRINGS: tuple(inner_suffixes(name)),
-        TermField.NAME_COMPACT: (compact_name(name),),
-    }
+def name_analysis(name: str) -> Mapping[TermField, tuple[str, ...]]:
+    """What a document named `name` holds in each analysed field but COLUMN_TERMS (read-only:
+    every caller shares the cached one)."""
+    return MappingProxyType(
+        {
+            TermField.NAME: (name.lower(),),
+            TermField.NAME_TERMS: tuple(identifier_terms(name)),
+            TermField.NAME_SUBSTRINGS: tuple(inner_suffixes(name)),
+            TermField.NAME_COMPACT: (compact_name(name),),
+        }
+    )
 
 
 def generation_scope(database_id: str, generation: int, base: int | None = None) -> str:

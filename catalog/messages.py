@@ -15,6 +15,7 @@ CRAWL_BATCH = "catalog.crawl.batch"
 CRAWL_FINISHING = "catalog.crawl.finishing"
 CRAWL_CONFIRMED = "catalog.crawl.confirmed"
 DATABASE_DELETED = "catalog.database.deleted"
+CRAWL_ENDED = "catalog.crawl.ended"
 # What the indexers consume (the stream and its durable consumer are set up for these).
 CRAWL_SUBJECTS = (
     CRAWL_REQUESTED,
@@ -22,6 +23,7 @@ CRAWL_SUBJECTS = (
     CRAWL_FINISHING,
     CRAWL_CONFIRMED,
     DATABASE_DELETED,
+    CRAWL_ENDED,
 )
 
 
@@ -59,6 +61,16 @@ class CrawlFinishing:
 @dataclass(frozen=True)
 class CrawlConfirmed:
     """Someone confirmed a held crawl's fall in tables: publish it."""
+
+    crawl_id: str
+    database_id: str
+
+
+@dataclass(frozen=True)
+class CrawlEnded:
+    """A crawl left the active states (complete, failed or held), whichever step ended it: sent
+    by the store in the transaction that ended it, once per change of state, so it is counted
+    and recorded once (catalog.metrics, SearchIndex.record_crawl)."""
 
     crawl_id: str
     database_id: str
@@ -118,13 +130,21 @@ class SchemaChanged:
         return cls(tenant_id, database_id, crawl_id, generation, dict(counts), listed, truncated)
 
 
-Message = CrawlRequested | CrawlBatchRequested | CrawlFinishing | CrawlConfirmed | DatabaseDeleted
+Message = (
+    CrawlRequested
+    | CrawlBatchRequested
+    | CrawlFinishing
+    | CrawlConfirmed
+    | DatabaseDeleted
+    | CrawlEnded
+)
 _BY_SUBJECT: dict[str, type[Message]] = {
     CRAWL_REQUESTED: CrawlRequested,
     CRAWL_BATCH: CrawlBatchRequested,
     CRAWL_FINISHING: CrawlFinishing,
     CRAWL_CONFIRMED: CrawlConfirmed,
     DATABASE_DELETED: DatabaseDeleted,
+    CRAWL_ENDED: CrawlEnded,
 }
 
 

@@ -81,6 +81,8 @@ OUTBOX_BACKLOG = Gauge(
     "Events committed to the store's outbox and not yet published to NATS",
     multiprocess_mode="mostrecent",
 )
+# The gauges keep the most recent value of whichever process set it (not a live sum), so a dead
+# child's files need no cleanup: mark_process_dead only removes live gauges' files.
 CONSUMER_PENDING = Gauge(
     "catalog_consumer_pending_messages",
     "Messages of the crawl stream waiting for a worker (waiting), and delivered but not yet"
@@ -113,13 +115,6 @@ def serve(host: str, port: int, multiprocess_dir: Path | None = None) -> bool:
         return False
     log.info("metrics on http://%s:%s/metrics", host, port)
     return True
-
-
-def child_exited(multiprocess_dir: str | None, pid: int) -> None:
-    """A child of `catalog up` is gone: drop its live gauges' files (its counters stay: they are
-    totals of work it did)."""
-    if multiprocess_dir:
-        multiprocess.mark_process_dead(pid, multiprocess_dir)
 
 
 def serve_own(host: str, port: int | None) -> None:

@@ -188,6 +188,20 @@ class Crawl:
     def incremental(self) -> bool:
         return self.base_generation is not None and self.base_generation != self.generation
 
+    @property
+    def mode(self) -> str | None:
+        """full or incremental, once planned; None before."""
+        if self.base_generation is None:
+            return None
+        return "incremental" if self.incremental else "full"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        """From its start (its plan stored) to its end, once both happened."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
     def progress(self, now: datetime) -> CrawlProgress:
         """How far the crawl has come as of `now`: derived from its counters, never stored."""
         if self.started_at is None:  # queued, or failed before its plan was stored

@@ -20,7 +20,6 @@ import time
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 
-from catalog import metrics
 from catalog.engine_watch import Probe, watch_engines
 from catalog.errors import PermanentError
 from catalog.libc import libc
@@ -108,7 +107,6 @@ async def _watch(child: Child, env: Mapping[str, str], stop: asyncio.Event) -> N
             if proc.returncode is None:
                 await _terminate(child, proc)
             exiting.cancel()
-            metrics.child_exited(env.get(metrics.MULTIPROCESS_DIR), proc.pid)
         if stop.is_set():
             return
         code = proc.returncode

@@ -10,8 +10,10 @@ from aiohttp.typedefs import Handler
 
 from catalog.metrics import HTTP_DURATION, HTTP_REQUESTS
 
-# Paths no route matched: one label, whatever was asked, so a scanner cannot grow the series.
+# Paths no route matched (or not with that method), and methods HTTP does not name: one label
+# each, whatever was asked, so a scanner cannot grow the series.
 _UNMATCHED = "unmatched"
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 @web.middleware
@@ -27,8 +29,9 @@ async def request_metrics_middleware(request: web.Request, handler: Handler) -> 
         raise
     finally:
         route = _route(request)
-        HTTP_REQUESTS.labels(route, request.method, str(status)).inc()
-        HTTP_DURATION.labels(route, request.method).observe(time.perf_counter() - started)
+        method = request.method if request.method in _METHODS else "other"
+        HTTP_REQUESTS.labels(route, method, str(status)).inc()
+        HTTP_DURATION.labels(route, method).observe(time.perf_counter() - started)
 
 
 def _route(request: web.Request) -> str:

@@ -277,9 +277,6 @@ class CrawlOut(BaseModel):
 
     @classmethod
     def of(cls, crawl: Crawl, now: datetime | None = None) -> CrawlOut:
-        duration = None
-        if crawl.started_at and crawl.finished_at:
-            duration = (crawl.finished_at - crawl.started_at).total_seconds()
         progress = crawl.progress(now or datetime.now(UTC))
         return cls(
             id=crawl.id,
@@ -289,16 +286,10 @@ class CrawlOut(BaseModel):
             requested_at=crawl.requested_at,
             started_at=crawl.started_at,
             finished_at=crawl.finished_at,
-            duration_seconds=duration,
+            duration_seconds=crawl.duration_seconds,
             batches_total=crawl.batches_total,
             batches_done=crawl.batches_done,
-            mode=(
-                None
-                if crawl.base_generation is None
-                else "incremental"
-                if crawl.incremental
-                else "full"
-            ),
+            mode=crawl.mode,
             tables=crawl.tables,
             columns=crawl.columns,
             elapsed_seconds=_rounded(progress.elapsed_seconds, 3),

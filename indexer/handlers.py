@@ -17,18 +17,13 @@ from catalog.crawl_plan import LiveCatalog, plan_crawl
 from catalog.crawler import CrawlerFactory
 from catalog.credentials import stored_password
 from catalog.documents import document_id, documents_for_table, generation_scope
-from catalog.errors import (
-    CatalogError,
-    CrawlFailure,
-    CredentialError,
-    NotFoundError,
-    PermanentError,
-)
+from catalog.errors import CrawlFailure, CredentialError, NotFoundError, PermanentError
 from catalog.ids import new_id
 from catalog.messages import (
     CRAWL_BATCH,
     CrawlBatchRequested,
     CrawlConfirmed,
+    CrawlEnded,
     CrawlFinishing,
     CrawlRequested,
     DatabaseDeleted,
@@ -80,6 +75,8 @@ class CrawlHandlers:
             await self.finish(message)
         elif isinstance(message, CrawlConfirmed):
             await self.publish_confirmed(message)
+        elif isinstance(message, CrawlEnded):
+            await self.crawl_ended(message)
         else:
             await self.delete_documents(message)
 
@@ -239,7 +236,7 @@ class CrawlHandlers:
         fall = await self._fall_beyond_fail_safe(crawl)
         if fall is not None:
             await self._crawl_ended_quietly()
-            await self.crawl_ended(await self._store.hold_crawl(crawl.id, fall))
+            await self._store.hold_crawl(crawl.id, fall)
             log.warning("crawl %s held by the fail-safe: %s", crawl.id, fall)
             return
         await self._publish(crawl)
@@ -269,7 +266,6 @@ class CrawlHandlers:
         if crawl.state is not CrawlState.COMPLETE:
             log.warning("crawl %s became %s while finishing; not published", crawl.id, crawl.state)
             return
-        await self.crawl_ended(crawl)
         await self._describe_changes(crawl)  # while the replaced documents are still there
         await self._index.delete_superseded(_scope(crawl))
         log.info(
@@ -348,19 +344,23 @@ class CrawlHandlers:
     async def _fail(self, crawl: Crawl, exc: CrawlFailure | CredentialError) -> None:
         error_class = exc.error_class if isinstance(exc, CrawlFailure) else "credential"
         await self._crawl_ended_quietly()
-        await self.crawl_ended(await self._store.fail_crawl(crawl.id, error_class, str(exc)))
+        await self._store.fail_crawl(crawl.id, error_class, str(exc))
         log.warning("crawl %s failed (%s): %s", crawl.id, error_class, exc)
 
-    async def crawl_ended(self, crawl: Crawl) -> None:
+    async def crawl_ended(self, message: CrawlEnded) -> None:
         """Count a crawl that ended (catalog.metrics) and keep its record where dashboards read
-        it. Best effort: a record that cannot be kept does not undo what already ended."""
-        record_crawl_end(crawl)
+        it (the store says so once per change of state, whichever step ended it)."""
         try:
-            database = await self._store.get_database(crawl.database_id)
-            changes = await self._store.count_changes(crawl.id)
-            await self._index.record_crawl(crawl, database.tenant_id, changes)
-        except CatalogError as exc:
-            log.warning("crawl %s: its record for dashboards was not kept: %s", crawl.id, exc)
+            crawl = await self._store.get_crawl(message.crawl_id)
+            database = await self._store.get_database(message.database_id)
+        except NotFoundError:
+            log.info(
+                "crawl %s ended, and its database is gone since: not recorded", message.crawl_id
+            )
+            return
+        changes = await self._store.count_changes(crawl.id)
+        await self._index.record_crawl(crawl, database.tenant_id, changes)
+        record_crawl_end(crawl)  # after the record: a retry of a refused one counts it once
 
     async def _crawl_ended_quietly(self) -> None:
         """Restore the index's refresh where a crawl stops; failing to must not hide why it did."""

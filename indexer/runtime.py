@@ -44,9 +44,7 @@ async def run_indexer(services: Services, stop: asyncio.Event) -> None:
             services.settings.stale_fail_safe,
             full_crawl_after=timedelta(days=services.settings.full_crawl_days),
         )
-        worker = Worker(
-            js, handlers.handle, services.store, services.settings, bus, handlers.crawl_ended
-        )
+        worker = Worker(js, handlers.handle, services.store, services.settings, bus)
         relay = OutboxRelay(services.store, publisher)
         log.info("indexer running with %s workers", services.settings.workers)
         async with asyncio.TaskGroup() as group:

@@ -36,8 +36,7 @@ from nats.js import JetStreamContext
 
 from catalog.errors import CatalogError, NotFoundError, PermanentError, TransientError
 from catalog.messages import CrawlBatchRequested, Message, decode
-from catalog.metrics import BATCHES, record_crawl_end
-from catalog.models import Crawl
+from catalog.metrics import BATCHES
 from catalog.settings import Settings
 from catalog.store import Store
 from indexer.jetstream import ADVISORY_CONSUMER, CONSUMER, DEFAULT_BUS, UNAVAILABLE, Bus
@@ -65,13 +64,9 @@ class Worker:
         store: Store,
         settings: Settings,
         bus: Bus = DEFAULT_BUS,
-        crawl_ended: Callable[[Crawl], Awaitable[None]] | None = None,
     ) -> None:
-        """`crawl_ended`: told of a crawl this worker failed (CrawlHandlers.crawl_ended); by
-        default it is only counted."""
         self._js = js
         self._handle = handle
-        self._crawl_ended = crawl_ended or _count
         self._store = store
         self._settings = settings
         self._bus = bus
@@ -175,9 +170,9 @@ class Worker:
                 BATCHES.labels("failed").inc()
             await self._retry_or_give_up(msg, message, attempt, exc)
         else:
-            await msg.ack()
             if batch:
                 BATCHES.labels("done").inc()
+            await msg.ack()
             # Which worker (process:loop) did what: how a crawl's batches spread over them.
             log.info(
                 "worker %s:%s acked %s of crawl %s in %.2f s",
@@ -269,8 +264,7 @@ class Worker:
         dead letter records the message either way)."""
         if message.crawl_id is not None:
             with contextlib.suppress(TransientError, NotFoundError):
-                ended = await self._store.fail_crawl(message.crawl_id, error_class, reason)
-                await self._crawl_ended(ended)
+                await self._store.fail_crawl(message.crawl_id, error_class, reason)
 
     async def _terminate(self, msg: Msg, crawl_id: str | None, reason: str) -> None:
         """Stop redelivery, and keep a dead letter so the message is counted and visible."""
@@ -296,7 +290,3 @@ class Worker:
             await asyncio.sleep(self._settings.ack_wait / 3)
             with contextlib.suppress(*UNAVAILABLE):
                 await msg.in_progress()
-
-
-async def _count(crawl: Crawl) -> None:
-    record_crawl_end(crawl)

@@ -27,12 +27,14 @@ from catalog.identifiers import compact_name, identifier_parts
 from catalog.messages import (
     CRAWL_BATCH,
     CRAWL_CONFIRMED,
+    CRAWL_ENDED,
     CRAWL_FINISHING,
     CRAWL_REQUESTED,
     DATABASE_DELETED,
     SCHEMA_CHANGED,
     CrawlBatchRequested,
     CrawlConfirmed,
+    CrawlEnded,
     CrawlFinishing,
     CrawlRequested,
     DatabaseDeleted,
@@ -255,7 +257,9 @@ class InMemoryStore:
         payload = dataclasses.asdict(message)
         self.outbox.append((OutboxMessage(len(self.outbox) + 1, subject, payload), False))
 
-    def _ended(self, crawl: Crawl) -> Crawl:
+    def _ended(self, crawl: Crawl, changed: bool = True) -> Crawl:
+        if changed:
+            self._enqueue(CRAWL_ENDED, CrawlEnded(crawl.id, crawl.database_id))
         for waiting in list(self.crawls.values()):
             if waiting.queued_after == crawl.id:
                 self._update(waiting, queued_after=None)
@@ -454,7 +458,8 @@ class InMemoryStore:
         if crawl.state not in (CrawlState.FINISHING, CrawlState.HELD, CrawlState.COMPLETE):
             return crawl
         db = self.databases[crawl.database_id]
-        replanned = crawl.incremental and crawl.state is not CrawlState.COMPLETE
+        was_complete = crawl.state is CrawlState.COMPLETE
+        replanned = crawl.incremental and not was_complete
         if replanned and db.live_generation != crawl.planned_on:
             failed = await self.fail_crawl(crawl.id, "replanned", "the live catalog changed")
             await self.request_crawl(db.id, f"crawl-replanned-{len(self.crawls) + 1}")
@@ -477,7 +482,7 @@ class InMemoryStore:
             )
             if before is not None:
                 self._record_changes(db.tenant_id, before, crawl)
-        return self._ended(crawl)
+        return self._ended(crawl, changed=not was_complete)
 
     def _record_changes(self, tenant_id: str, before: Crawl, crawl: Crawl) -> None:
         old, new = self.relations.get(before.id, {}), self.relations.get(crawl.id, {})
@@ -561,7 +566,7 @@ class InMemoryStore:
 
     async def fail_crawl(self, crawl_id: str, error_class: str, message: str) -> Crawl:
         crawl = await self.get_crawl(crawl_id)
-        if crawl.state is CrawlState.COMPLETE:
+        if crawl.state in (CrawlState.COMPLETE, CrawlState.FAILED):
             return crawl
         return self._ended(
             self._update(

@@ -57,6 +57,7 @@ from opensearchpy import AsyncOpenSearch
 from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 from opensearchpy.exceptions import TransportError
 
+from catalog.dashboards import CRAWLS_SUFFIX
 from catalog.documents import (
     NEVER_RETIRED,
     Document,
@@ -200,8 +201,7 @@ INDEX_BODY: dict[str, Any] = {
         },
     },
 }
-# One document per ended crawl, for dashboards (record_crawl), in the index `<index>-crawls`.
-CRAWLS_SUFFIX = "-crawls"
+# One document per ended crawl, for dashboards (record_crawl), in `<index>` + CRAWLS_SUFFIX.
 _DATE = {"type": "date"}
 CRAWLS_BODY: dict[str, Any] = {
     "mappings": {
@@ -292,24 +292,18 @@ def _to_source(document: Document) -> dict[str, Any]:
 
 def crawl_record(crawl: Crawl, tenant_id: str, changes: int) -> dict[str, Any]:
     """A crawl's document in `<index>-crawls`."""
-    duration = None
-    if crawl.started_at is not None and crawl.finished_at is not None:
-        duration = (crawl.finished_at - crawl.started_at).total_seconds()
-    mode = None
-    if crawl.base_generation is not None:
-        mode = "incremental" if crawl.incremental else "full"
     return {
         "crawl_id": crawl.id,
         "database_id": crawl.database_id,
         "tenant_id": tenant_id,
         "state": crawl.state.value,
-        "mode": mode,
+        "mode": crawl.mode,
         "error_class": crawl.error_class,
         "generation": crawl.generation,
         "requested_at": crawl.requested_at.isoformat(),
         "started_at": crawl.started_at.isoformat() if crawl.started_at else None,
         "finished_at": crawl.finished_at.isoformat() if crawl.finished_at else None,
-        "duration_seconds": duration,
+        "duration_seconds": crawl.duration_seconds,
         "tables": crawl.tables,
         "columns": crawl.columns,
         "changes": changes,

@@ -26,10 +26,12 @@ from catalog.errors import (
 from catalog.ids import new_id
 from catalog.messages import (
     CRAWL_CONFIRMED,
+    CRAWL_ENDED,
     CRAWL_FINISHING,
     CRAWL_REQUESTED,
     DATABASE_DELETED,
     CrawlConfirmed,
+    CrawlEnded,
     CrawlFinishing,
     CrawlRequested,
     DatabaseDeleted,
@@ -486,8 +488,13 @@ class PgStore:
         after = None if active is None else active["id"]
         return await self._queue_crawl(conn, database_id, crawl_id, generation, after, full)
 
-    async def _crawl_ended(self, conn: asyncpg.Connection, row: asyncpg.Record) -> Crawl:
-        """A crawl left the active states: release the follow-up that waited for it."""
+    async def _crawl_ended(
+        self, conn: asyncpg.Connection, row: asyncpg.Record, *, changed: bool = True
+    ) -> Crawl:
+        """A crawl left the active states: say so (CrawlEnded) if its state did change, and
+        release the follow-up that waited for it."""
+        if changed:
+            await self._enqueue(conn, CRAWL_ENDED, CrawlEnded(row["id"], row["database_id"]))
         waiting = await conn.fetch(
             "UPDATE crawls SET queued_after = NULL WHERE queued_after = $1"
             " RETURNING id, database_id",
@@ -862,6 +869,7 @@ class PgStore:
                 and live != crawl.planned_on
             ):
                 return await self._replanned(conn, row, database["tenant_id"])
+            was_complete = row["state"] == "complete"  # published before: asked again
             row = await conn.fetchrow(
                 "UPDATE crawls SET state = 'complete', finished_at = coalesce(finished_at, now()),"
                 # A confirmed crawl's fail-safe message is no error once it is published.
@@ -879,7 +887,7 @@ class PgStore:
                     row["base_generation"],
                 )
                 await self._record_changes(conn, row, database["tenant_id"], live)
-            return await self._crawl_ended(conn, row)
+            return await self._crawl_ended(conn, row, changed=not was_complete)
 
     async def _replanned(
         self, conn: asyncpg.Connection, row: asyncpg.Record, tenant_id: str
@@ -986,8 +994,9 @@ class PgStore:
         return 0 if row is None else row["n"]
 
     async def fail_crawl(self, crawl_id: str, error_class: str, message: str) -> Crawl:
+        # A failed crawl stays failed with its first cause: failing it again changes nothing.
         return await self._end_crawl(
-            crawl_id, CrawlState.FAILED, error_class, message, "state <> 'complete'"
+            crawl_id, CrawlState.FAILED, error_class, message, "state NOT IN ('complete', 'failed')"
         )
 
     async def _end_crawl(

@@ -15,10 +15,12 @@ from typing import Any
 
 import aiohttp
 
-from catalog.adapters.opensearch_index import CRAWLS_SUFFIX
 from catalog.errors import PermanentError
 
 SAVED_OBJECTS = files(__package__) / "saved_objects.ndjson"
+# Where the OpenSearch adapter keeps a record of each ended crawl: the catalog's index name and
+# this (catalog.adapters.opensearch_index.record_crawl).
+CRAWLS_SUFFIX = "-crawls"
 # The index names the shipped objects are written for; install puts the deployment's own.
 SHIPPED_INDEX = "catalog"
 _TIMEOUT = aiohttp.ClientTimeout(total=60)

@@ -98,7 +98,14 @@ async def assert_metrics_move(base: str, token: str, metrics_url: str) -> None:
     """After a crawl (register_and_find), the key series of every process are served summed by
     catalog up, and searches move them."""
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
-        before = await scrape(http, metrics_url)
+        # The crawl's end is counted when the indexer handles the store's CrawlEnded message,
+        # a moment after the status says complete.
+        async with asyncio.timeout(30):
+            while True:
+                before = await scrape(http, metrics_url)
+                if sample(before, "catalog_crawls_ended_total", state="complete"):
+                    break
+                await asyncio.sleep(0.1)
         assert sample(before, "catalog_crawls_ended_total", state="complete") == 1
         assert sample(before, "catalog_crawl_duration_seconds_count", state="complete") == 1
         assert sample(before, "catalog_crawl_batches_total", outcome="done") >= 1
@@ -112,6 +119,8 @@ async def assert_metrics_move(base: str, token: str, metrics_url: str) -> None:
                 assert response.status == 200
         async with http.get(f"{base}/v1/no-such-route") as response:
             assert response.status == 404
+        async with http.request("BREW", f"{base}/v1/search") as response:
+            assert response.status == 405
         after = await scrape(http, metrics_url)
     searches = "catalog_http_requests_total"
     assert (
@@ -121,6 +130,8 @@ async def assert_metrics_move(base: str, token: str, metrics_url: str) -> None:
     searched = "catalog_search_duration_seconds_count"
     assert sample(after, searched, kind="any") - sample(before, searched, kind="any") == 3
     assert sample(after, searches, route="unmatched", status="404") >= 1
+    # Any method HTTP does not name is one label: a scanner cannot grow the series.
+    assert sample(after, searches, route="unmatched", method="other", status="405") == 1
     # Never a path, a query or a name as a label.
     assert not any("custmers" in str(key) or labelled_with_a_path(key) for key in after)
 

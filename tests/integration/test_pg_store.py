@@ -22,7 +22,7 @@ from catalog.errors import (
     NotFoundError,
     TransientError,
 )
-from catalog.messages import CRAWL_FINISHING, CRAWL_REQUESTED
+from catalog.messages import CRAWL_ENDED, CRAWL_FINISHING, CRAWL_REQUESTED
 from catalog.models import DEFAULT_TENANT, ChangeKind, Crawl, CrawlState
 from catalog.principal import Principal, Role
 from catalog.store import OutboxMessage
@@ -325,7 +325,12 @@ async def test_a_request_after_the_plan_waits_for_that_crawl_and_goes_out_when_i
 
     await store.fail_crawl(first.id, "timeout", "statement timeout")
     request = {"crawl_id": follow_up.id, "database_id": database.id}
-    assert await sent_messages(store) == [(CRAWL_REQUESTED, request)]
+    ended = {"crawl_id": first.id, "database_id": database.id}
+    assert await sent_messages(store) == [(CRAWL_ENDED, ended), (CRAWL_REQUESTED, request)]
+    # Failed again (a lost worker's advisory after it): no change, nothing sent.
+    await store.fail_crawl(first.id, "worker_lost", "out of deliveries")
+    assert (await store.get_crawl(first.id)).error_class == "timeout"
+    assert await sent_messages(store) == []
     released = await store.latest_crawl(database.id)
     assert (released.id, released.queued_after) == (follow_up.id, None)
 
@@ -334,7 +339,10 @@ async def test_lost_documents_mark_the_database_refuse_readers_and_ask_for_one_c
     database, crawl = await services.register_database(store, cipher, new_database())
     await store.start_crawl(crawl.id, full_plan())
     await store.complete_crawl(crawl.id)
-    await sent_messages(store)
+    ended = {"crawl_id": crawl.id, "database_id": database.id}
+    assert await sent_messages(store) == [(CRAWL_REQUESTED, ended), (CRAWL_ENDED, ended)]
+    await store.complete_crawl(crawl.id)  # asked again: already complete, nothing announced
+    assert await sent_messages(store) == []
     scope = f"{database.id}:1"
     assert await store.mark_index_lost([f"{database.id}:7"]) == []  # not the live generation
     [again] = await store.mark_index_lost([scope])

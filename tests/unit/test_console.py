@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from catalog.bootstrap import ADMIN_TOKEN_FILE
-from catalog.console import Endpoint, NoTokenError, _hit_name
+from catalog.console import Endpoint, NoTokenError, _hit_name, hit_row
 from catalog.settings import Settings
 
 
@@ -48,3 +48,27 @@ def test_the_token_comes_from_the_environment_then_the_admin_token_file(tmp_path
         "http://catalog.internal:8000", "cat_from-the-env"
     )
     assert Endpoint.of(settings, "http://other:1").base_url == "http://other:1"
+
+
+def test_every_cell_of_a_hit_is_text_whatever_the_target_named_its_types():
+    # A MySQL column type is the target's text: enum('[/x]') must not be read as markup.
+    row = hit_row(
+        1,
+        hit(
+            kind="column",
+            column="state",
+            highlight="<em>state</em>",
+            data_type="enum('[/x]','[bold]')",
+            table_type="table",
+            database_id="db_1",
+            matched_columns=[],
+        ),
+    )
+    assert [cell.plain for cell in row] == [
+        "1",
+        "sales.customers.state",
+        "column",
+        "enum('[/x]','[bold]')",
+        "db_1",
+        "",
+    ]
