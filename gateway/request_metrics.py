@@ -10,7 +10,7 @@ from aiohttp.typedefs import Handler
 
 from catalog.metrics import HTTP_DURATION, HTTP_REQUESTS
 
-# Paths no route matched (or not with that method), and methods HTTP does not name: one label
+# Paths no route matched (or not with that method), and methods the API does not use: one label
 # each, whatever was asked, so a scanner cannot grow the series.
 _UNMATCHED = "unmatched"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

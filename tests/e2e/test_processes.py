@@ -119,7 +119,7 @@ async def assert_metrics_move(base: str, token: str, metrics_url: str) -> None:
                 assert response.status == 200
         async with http.get(f"{base}/v1/no-such-route") as response:
             assert response.status == 404
-        async with http.request("BREW", f"{base}/v1/search") as response:
+        async with http.request("TRACE", f"{base}/v1/search") as response:
             assert response.status == 405
         after = await scrape(http, metrics_url)
     searches = "catalog_http_requests_total"
@@ -130,7 +130,7 @@ async def assert_metrics_move(base: str, token: str, metrics_url: str) -> None:
     searched = "catalog_search_duration_seconds_count"
     assert sample(after, searched, kind="any") - sample(before, searched, kind="any") == 3
     assert sample(after, searches, route="unmatched", status="404") >= 1
-    # Any method HTTP does not name is one label: a scanner cannot grow the series.
+    # Any method the API does not use is one label: a scanner cannot grow the series.
     assert sample(after, searches, route="unmatched", method="other", status="405") == 1
     # Never a path, a query or a name as a label.
     assert not any("custmers" in str(key) or labelled_with_a_path(key) for key in after)
