@@ -78,9 +78,8 @@ class ApiClient:
         except ValueError:  # a 2xx answer that is not JSON: not the catalog's API
             raise ApiError(f"{self._base} did not answer as the catalog's API does") from None
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise ApiError(
-                f"cannot reach the catalog at {self._base}: {exc or 'timed out'}"
-            ) from None
+            reason = str(exc) or "timed out"  # a TimeoutError says nothing of itself
+            raise ApiError(f"cannot reach the catalog at {self._base}: {reason}") from None
 
 
 async def _problem(response: aiohttp.ClientResponse) -> str:

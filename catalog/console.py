@@ -25,6 +25,7 @@ from rich.text import Text
 from catalog.api_client import ApiClient
 from catalog.bootstrap import ADMIN_TOKEN_FILE
 from catalog.errors import InvalidInputError
+from catalog.explain import HIGHLIGHT_CLOSE, HIGHLIGHT_OPEN
 from catalog.settings import Settings
 
 EXIT_OK = 0
@@ -36,7 +37,7 @@ EXIT_CRAWL_HELD = 4  # complete, but held by the fail-safe until an editor confi
 
 POLL_SECONDS = 0.5
 _ENDED = ("complete", "failed", "held")
-_HIGHLIGHT = re.compile(r"<em>(.*?)</em>")
+_HIGHLIGHT = re.compile(f"{re.escape(HIGHLIGHT_OPEN)}(.*?){re.escape(HIGHLIGHT_CLOSE)}")
 
 
 class NoTokenError(InvalidInputError):

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from datetime import UTC, datetime
 from pathlib import Path
 
 from prometheus_client import (
@@ -127,7 +126,5 @@ def serve_own(host: str, port: int | None) -> None:
 def record_crawl_end(crawl: Crawl) -> None:
     """Count a crawl that ended (complete, failed or held) and how long it ran."""
     CRAWLS_ENDED.labels(crawl.state.value).inc()
-    if crawl.started_at is not None:
-        end = crawl.finished_at or datetime.now(UTC)
-        seconds = max(0.0, (end - crawl.started_at).total_seconds())
-        CRAWL_DURATION.labels(crawl.state.value).observe(seconds)
+    if crawl.duration_seconds is not None:  # None: it ended before it started
+        CRAWL_DURATION.labels(crawl.state.value).observe(max(0.0, crawl.duration_seconds))

@@ -416,16 +416,13 @@ class OpenSearchIndex:
         self.bulk_stats = BulkStats()
 
     async def open(self) -> None:
-        with _translate_errors(f"the template of index {self._index!r}"):
-            await self._client.indices.put_index_template(
-                name=self._index,
-                body={"index_patterns": [self._index], "template": INDEX_BODY, "priority": 500},
-            )
-            # Made by the first record_crawl, with these mappings even if someone deleted it.
-            await self._client.indices.put_index_template(
-                name=self._crawls,
-                body={"index_patterns": [self._crawls], "template": CRAWLS_BODY, "priority": 500},
-            )
+        # The crawl records' index is made by the first record_crawl, with these mappings even
+        # if someone deleted it.
+        for name, body in ((self._index, INDEX_BODY), (self._crawls, CRAWLS_BODY)):
+            with _translate_errors(f"the template of index {name!r}"):
+                await self._client.indices.put_index_template(
+                    name=name, body={"index_patterns": [name], "template": body, "priority": 500}
+                )
         with _translate_errors(f"the mapping of index {self._crawls!r}"):
             if await self._client.indices.exists(index=self._crawls):
                 await self._client.indices.put_mapping(
