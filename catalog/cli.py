@@ -55,9 +55,9 @@ async def up(settings: Settings) -> None:
             engines["PostgreSQL"] = services.store.ping
         if settings.nats_url is None and services.nats_url:
             engines["NATS"] = tcp_probe(services.nats_url)
+        base = f"http://{settings.host}:{settings.port}"
         print(
-            f"catalog up: http://{settings.host}:{settings.port} ({token_note}{metrics_note});"
-            " Ctrl-C stops",
+            f"catalog up: {base} ({token_note}{metrics_note}); web UI at {base}/ui/; Ctrl-C stops",
             flush=True,
         )
         await supervise(settings, env, stop, engines)

@@ -106,6 +106,10 @@ class Settings:
     oidc_tenant_claim: str = "tenant"
     oidc_role_claim: str = "role"
     oidc_leeway: float = 60.0
+    # The web UI's sign-in through the same issuer (authorization code with PKCE): the client id
+    # of a public application registered there, and the scopes it asks for.
+    oidc_client_id: str | None = None
+    oidc_scope: str = "openid profile email"
     # Prometheus metrics (catalog.metrics) on this host and port; unset or 0: not served.
     # `catalog up` serves them for all its processes on 127.0.0.1:9464 unless told otherwise.
     metrics_host: str = "127.0.0.1"
@@ -196,6 +200,8 @@ class Settings:
             oidc_tenant_claim=get("OIDC_TENANT_CLAIM") or base.oidc_tenant_claim,
             oidc_role_claim=get("OIDC_ROLE_CLAIM") or base.oidc_role_claim,
             oidc_leeway=number("OIDC_LEEWAY", base.oidc_leeway, float),
+            oidc_client_id=get("OIDC_CLIENT_ID"),
+            oidc_scope=get("OIDC_SCOPE") or base.oidc_scope,
             metrics_host=get("METRICS_HOST") or base.metrics_host,
             metrics_port=whole("METRICS_PORT", 0, 0, 65535) if get("METRICS_PORT") else None,
         )

@@ -172,9 +172,16 @@ class Store(Protocol):
         announced in one SchemaChanged event (outbox)."""
 
     async def list_changes(
-        self, database_id: str, since: datetime | None, after: int | None, limit: int
+        self,
+        database_id: str,
+        since: datetime | None,
+        after: int | None,
+        limit: int,
+        relation: tuple[str, str] | None = None,
     ) -> list[SchemaChange]:
-        """The database's recorded changes in order, from `since`, after the change `after`."""
+        """The database's recorded changes in order, from `since`, after the change `after`;
+        with `relation` (schema, name), only that relation's, under that name or renamed from
+        it."""
 
     async def count_changes(self, crawl_id: str) -> int:
         """How many relations the crawl found added, dropped, renamed or altered."""

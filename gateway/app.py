@@ -35,7 +35,7 @@ from gateway.oidc import OidcConfig, OidcVerifier
 from gateway.params import MAX_BODY_BYTES
 from gateway.ratelimit import rate_limit_middleware
 from gateway.request_metrics import request_metrics_middleware
-from gateway.routes import admin, changes, databases, dead_letters, meta, search, seed
+from gateway.routes import admin, changes, databases, dead_letters, meta, search, seed, ui
 
 
 def oidc_config(settings: Settings) -> OidcConfig | None:
@@ -104,6 +104,7 @@ def create_app(
     app.add_routes(dead_letters.routes)
     app.add_routes(changes.routes)
     app.add_routes(admin.routes)
+    app.add_routes(ui.routes)
     # Last: the seed's GET /{database_id} would otherwise shadow every other one-segment path.
     app.add_routes(seed.routes)
     return app

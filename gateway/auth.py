@@ -18,6 +18,13 @@ REDOC_BUNDLE_PATH = "/redoc/redoc.standalone.js"
 PUBLIC_PATHS = frozenset(
     {"/healthz", "/readyz", "/openapi.json", "/asyncapi.json", "/redoc", REDOC_BUNDLE_PATH}
 )
+# The web UI's page and assets: static files that hold no data. The page asks for a token and
+# sends it with every API call it makes.
+UI_PREFIX = "/ui"
+
+
+def is_public(path: str) -> bool:
+    return path in PUBLIC_PATHS or path == UI_PREFIX or path.startswith(UI_PREFIX + "/")
 
 
 async def _authenticate(request: web.Request, token: str, hashed: bytes) -> Principal:
@@ -39,7 +46,7 @@ async def _authenticate(request: web.Request, token: str, hashed: bytes) -> Prin
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path in PUBLIC_PATHS:
+    if is_public(request.path):
         return await handler(request)
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

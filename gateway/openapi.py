@@ -155,6 +155,7 @@ def openapi_document() -> dict[str, Any]:
         schemas.TokenOut,
         schemas.TokenList,
         schemas.AuditList,
+        schemas.CallerOut,
         schemas.TableOut,
         schemas.SearchResults,
         schemas.Suggestions,
@@ -226,6 +227,20 @@ def openapi_document() -> dict[str, Any]:
                 "Connect with the stored credentials and report what the crawler can do (editor)",
                 {"200": _json(schemas.ConnectionTest, "The report"), **_problems(404, 503)},
                 params=[_DATABASE_ID],
+            )
+        },
+        "/v1/connection-tests": {
+            "post": _operation(
+                "Try a database's credentials before registering them, with the checks of"
+                " /v1/databases/{database_id}/test; nothing is stored (editor)",
+                {"200": _json(schemas.ConnectionTest, "The report"), **_problems(400, 422, 503)},
+                body=schemas.DatabaseIn,
+            )
+        },
+        "/v1/me": {
+            "get": _operation(
+                "The caller: subject, tenant and role (a client checks a token with it)",
+                {"200": _json(schemas.CallerOut, "The caller"), **_problems(503)},
             )
         },
         "/v1/tenants": {
@@ -320,6 +335,14 @@ def openapi_document() -> dict[str, Any]:
                         {"type": "string", "format": "date-time"},
                         "Only changes found at or after this instant (RFC 3339, with an offset)",
                     ),
+                    _param(
+                        "schema",
+                        "query",
+                        {"type": "string"},
+                        "With table: only this relation's changes, under this name or renamed"
+                        " from it",
+                    ),
+                    _param("table", "query", {"type": "string"}, "With schema: see schema"),
                     _LIMIT,
                     _CURSOR,
                 ],

@@ -15,14 +15,14 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from catalog.errors import RateLimitedError
-from gateway.auth import PUBLIC_PATHS, caller
+from gateway.auth import caller, is_public
 from gateway.buckets import TokenBuckets
 
 
 def rate_limit_middleware(buckets: TokenBuckets) -> Callable[..., object]:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path not in PUBLIC_PATHS:
+        if not is_public(request.path):
             principal = caller(request)
             wait = buckets.take(f"{principal.tenant_id}/{principal.subject}")
             if wait:

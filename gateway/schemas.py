@@ -633,6 +633,12 @@ class TokenList(BaseModel):
     next_cursor: str | None
 
 
+class CallerOut(BaseModel):
+    subject: str = Field(description="token:<id> for an API token, sub@issuer for an OIDC token")
+    tenant_id: str
+    role: Literal["reader", "editor", "admin"]
+
+
 class AuditEventOut(BaseModel):
     id: int
     at: datetime

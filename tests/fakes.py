@@ -520,7 +520,12 @@ class InMemoryStore:
             self._enqueue(schema_changed_subject(crawl.database_id), event)
 
     async def list_changes(
-        self, database_id: str, since: datetime | None, after: int | None, limit: int
+        self,
+        database_id: str,
+        since: datetime | None,
+        after: int | None,
+        limit: int,
+        relation: tuple[str, str] | None = None,
     ) -> list[SchemaChange]:
         return [
             c
@@ -528,6 +533,7 @@ class InMemoryStore:
             if c.database_id == database_id
             and (since is None or c.changed_at >= since)
             and (after is None or c.id > after)
+            and (relation is None or relation in ((c.schema, c.name), (c.old_schema, c.old_name)))
         ][:limit]
 
     async def count_changes(self, crawl_id: str) -> int:

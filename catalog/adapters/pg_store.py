@@ -957,16 +957,26 @@ class PgStore:
         return int(row["n"]) if row else 0
 
     async def list_changes(
-        self, database_id: str, since: datetime | None, after: int | None, limit: int
+        self,
+        database_id: str,
+        since: datetime | None,
+        after: int | None,
+        limit: int,
+        relation: tuple[str, str] | None = None,
     ) -> list[SchemaChange]:
+        schema, name = relation or (None, None)
         rows = await self._fetch(
             f"SELECT {_CHANGE_COLUMNS} FROM schema_changes WHERE database_id = $1"
             " AND ($2::timestamptz IS NULL OR changed_at >= $2)"
-            " AND ($3::bigint IS NULL OR id > $3) ORDER BY id LIMIT $4",
+            " AND ($3::bigint IS NULL OR id > $3)"
+            " AND ($5::text IS NULL OR (schema_name = $5 AND name = $6)"
+            " OR (old_schema = $5 AND old_name = $6)) ORDER BY id LIMIT $4",
             database_id,
             since,
             after,
             limit,
+            schema,
+            name,
         )
         return [_change(row) for row in rows]
 

@@ -1,4 +1,4 @@
-"""Tenants, API tokens and the audit log: for admins."""
+"""Who is calling; and for admins: tenants, API tokens and the audit log."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ from catalog.models import DEFAULT_TENANT, Tenant
 from catalog.principal import Principal, Role
 from catalog.tokens import new_token, token_hash
 from gateway.access import audit
-from gateway.auth import require
+from gateway.auth import caller, require
 from gateway.cursors import after_cursor, page_after
 from gateway.keys import STORE, TOKENS
 from gateway.params import int_param, read_body
 from gateway.schemas import (
     AuditEventOut,
     AuditList,
+    CallerOut,
     TenantIn,
     TenantList,
     TenantOut,
@@ -29,6 +30,15 @@ from gateway.schemas import (
 )
 
 routes = web.RouteTableDef()
+
+
+@routes.get("/v1/me")
+async def me(request: web.Request) -> web.Response:
+    """The caller as the catalog sees them: a client checks a token with it, and shows only
+    the actions the role allows."""
+    principal = caller(request)
+    out = CallerOut(subject=principal.subject, tenant_id=principal.tenant_id, role=principal.role)
+    return web.json_response(out.model_dump(mode="json"))
 
 
 def _operator(request: web.Request) -> Principal:

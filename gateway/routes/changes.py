@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from catalog.errors import InvalidInputError
 from catalog.principal import Role
 from gateway.access import tenant_database
 from gateway.auth import require
@@ -21,8 +22,14 @@ async def list_changes(request: web.Request) -> web.Response:
     limit = int_param(request, "limit", 100, 1, 500)
     after = after_cursor(request.query.get("cursor"), int)
     since = datetime_param(request, "since")
+    schema, table = request.query.get("schema"), request.query.get("table")
+    if (schema is None) != (table is None):
+        raise InvalidInputError("'schema' and 'table' name one relation: give both or neither")
+    relation = None if schema is None or table is None else (schema, table)
     database = await tenant_database(request, request.match_info["database_id"])
-    changes = await request.app[STORE].list_changes(database.id, since, after, limit + 1)
+    changes = await request.app[STORE].list_changes(
+        database.id, since, after, limit + 1, relation=relation
+    )
     page, next_cursor = page_after(changes, limit)
     out = SchemaChangeList(
         items=[SchemaChangeOut.model_validate(change, from_attributes=True) for change in page],

@@ -20,7 +20,7 @@ from catalog.errors import (
     PasswordRequiredError,
     TransientError,
 )
-from catalog.models import Database, NewDatabase
+from catalog.models import Database, NewDatabase, Target
 from catalog.principal import Role
 from gateway.access import audit, tenant_database, tenant_database_status
 from gateway.auth import require
@@ -156,6 +156,26 @@ async def delete_database(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def _connection_test(request: web.Request, target: Target, password: str) -> ConnectionTest:
+    """Connect as the crawler would and report what it can and cannot do; nothing secret."""
+    try:
+        async with request.app[CRAWLERS](target, password) as crawler:
+            report = await crawler.check_access()
+    except (CrawlFailure, TransientError) as exc:  # no secret in their messages
+        return ConnectionTest(
+            ok=False,
+            server_version=None,
+            checks=[],
+            error=CrawlError(error_class=exc.error_class, message=str(exc)),
+        )
+    return ConnectionTest(
+        ok=report.ok,
+        server_version=report.server_version,
+        checks=[AccessCheckOut(**dataclasses.asdict(c)) for c in report.checks],
+        error=None,
+    )
+
+
 @routes.post("/v1/databases/{database_id}/test")
 async def test_connection(request: web.Request) -> web.Response:
     """Connect with the stored credentials and report what the crawler can and cannot do."""
@@ -163,23 +183,29 @@ async def test_connection(request: web.Request) -> web.Response:
     database = await tenant_database(request, request.match_info["database_id"])
     try:
         password = await stored_password(request.app[STORE], request.app[CIPHER], database)
-        async with request.app[CRAWLERS](database.target, password) as crawler:
-            report = await crawler.check_access()
-        out = ConnectionTest(
-            ok=report.ok,
-            server_version=report.server_version,
-            checks=[AccessCheckOut(**dataclasses.asdict(c)) for c in report.checks],
-            error=None,
-        )
-    except (CrawlFailure, TransientError, CredentialError) as exc:  # no secret in messages
-        error_class = "credential" if isinstance(exc, CredentialError) else exc.error_class
+    except CredentialError as exc:
         out = ConnectionTest(
             ok=False,
             server_version=None,
             checks=[],
-            error=CrawlError(error_class=error_class, message=str(exc)),
+            error=CrawlError(error_class="credential", message=str(exc)),
         )
+    else:
+        out = await _connection_test(request, database.target, password)
     await audit(request, "database.tested", database.id, ok=out.ok)
+    return web.json_response(out.model_dump(mode="json"))
+
+
+@routes.post("/v1/connection-tests")
+async def test_new_connection(request: web.Request) -> web.Response:
+    """Try credentials before registering them: the same checks, nothing stored. The target
+    guard applies as for registration, so this reaches no server a registration could not."""
+    require(request, Role.EDITOR)
+    body = await read_body(request, DatabaseIn)
+    target = body.target()
+    await request.app[POLICY].checked_address(target.host, target.port)
+    out = await _connection_test(request, target, body.password.get_secret_value())
+    await audit(request, "connection.tested", host=target.host, ok=out.ok)
     return web.json_response(out.model_dump(mode="json"))
 
 

@@ -478,6 +478,8 @@ async def test_openapi_lists_every_route(gateway):
         if r.method != "HEAD"
         and r.resource.canonical
         not in ("/openapi.json", "/asyncapi.json", "/redoc", REDOC_BUNDLE_PATH)
+        # The web UI's page and assets: documented in the README, not part of the API.
+        and not r.resource.canonical.startswith("/ui")
     }
     assert routes == registered
     text = json.dumps(document)  # serialisable as a whole
@@ -921,6 +923,14 @@ async def test_the_change_history_pages_filters_by_time_and_refuses_a_bad_instan
         assert "RFC 3339" in (await response.json())["detail"]
     missing = await client.get("/v1/databases/db_nope/changes", headers=AUTH)
     assert missing.status == 404
+    # One relation's history, for its table page; renamed relations answer to both names.
+    only = await (await client.get(f"{path}?schema=public&table=refunds", headers=AUTH)).json()
+    assert [c["name"] for c in only["items"]] == ["refunds"]
+    none = await (await client.get(f"{path}?schema=other&table=refunds", headers=AUTH)).json()
+    assert none["items"] == []
+    half = await client.get(f"{path}?table=refunds", headers=AUTH)
+    assert half.status == 400
+    assert "give both or neither" in (await half.json())["detail"]
 
 
 async def test_a_crawl_interval_is_set_at_registration_changed_and_stopped_by_patch(gateway):

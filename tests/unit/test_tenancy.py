@@ -295,6 +295,40 @@ async def test_a_connection_test_reports_checks_or_a_scrubbed_error(aiohttp_clie
     assert PASSWORD not in str(report)
 
 
+async def test_credentials_are_tested_before_registering_without_storing_them(aiohttp_client):
+    crawler = FakeCrawler({})
+    client, store, _ = await make_client(aiohttp_client, crawler=crawler)
+    body = {"host": "10.0.0.5", "dbname": "app", "user": "reader", "password": PASSWORD}
+    response = await client.post("/v1/connection-tests", json=body, headers=auth("a_editor"))
+    assert response.status == 200, await response.text()
+    assert (await response.json())["ok"] is True
+    assert crawler.passwords_seen == [PASSWORD]
+    assert store.databases == {}
+    assert store.passwords == {}
+    crawler.failure = CrawlFailure("auth_failed", "password authentication failed for user reader")
+    failed = await client.post("/v1/connection-tests", json=body, headers=auth("a_editor"))
+    report = await failed.json()
+    assert report["error"]["error_class"] == "auth_failed"
+    assert PASSWORD not in str(report)
+    # The registration's own guards: readers may not, and nothing reaches a refused host.
+    reader = await client.post("/v1/connection-tests", json=body, headers=auth("a_reader"))
+    assert reader.status == 403
+    refused = body | {"host": "169.254.169.254"}
+    response = await client.post("/v1/connection-tests", json=refused, headers=auth("a_editor"))
+    assert response.status == 422
+    assert len(crawler.passwords_seen) == 2
+
+
+async def test_me_names_the_caller_its_tenant_and_role(world):
+    client, *_ = world
+    response = await client.get("/v1/me", headers=auth("a_reader"))
+    assert response.status == 200
+    me = await response.json()
+    assert (me["tenant_id"], me["role"]) == ("tenant_a", "reader")
+    assert me["subject"].startswith("token:")
+    assert (await client.get("/v1/me")).status == 401
+
+
 async def test_per_token_rate_limit_answers_429_with_retry_after(aiohttp_client):
     client, *_ = await make_client(aiohttp_client, Settings(rate_limit=1, rate_burst=3))
     statuses = [

@@ -1,0 +1,128 @@
+// The page's router: each path under /ui/ is a view, rendered from the path and the query, so
+// every page can be linked and reloaded. Views return a function that stops what they started
+// (polling), called when the page changes.
+import { ApiError, api } from "./api.js";
+import { finishOidc, signInView } from "./auth.js";
+import { databaseView } from "./database.js";
+import { databasesView } from "./databases.js";
+import { h, notice } from "./dom.js";
+import { searchView } from "./search.js";
+import { caller, signedIn, signOut, token } from "./session.js";
+import { tableView } from "./table.js";
+
+const VIEWS = [
+  [/^\/ui\/search$/, searchView],
+  [/^\/ui\/databases$/, databasesView],
+  [/^\/ui\/databases\/([^/]+)$/, databaseView],
+  [/^\/ui\/tables\/([^/]+)\/([^/]+)\/([^/]+)$/, tableView],
+];
+
+let config = { oidc: null };
+let stop = () => {};
+
+function go(url, { replace = false } = {}) {
+  history[replace ? "replaceState" : "pushState"](null, "", url);
+  render();
+}
+
+function here() {
+  return location.pathname + location.search;
+}
+
+function showCaller() {
+  const who = caller();
+  document.getElementById("caller").textContent = who ? `${who.subject} (${who.role})` : "";
+  document.getElementById("sign-out").hidden = !token();
+}
+
+async function render() {
+  stop();
+  stop = () => {};
+  const main = document.getElementById("main");
+  const path = location.pathname;
+  showCaller();
+  if (path === "/ui/callback") {
+    try {
+      go(await finishOidc(new URLSearchParams(location.search)), { replace: true });
+    } catch (error) {
+      history.replaceState(null, "", "/ui/search");
+      signInView(main, config, { returnTo: "/ui/search", message: error.message, go });
+    }
+    return;
+  }
+  if (path === "/ui/" || path === "/ui") {
+    go("/ui/search", { replace: true });
+    return;
+  }
+  if (!token()) {
+    signInView(main, config, { returnTo: here(), go });
+    return;
+  }
+  const found = VIEWS.find(([pattern]) => pattern.test(path));
+  if (!found) {
+    document.title = "Not found · Data catalog";
+    main.replaceChildren(h("h1", {}, "Not found"), notice("This page does not exist.", "error"));
+    return;
+  }
+  const [pattern, view] = found;
+  const parts = path.match(pattern).slice(1).map(decodeURIComponent);
+  try {
+    const query = new URLSearchParams(location.search);
+    const context = { parts, query, go, failed: (error) => failed(main, error) };
+    stop = (await view(main, context)) || stop;
+  } catch (error) {
+    failed(main, error);
+  }
+}
+
+// Any view's failure: an expired or revoked token asks to sign in again, the rest is shown.
+function failed(main, error) {
+  if (error instanceof ApiError && error.status === 401) {
+    signOut();
+    showCaller();
+    signInView(main, config, {
+      returnTo: here(),
+      message: "The catalog no longer accepts your token: sign in again.",
+      go,
+    });
+    return;
+  }
+  main.append(notice(error.message, "error"));
+}
+
+async function start() {
+  config = await api("/ui/config.json", { bearer: null }).catch(() => config);
+  // A reloaded tab keeps its token; who it belongs to is asked again.
+  if (token() && !caller()) {
+    try {
+      signedIn(token(), await api("/v1/me"));
+    } catch {
+      signOut();
+    }
+  }
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest("a");
+    if (
+      !link ||
+      link.origin !== location.origin ||
+      !link.pathname.startsWith("/ui/") ||
+      event.button !== 0 ||
+      event.ctrlKey ||
+      event.metaKey ||
+      event.shiftKey ||
+      event.altKey
+    ) {
+      return;
+    }
+    event.preventDefault();
+    go(link.pathname + link.search + link.hash);
+  });
+  window.addEventListener("popstate", render);
+  document.getElementById("sign-out").addEventListener("click", () => {
+    signOut();
+    go("/ui/search");
+  });
+  render();
+}
+
+start();
