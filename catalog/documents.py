@@ -129,6 +129,21 @@ class Document:
         return [column["name"] for column in self.payload.get("columns", ())]
 
 
+def relation_key(schema: str, table: str) -> str:
+    """One keyword for a relation: the JSON array [schema, table], unambiguous whatever the
+    names hold (dots, spaces, quotes)."""
+    return orjson.dumps([schema, table]).decode()
+
+
+def referenced_relations(document: Document) -> list[str]:
+    """A table document's `references` keywords: the relation_key of each table its foreign
+    keys point at, each once. Empty for most tables and every column."""
+    if document.kind is not DocumentKind.TABLE:
+        return []
+    foreign_keys = document.payload.get("foreign_keys") or ()
+    return list(dict.fromkeys(relation_key(k["ref_schema"], k["ref_table"]) for k in foreign_keys))
+
+
 def document_terms(document: Document) -> dict[TermField, list[str]]:
     """What each analysed field of a document holds: the one analysis both adapters index."""
     own = {field: list(terms) for field, terms in name_analysis(document.name).items()}

@@ -38,7 +38,8 @@ COMPACT_FUZZY_BOOSTS = {1: 3.0, 2: 2.0}  # by edit distance
 # Search pages reach this many hits deep at most; past that, refine the query.
 MAX_SEARCH_DEPTH = 1_000
 # Facet counts are over every hit of the query and filters; each facet lists its top buckets.
-FACET_FIELDS = ("database_id", "schema", "kind", "table_type")
+# Documents without a value (tables have no data_type) are not counted in that facet.
+FACET_FIELDS = ("database_id", "schema", "kind", "table_type", "data_type")
 FACET_SIZE = 50
 # Distinct names each suggestion tier collects before the best are picked.
 SUGGEST_CANDIDATES = 50
@@ -338,6 +339,16 @@ class SearchIndex(Protocol):
         self, scope: str, after_ordinal: int | None, limit: int
     ) -> list[Document]:
         """Table documents of one scope by ordinal, strictly after `after_ordinal`."""
+
+    async def table(self, scope: str, schema: str, name: str) -> Document | None:
+        """The table document of `schema`.`name` (exact, case-sensitive) that the scope sees."""
+
+    async def tables_referencing(
+        self, scope: str, schema: str, name: str, limit: int
+    ) -> list[Document]:
+        """Table documents of the scope with a foreign key to `schema`.`name` (their
+        `references`, catalog.documents.referenced_relations), itself included if it refers to
+        itself; the first `limit` by ordinal, that is by schema, then name."""
 
     async def crawl_started(self) -> None:
         """A crawl is about to write: an engine that refreshes on a timer (OpenSearch) may stop

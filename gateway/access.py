@@ -7,7 +7,8 @@ from typing import Any
 
 from aiohttp import web
 
-from catalog.errors import NotFoundError
+from catalog.browse import live_scope
+from catalog.errors import ConflictError, NotFoundError
 from catalog.models import Crawl, Database
 from gateway.auth import caller
 from gateway.keys import STORE
@@ -31,6 +32,20 @@ async def tenant_database_status(
     except NotFoundError:
         database, crawl = None, None
     return _owned(request, database_id, database), crawl
+
+
+async def crawled_database(request: web.Request) -> tuple[Database, str]:
+    """The caller's database of the route's `database_id` and its live scope; a 409 until a
+    crawl has completed, so an uncrawled database never looks like an empty one."""
+    database, crawl = await tenant_database_status(request, request.match_info["database_id"])
+    scope = live_scope(database)
+    if scope is None:
+        state = "none" if crawl is None else str(crawl.state)
+        raise ConflictError(
+            f"no crawl of this database has completed yet (the latest is {state}); "
+            f"see GET /v1/databases/{database.id} for its progress"
+        )
+    return database, scope
 
 
 def _owned(request: web.Request, database_id: str, database: Database | None) -> Database:

@@ -157,6 +157,7 @@ def openapi_document() -> dict[str, Any]:
         schemas.AuditList,
         schemas.CallerOut,
         schemas.TableOut,
+        schemas.TableDetailOut,
         schemas.SearchResults,
         schemas.Suggestions,
         schemas.SeedSchema,
@@ -355,6 +356,32 @@ def openapi_document() -> dict[str, Any]:
                 params=[_DATABASE_ID, _LIMIT, _CURSOR],
             )
         },
+        "/v1/databases/{database_id}/tables/{schema}/{table}": {
+            "get": _operation(
+                "One table of the last complete crawl, with its columns, keys and indexes, and"
+                " the foreign keys of other tables (and its own) that point at it",
+                {
+                    "200": _json(schemas.TableDetailOut, "The table"),
+                    **_problems(404, 409, 503),
+                },
+                params=[
+                    _DATABASE_ID,
+                    _param(
+                        "schema",
+                        "path",
+                        {"type": "string", "minLength": 1},
+                        "The table's schema as the database names it (case matters),"
+                        " percent-encoded: a / in it is %2F",
+                    ),
+                    _param(
+                        "table",
+                        "path",
+                        {"type": "string", "minLength": 1},
+                        "The table's name, likewise",
+                    ),
+                ],
+            )
+        },
         "/v1/search": {
             "get": _operation(
                 "Ranked, typo-tolerant search over tables and columns, with facets on request",
@@ -409,8 +436,8 @@ def openapi_document() -> dict[str, Any]:
                         "facets",
                         "query",
                         {"type": "boolean"},
-                        "Also count every hit per database_id, schema, kind and table_type"
-                        " (false): it costs a second pass over every hit",
+                        "Also count every hit per database_id, schema, kind, table_type and"
+                        " data_type (columns only) (false): it costs a second pass over every hit",
                         allow_empty=True,
                     ),
                 ],

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from catalog.browse import MAX_REFERENCED_BY
 from catalog.crawlers import TargetSettingsError, check_target, default_port, default_sslmode
 from catalog.models import (
     ACTIVE_CRAWL_STATES,
@@ -453,6 +454,27 @@ class TableOut(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
 
+class ReferenceOut(BaseModel):
+    """A foreign key of another table (or of the table itself) that points at this table."""
+
+    schema_: str = Field(alias="schema", description="The referencing table's schema")
+    table: str = Field(description="The referencing table's name")
+    name: str = Field(description="The foreign key's name")
+    columns: list[str] = Field(description="The referencing table's columns")
+    ref_columns: list[str] = Field(description="This table's columns they point at")
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class TableDetailOut(TableOut):
+    database_id: str
+    referenced_by: list[ReferenceOut] = Field(
+        description="The foreign keys of the live generation's tables that point at this one,"
+        " its own included, by schema, table and name; the first"
+        f" {MAX_REFERENCED_BY} at most"
+    )
+
+
 class TablePage(BaseModel):
     items: list[TableOut]
     next_cursor: str | None
@@ -502,6 +524,9 @@ class SearchFacets(BaseModel):
     schema_: list[FacetCountOut] = Field(alias="schema")
     kind: list[FacetCountOut]
     table_type: list[FacetCountOut]
+    data_type: list[FacetCountOut] = Field(
+        description="Column hits by data type, as the database names it; tables have none"
+    )
 
     model_config = ConfigDict(populate_by_name=True)
 

@@ -14,7 +14,15 @@ from typing import Any
 from catalog.cipher import Sealed
 from catalog.crawl_plan import CrawlPlan, LiveCatalog, LiveRelation
 from catalog.crawler import AccessCheck, AccessReport, Relation
-from catalog.documents import NEVER_RETIRED, Document, DocumentKind, Scope, generation_scope
+from catalog.documents import (
+    NEVER_RETIRED,
+    Document,
+    DocumentKind,
+    Scope,
+    generation_scope,
+    referenced_relations,
+    relation_key,
+)
 from catalog.errors import (
     ConflictError,
     CrawlCapacityError,
@@ -830,7 +838,11 @@ class InMemorySearchIndex:
         ]
         hits.sort(key=SearchHit.key)
         facets = {
-            field: facet_counts(Counter(str(getattr(h.document, field)) for h in hits).items())
+            field: facet_counts(
+                Counter(
+                    str(value) for h in hits if (value := getattr(h.document, field)) is not None
+                ).items()
+            )
             for field in FACET_FIELDS
         }
         if query.after is not None:
@@ -849,16 +861,23 @@ class InMemorySearchIndex:
     async def tables_page(
         self, scope: str, after_ordinal: int | None, limit: int
     ) -> list[Document]:
-        tables = sorted(
-            (
-                d
-                for d in self._in_scopes([scope])
-                if d.kind is DocumentKind.TABLE
-                and (after_ordinal is None or d.ordinal > after_ordinal)
-            ),
-            key=lambda d: d.ordinal,
+        return self._tables(
+            scope, lambda d: after_ordinal is None or d.ordinal > after_ordinal, limit
         )
-        return tables[:limit]
+
+    async def table(self, scope: str, schema: str, name: str) -> Document | None:
+        found = self._tables(scope, lambda d: (d.schema, d.table) == (schema, name), 1)
+        return found[0] if found else None
+
+    async def tables_referencing(
+        self, scope: str, schema: str, name: str, limit: int
+    ) -> list[Document]:
+        key = relation_key(schema, name)
+        return self._tables(scope, lambda d: key in referenced_relations(d), limit)
+
+    def _tables(self, scope: str, wanted: Callable[[Document], bool], limit: int) -> list[Document]:
+        tables = [d for d in self._in_scopes([scope]) if d.kind is DocumentKind.TABLE and wanted(d)]
+        return sorted(tables, key=lambda d: d.ordinal)[: max(limit, 0)]
 
     async def close(self) -> None:
         return None

@@ -66,6 +66,8 @@ from catalog.documents import (
     document_from_dict,
     document_terms,
     document_to_dict,
+    referenced_relations,
+    relation_key,
 )
 from catalog.errors import IndexLostError, PermanentError, TransientError
 from catalog.models import Crawl
@@ -198,6 +200,9 @@ INDEX_BODY: dict[str, Any] = {
             # Table documents: their payload's estimates again, for dashboards to aggregate.
             "row_estimate": {"type": "long"},
             "size_bytes": {"type": "long"},
+            # Table documents: the tables their foreign keys point at
+            # (catalog.documents.referenced_relations); absent when they have none.
+            "references": _KEYWORD,
         },
     },
 }
@@ -287,6 +292,8 @@ def _to_source(document: Document) -> dict[str, Any]:
     if document.kind is DocumentKind.TABLE:
         estimates = ("row_estimate", "size_bytes")
         source |= {name: document.payload.get(name) for name in estimates}
+        if references := referenced_relations(document):
+            source["references"] = references
     return source | {str(field): terms for field, terms in document_terms(document).items()}
 
 
@@ -731,17 +738,30 @@ class OpenSearchIndex:
     async def tables_page(
         self, scope: str, after_ordinal: int | None, limit: int
     ) -> list[Document]:
+        # A cursor on ordinal, not from/size: a deep page costs the same as the first.
+        after = [] if after_ordinal is None else [{"range": {"ordinal": {"gt": after_ordinal}}}]
+        return await self._tables(scope, after, limit, "tables page")
+
+    async def table(self, scope: str, schema: str, name: str) -> Document | None:
+        named = [{"term": {"schema": schema}}, {"term": {"table": name}}]
+        found = await self._tables(scope, named, 1, "table lookup")
+        return found[0] if found else None
+
+    async def tables_referencing(
+        self, scope: str, schema: str, name: str, limit: int
+    ) -> list[Document]:
+        referring = [{"term": {"references": relation_key(schema, name)}}]
+        return await self._tables(scope, referring, limit, "referencing tables")
+
+    async def _tables(
+        self, scope: str, filters: list[dict[str, Any]], limit: int, action: str
+    ) -> list[Document]:
+        """Up to `limit` table documents of one scope that match every filter, by ordinal."""
         if limit <= 0:
             return []
-        filters: list[dict[str, Any]] = [
-            _in_scopes([scope]),
-            {"term": {"kind": str(DocumentKind.TABLE)}},
-        ]
-        if after_ordinal is not None:
-            filters.append({"range": {"ordinal": {"gt": after_ordinal}}})
-        # A cursor on ordinal, not from/size: a deep page costs the same as the first.
-        body = {"size": limit, "query": {"bool": {"filter": filters}}, "sort": [{"ordinal": "asc"}]}
-        with _translate_errors("tables page"):
+        tables = [_in_scopes([scope]), {"term": {"kind": str(DocumentKind.TABLE)}}, *filters]
+        body = {"size": limit, "query": {"bool": {"filter": tables}}, "sort": [{"ordinal": "asc"}]}
+        with _translate_errors(action):
             response = await self._client.search(index=self._index, body=body)
         return [document_from_dict(hit["_source"]) for hit in response["hits"]["hits"]]
 

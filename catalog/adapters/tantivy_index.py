@@ -39,6 +39,8 @@ from catalog.documents import (
     document_from_json,
     document_json,
     name_analysis,
+    referenced_relations,
+    relation_key,
 )
 from catalog.errors import IndexLostError, PermanentError
 from catalog.memory import release_free_memory
@@ -80,8 +82,9 @@ _TERMS_ANALYZER = tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.regex(r"[^\x00]+
 
 def _build_schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
-    # "raw" keeps each value as one term: these are keywords.
-    keywords = ["id", "ref", "tenant_id", "data_type", *FACET_FIELDS, "name_display"]
+    # "raw" keeps each value as one term: these are keywords. `references`: a table
+    # document's foreign key targets (catalog.documents.referenced_relations).
+    keywords = ["id", "ref", "tenant_id", *FACET_FIELDS, "name_display", "references"]
     for name in keywords:
         builder.add_text_field(
             name, tokenizer_name="raw", index_option="basic", fast=name in _FAST_KEYWORDS
@@ -118,6 +121,8 @@ def _to_tantivy(document: Document, schema: tantivy.Schema) -> tantivy.Document:
     }
     if document.kind is DocumentKind.TABLE:
         values[TermField.COLUMN_TERMS] = _TERM_SEPARATOR.join(column_terms(document))
+        if references := referenced_relations(document):
+            values["references"] = references
     if document.data_type is not None:
         values["data_type"] = document.data_type
     # One call per document: from_dict was 6x quicker than an add_* call per value.
@@ -174,8 +179,11 @@ def _through_ties(ranked: list[Candidate], count: int) -> list[Candidate]:
 def _facets_of(documents: Iterable[Document]) -> Facets:
     """Facet counts over these documents: what the engine's terms aggregation counts."""
     listed = list(documents)
+    # A document without a value (a table's data_type) is not counted, as in the engine.
     return {
-        field: facet_counts(Counter(str(getattr(d, field)) for d in listed).items())
+        field: facet_counts(
+            Counter(str(v) for d in listed if (v := getattr(d, field)) is not None).items()
+        )
         for field in FACET_FIELDS
     }
 
@@ -517,13 +525,7 @@ class TantivyIndex:
     async def tables_page(
         self, scope: str, after_ordinal: int | None, limit: int
     ) -> list[Document]:
-        if limit <= 0:
-            return []
-        index = await self._current([scope])
-        clauses = [
-            (Occur.Must, self._in_scopes([scope])),
-            (Occur.Must, self._term("kind", str(DocumentKind.TABLE))),
-        ]
+        conditions = []
         if after_ordinal is not None:
             after = Query.range_query(
                 self._schema,
@@ -532,8 +534,30 @@ class TantivyIndex:
                 lower_bound=after_ordinal,
                 include_lower=False,
             )
-            clauses.append((Occur.Must, after))
-        query = Query.boolean_query(clauses)
+            conditions.append(after)
+        return await self._tables(scope, conditions, limit)
+
+    async def table(self, scope: str, schema: str, name: str) -> Document | None:
+        # A table document's name_display is its table's name (there is no `table` field).
+        conditions = [self._term("schema", schema), self._term("name_display", name)]
+        found = await self._tables(scope, conditions, 1)
+        return found[0] if found else None
+
+    async def tables_referencing(
+        self, scope: str, schema: str, name: str, limit: int
+    ) -> list[Document]:
+        conditions = [self._term("references", relation_key(schema, name))]
+        return await self._tables(scope, conditions, limit)
+
+    async def _tables(self, scope: str, conditions: list[Query], limit: int) -> list[Document]:
+        """Up to `limit` table documents of one scope that meet every condition, by ordinal."""
+        if limit <= 0:
+            return []
+        index = await self._current([scope])
+        kind = self._term("kind", str(DocumentKind.TABLE))
+        query = Query.boolean_query(
+            [(Occur.Must, q) for q in (self._in_scopes([scope]), kind, *conditions)]
+        )
 
         def run() -> list[Document]:
             searcher = index.searcher()

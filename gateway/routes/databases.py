@@ -7,7 +7,7 @@ import dataclasses
 from aiohttp import web
 
 from catalog import services
-from catalog.browse import live_scope
+from catalog.browse import live_scope, referenced_by
 from catalog.crawlers import check_target
 from catalog.credentials import IDENTITY_FIELDS, seal, stored_password
 from catalog.documents import Document
@@ -22,7 +22,7 @@ from catalog.errors import (
 )
 from catalog.models import Database, NewDatabase, Target
 from catalog.principal import Role
-from gateway.access import audit, tenant_database, tenant_database_status
+from gateway.access import audit, crawled_database, tenant_database, tenant_database_status
 from gateway.auth import require
 from gateway.cursors import after_cursor, decode_cursor, encode_cursor, page_after
 from gateway.keys import CIPHER, CRAWLERS, INDEX, POLICY, SETTINGS, STORE
@@ -262,3 +262,26 @@ async def list_tables(request: web.Request) -> web.Response:
         docs = docs[:limit]
         next_cursor = encode_cursor({"g": database.live_generation, "o": docs[-1].ordinal})
     return web.json_response({"items": [d.payload for d in docs], "next_cursor": next_cursor})
+
+
+@routes.get("/v1/databases/{database_id}/tables/{schema}/{table}")
+async def get_table(request: web.Request) -> web.Response:
+    """One table of the last complete crawl, and the foreign keys that point at it."""
+    require(request, Role.READER)
+    database, scope = await crawled_database(request)
+    # aiohttp has decoded each segment: a %2F in a name is a slash of that name.
+    schema, name = request.match_info["schema"], request.match_info["table"]
+    index = request.app[INDEX]
+    found = await index.table(scope, schema, name)
+    if found is None:
+        raise NotFoundError(
+            f"database {database.id} has no table {schema}.{name} in its last complete crawl"
+        )
+    references = await referenced_by(index, scope, schema, name)
+    return web.json_response(
+        {
+            **found.payload,
+            "database_id": database.id,
+            "referenced_by": [dataclasses.asdict(r) for r in references],
+        }
+    )

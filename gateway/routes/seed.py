@@ -8,13 +8,11 @@ from typing import Any
 
 from aiohttp import web
 
-from catalog.browse import live_scope, table_pages
+from catalog.browse import table_pages
 from catalog.documents import Document, DocumentKind
-from catalog.errors import ConflictError
-from catalog.models import Database
 from catalog.principal import Role
 from catalog.search import SearchQuery
-from gateway.access import tenant_database_status
+from gateway.access import crawled_database
 from gateway.auth import require
 from gateway.keys import INDEX
 from gateway.params import query_text
@@ -26,20 +24,6 @@ SEED_SEARCH_LIMIT = 10
 
 def _seed_columns(doc: Document) -> list[dict[str, Any]]:
     return [{"column_name": c["name"], "data_type": c["data_type"]} for c in doc.payload["columns"]]
-
-
-async def _crawled_database(request: web.Request) -> tuple[Database, str]:
-    """The caller's database and its live scope; a 409 until a crawl has completed, so an
-    uncrawled database never looks like an empty one."""
-    database, crawl = await tenant_database_status(request, request.match_info["database_id"])
-    scope = live_scope(database)
-    if scope is None:
-        state = "none" if crawl is None else str(crawl.state)
-        raise ConflictError(
-            f"no crawl of this database has completed yet (the latest is {state}); "
-            f"see GET /v1/databases/{database.id} for its progress"
-        )
-    return database, scope
 
 
 async def _chained(
@@ -54,7 +38,7 @@ async def _chained(
 async def seed_search(request: web.Request) -> web.Response:
     """Tables whose names match `table_name` (exact first, typos tolerated), with columns."""
     require(request, Role.READER)
-    database, scope = await _crawled_database(request)
+    database, scope = await crawled_database(request)
     query = SearchQuery(
         query_text(request.match_info["table_name"], "table_name"),
         (scope,),
@@ -75,7 +59,7 @@ async def seed_search(request: web.Request) -> web.Response:
 async def seed_schema(request: web.Request) -> web.StreamResponse:
     """The whole schema, streamed a page at a time so memory stays flat for huge catalogs."""
     require(request, Role.READER)
-    database, scope = await _crawled_database(request)
+    database, scope = await crawled_database(request)
     pages = table_pages(request.app[INDEX], scope)
     # The first page is read before the response starts, so an index that cannot answer is
     # still a problem-details error, not a truncated body.

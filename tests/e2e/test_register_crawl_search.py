@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from urllib.parse import quote
 
 import asyncpg
 import nats
@@ -31,6 +32,14 @@ async def all_tables(client, database_id: str, limit: int = 4) -> list[dict]:
             return tables
 
 
+async def table(client, database_id: str, schema: str, name: str) -> dict:
+    """GET /v1/databases/{id}/tables/{schema}/{table}, each name one percent-encoded segment."""
+    path = f"/v1/databases/{database_id}/tables/{quote(schema, safe='')}/{quote(name, safe='')}"
+    response = await client.get(path, headers=AUTH)
+    assert response.status == 200, await response.text()
+    return await response.json()
+
+
 async def test_register_crawl_browse_search_recrawl(system, target):
     client = system.client
     response = await client.post(
@@ -55,6 +64,27 @@ async def test_register_crawl_browse_search_recrawl(system, target):
     assert by_name[("sales", "customer_emails")]["type"] == "view"
     assert by_name[("sales", "customers")]["comment"] == "People who buy"
     assert [c["name"] for c in by_name[("Ops Data", "my table")]["columns"]] == ["a column", "it's"]
+
+    # One table by name, with the foreign keys that point at it.
+    sizes = await table(client, database_id, "données", "größe")
+    assert sizes["columns"] == by_name[("données", "größe")]["columns"]
+    assert [
+        (r["schema"], r["table"], r["columns"], r["ref_columns"]) for r in sizes["referenced_by"]
+    ] == [("sales", "customers", ["size_id"], ["Id"])]
+    customers = await table(client, database_id, "sales", "customers")
+    referencing = {(r["table"], tuple(r["columns"])) for r in customers["referenced_by"]}
+    assert {("orders", ("customer_id",)), ("events", ("customer_id",))} <= referencing
+    orders = await table(client, database_id, "sales", "orders")
+    assert [
+        (r["table"], r["name"], r["columns"], r["ref_columns"]) for r in orders["referenced_by"]
+    ] == [
+        (
+            "order_lines",
+            "order_lines_order_fk",
+            ["order_no", "customer_id"],
+            ["order_no", "customer_id"],
+        )
+    ]
 
     seed = await (await client.get(f"/{database_id}", headers=AUTH)).json()
     assert seed["database_name"] == target.dbname
@@ -91,6 +121,7 @@ async def test_register_crawl_browse_search_recrawl(system, target):
         ).json()
     )["hits"]
     assert "order_lines" not in {h["table"] for h in hits}
+    assert (await table(client, database_id, "sales", "orders"))["referenced_by"] == []
 
 
 @pytest.mark.parametrize("batch_size", [50])

@@ -28,7 +28,7 @@ from schemathesis.schemas import APIOperation, BaseSchema
 from catalog.bootstrap import Services
 from catalog.cipher import SecretCipher, generate_key
 from catalog.documents import documents_for_table
-from catalog.models import DEFAULT_TENANT
+from catalog.models import DEFAULT_TENANT, ForeignKey
 from catalog.netguard import TargetPolicy
 from catalog.principal import Role
 from catalog.settings import Settings
@@ -45,7 +45,7 @@ TOKEN = "cat_fuzz_operator_admin"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 MAX_EXAMPLES = 25  # per operation and generation mode
 AUTH_EXAMPLES = 5  # per operation and kind of bad credential
-SEED_TABLE = "orders"
+SEED_SCHEMA, SEED_TABLE = "public", "orders"
 BODY = {"dbname": "shop", "user": "reader", "password": PASSWORD, "host": "10.0.0.5", "port": 5432}
 
 # Known at collection time from the same function that serves /openapi.json; a test below checks
@@ -191,6 +191,8 @@ class World:
             "database_id": self._database_id,
             "crawl_id": self._crawl_id,
             "table_name": SEED_TABLE,
+            "schema": SEED_SCHEMA,
+            "table": SEED_TABLE,
             "token_id": self._spare_token(),
         }
 
@@ -204,8 +206,12 @@ class World:
         return self.gateway.run(add)
 
     async def _crawled(self, database_id: str, crawl_id: str) -> None:
-        # As the worker would leave it: one table indexed, the crawl complete and live.
-        seed = table("public", SEED_TABLE, "id", "customer_id")
+        # As the worker would leave it: one table indexed, the crawl complete and live. Its key
+        # to itself gives the table route a referenced_by to answer.
+        parent = ForeignKey("orders_parent", ("customer_id",), SEED_SCHEMA, SEED_TABLE, ("id",))
+        seed = dataclasses.replace(
+            table(SEED_SCHEMA, SEED_TABLE, "id", "customer_id"), foreign_keys=(parent,)
+        )
         await self.index.upsert(
             documents_for_table(database_id, 1, 0, seed, tenant_id=DEFAULT_TENANT)
         )

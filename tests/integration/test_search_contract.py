@@ -20,7 +20,7 @@ from catalog.adapters.opensearch_index import INDEX_BODY, OpenSearchIndex
 from catalog.adapters.tantivy_index import TantivyIndex
 from catalog.documents import Document, DocumentKind, documents_for_table, generation_scope
 from catalog.errors import IndexLostError, PermanentError, TransientError
-from catalog.models import Column, Table, TableType
+from catalog.models import Column, ForeignKey, Table, TableType
 from catalog.search import SearchIndex, SearchQuery, SuggestQuery
 from tests.search_helpers import TENANT, crawl, found, generation_documents
 
@@ -146,6 +146,136 @@ async def test_reopening_keeps_documents(search_index, index_factory, shop):
         await reopened.ping()
     finally:
         await reopened.close()
+
+
+# --- one table, and the tables that refer to it ---------------------------------------------
+
+# The unit tests' fake keeps this part of the contract too.
+WITH_THE_FAKE = pytest.mark.parametrize(
+    "index_factory", ["tantivy", "opensearch", "memory"], indirect=True
+)
+
+
+def _keyed(schema: str, name: str, *keys: tuple[str, str, str, tuple[str, ...]]) -> Table:
+    """A table in `schema` with a foreign key (name, ref_schema, ref_table, columns) per key,
+    each to the referenced table's id."""
+    columns = dict.fromkeys(["id", *(c for *_, cs in keys for c in cs)])
+    foreign_keys = tuple(
+        ForeignKey(key, cs, ref_schema, ref_table, ("id",) * len(cs))
+        for key, ref_schema, ref_table, cs in keys
+    )
+    return replace(_table(name, *columns), schema=schema, foreign_keys=foreign_keys)
+
+
+# In plan order (schema, then name). Names hold dots, quotes, a slash and a space: ("a", "b.c")
+# and ("a.b", "c") are two tables. employees refers to itself; invoices to customers twice.
+KEYED_TABLES = [
+    _keyed("a", "b.c", ("to_c", "a.b", "c", ("c_id",))),
+    _keyed("a.b", "c"),
+    _keyed("public", "customers"),
+    _keyed("public", "employees", ("employees_manager", "public", "employees", ("manager_id",))),
+    _keyed(
+        "public",
+        "invoices",
+        ("invoices_billed_to", "public", "customers", ("billed_to",)),
+        ("invoices_order", "public", "orders", ("order_id",)),
+        ("invoices_shipped_to", "public", "customers", ("shipped_to",)),
+    ),
+    _keyed("public", "orders", ("orders_customer", "public", "customers", ("customer_id",))),
+    _keyed('we"ird', "x y/z", ("weird_customer", "public", "customers", ("customer_id",))),
+]
+
+
+def labels(documents: Sequence[Document]) -> list[tuple[str, str]]:
+    return [(document.schema, document.table) for document in documents]
+
+
+@WITH_THE_FAKE
+async def test_table_finds_exactly_that_table_of_the_scope(search_index):
+    keyed = tables_of(await crawl(search_index, DB_A, 1, KEYED_TABLES))
+    other = await crawl(search_index, DB_B, 1, [_keyed("public", "customers")])
+
+    def as_json(payload: dict) -> dict:
+        return json.loads(json.dumps(payload))  # tuples read back as lists
+
+    for written in keyed:
+        found = await search_index.table(SCOPE_A1, written.schema, written.table)
+        assert found is not None
+        assert found == written
+        assert as_json(found.payload) == as_json(written.payload)
+    db_b_customers = await search_index.table(SCOPE_B1, "public", "customers")
+    assert db_b_customers == other[0]
+    # Exact and case-sensitive, tables only, in that scope only.
+    for schema, name in [
+        ("public", "Customers"),
+        ("Public", "customers"),
+        ("public", "customer"),
+        ("public", "customer_id"),  # a column
+        ("a", "c"),
+        ("a.b", "b.c"),
+        ("", ""),
+    ]:
+        assert await search_index.table(SCOPE_A1, schema, name) is None, (schema, name)
+    assert await search_index.table(SCOPE_A2, "public", "customers") is None
+
+
+@WITH_THE_FAKE
+async def test_tables_referencing_lists_the_tables_with_a_key_to_that_table(search_index):
+    await crawl(search_index, DB_A, 1, KEYED_TABLES)
+    # Another database's table that refers to a public.customers is not db-a's concern.
+    await crawl(search_index, DB_B, 1, KEYED_TABLES[-1:])
+
+    def referencing(schema: str, name: str, limit: int = 10):
+        return search_index.tables_referencing(SCOPE_A1, schema, name, limit)
+
+    customers = await referencing("public", "customers")
+    assert labels(customers) == [("public", "invoices"), ("public", "orders"), ('we"ird', "x y/z")]
+    assert [key["name"] for key in customers[0].payload["foreign_keys"]] == [
+        "invoices_billed_to",
+        "invoices_order",
+        "invoices_shipped_to",
+    ]
+    assert labels(await referencing("public", "customers", 2)) == labels(customers[:2])
+    assert await referencing("public", "customers", 0) == []
+    assert labels(await referencing("public", "employees")) == [("public", "employees")]
+    assert labels(await referencing("public", "orders")) == [("public", "invoices")]
+    assert labels(await referencing("a.b", "c")) == [("a", "b.c")]
+    assert await referencing("a", "b.c") == []
+    assert await referencing("public", "Customers") == []
+    assert await referencing("public", "invoices") == []
+    assert await search_index.tables_referencing(SCOPE_A2, "public", "customers", 10) == []
+
+
+@WITH_THE_FAKE
+async def test_an_incremental_generation_finds_tables_older_crawls_wrote(search_index):
+    """Documents a generation kept from older crawls have those crawls' ids: found by the scope,
+    never by computing an id."""
+    first = [
+        document
+        for n, t in enumerate(KEYED_TABLES)
+        for document in relation_documents(DB_A, 1, (n + 1) * 10, f"r{n}", t)
+    ]
+    await search_index.upsert(first)
+    await search_index.delete_superseded(SCOPE_A1)
+    # Generation 2 reads orders again (its key dropped) and finds we"ird.x y/z dropped.
+    orders = next(n for n, t in enumerate(KEYED_TABLES) if t.name == "orders")
+    unkeyed = replace(KEYED_TABLES[orders], foreign_keys=())
+    await search_index.upsert(relation_documents(DB_A, 2, (orders + 1) * 10, f"r{orders}", unkeyed))
+    await search_index.supersede(SCOPE_A1, 2, [f"r{orders}", f"r{len(KEYED_TABLES) - 1}"])
+    two = generation_scope(DB_A, 2, base=1)
+
+    customers = await search_index.table(two, "public", "customers")
+    assert customers is not None
+    assert customers.generation == 1
+    assert (await search_index.table(two, "public", "orders")).generation == 2
+    assert (await search_index.table(SCOPE_A1, "public", "orders")).generation == 1
+    assert await search_index.table(two, 'we"ird', "x y/z") is None
+    assert await search_index.table(SCOPE_A1, 'we"ird', "x y/z") is not None
+    found = await search_index.tables_referencing(two, "public", "customers", 10)
+    assert labels(found) == [("public", "invoices")]
+    assert found[0].generation == 1
+    before = await search_index.tables_referencing(SCOPE_A1, "public", "customers", 10)
+    assert labels(before) == [("public", "invoices"), ("public", "orders"), ('we"ird', "x y/z")]
 
 
 # --- generations and deletes ----------------------------------------------------------------
@@ -444,7 +574,7 @@ async def test_tantivy_recreates_an_index_built_with_another_schema(tmp_path, ca
 
 async def test_opensearch_open_adds_the_fields_an_older_mapping_lacks(opensearch_url):
     name = f"catalog-test-{uuid.uuid4().hex}"
-    old_fields = {"name_substrings", "name_compact", "column_terms", "name_display"}
+    old_fields = {"name_substrings", "name_compact", "column_terms", "name_display", "references"}
     mapping = INDEX_BODY["mappings"]
     old_body = INDEX_BODY | {
         "mappings": mapping
@@ -456,8 +586,10 @@ async def test_opensearch_open_adds_the_fields_an_older_mapping_lacks(opensearch
     index = OpenSearchIndex(opensearch_url, name)
     await index.open()
     try:
-        await crawl(index, DB_A, 1, SHOP_TABLES)  # a strict mapping refuses unmapped fields
+        await crawl(index, DB_A, 1, [*SHOP_TABLES, *KEYED_TABLES])  # strict: unmapped refused
         assert (await names(index, "stomer", kind=DocumentKind.TABLE))[0] == "customer_orders"
+        referencing = await index.tables_referencing(SCOPE_A1, "public", "employees", 10)
+        assert labels(referencing) == [("public", "employees")]
     finally:
         await index.close()
 

@@ -251,6 +251,7 @@ async def test_facets_count_the_whole_filtered_result_not_the_page(catalog):
     }
     assert counts["database_id"] == {DB: len(everything)}
     assert set(counts["table_type"]) == {"table", "view", "materialized_view"}
+    assert counts["data_type"] == {"bigint": 1}  # customers.customerId; tables are not counted
     # Ordered by count, most first.
     assert [f.count for f in page.facets["schema"]] == sorted(
         counts["schema"].values(), reverse=True
@@ -261,6 +262,22 @@ async def test_facets_count_the_whole_filtered_result_not_the_page(catalog):
     )
     assert [f.value for f in filtered.facets["schema"]] == ["sales"]
     assert (await catalog.search(SearchQuery("customer", (SCOPE,)))).facets == {}
+
+
+async def test_the_data_type_facet_counts_column_hits_by_type_and_no_tables(catalog):
+    everything = await search(catalog, "e")
+    columns = [hit.document for hit in everything if hit.document.column is not None]
+    assert sorted((d.table, d.column, d.data_type) for d in columns) == [
+        ("customer_emails", "email", "text"),
+        ("customers", "email", "text"),
+        ("driverlicense", "expires_on", "date"),
+    ]
+    assert len(everything) > len(columns)  # tables matched too, and have no data type
+    # Counted by the engine, and (tantivy) from a first page that holds every hit.
+    for limit in (1, len(everything) + 1):
+        page = await catalog.search(SearchQuery("e", (SCOPE,), limit=limit, facets=True))
+        data_types = [(f.value, f.count) for f in page.facets["data_type"]]
+        assert data_types == [("text", 2), ("date", 1)], limit
 
 
 async def test_facets_are_the_same_whether_the_page_holds_every_hit_or_not(catalog):

@@ -14,12 +14,13 @@ import pytest
 
 from catalog import services
 from catalog.bootstrap import Services
+from catalog.browse import MAX_REFERENCED_BY
 from catalog.cipher import SecretCipher, generate_key
 from catalog.crawler import Relation
 from catalog.documents import documents_for_table
 from catalog.embedded import free_port
 from catalog.messages import CrawlBatchRequested, CrawlRequested
-from catalog.models import DEFAULT_TENANT, Crawl, CrawlState, TableType, Tenant
+from catalog.models import DEFAULT_TENANT, Crawl, CrawlState, ForeignKey, Table, TableType, Tenant
 from catalog.netguard import TargetPolicy
 from catalog.principal import Role
 from catalog.settings import Settings
@@ -240,7 +241,13 @@ async def test_oversized_body_is_a_problem_not_a_500(gateway):
 
 async def test_unknown_database_is_404_problem(gateway):
     client, *_ = gateway
-    for path in ("/v1/databases/nope", "/nope", "/search/nope/orders", "/v1/databases/nope/tables"):
+    for path in (
+        "/v1/databases/nope",
+        "/nope",
+        "/search/nope/orders",
+        "/v1/databases/nope/tables",
+        "/v1/databases/nope/tables/public/orders",
+    ):
         response = await client.get(path, headers=AUTH)
         assert_problem(response, await response.json(), 404)
 
@@ -396,8 +403,10 @@ async def test_seed_search_with_no_match_is_the_sketchs_404(gateway):
     assert await response.json() == {"detail": "Table not found"}
 
 
-@pytest.mark.parametrize("path", ["/{id}", "/search/{id}/orders"])
-async def test_seed_reads_before_any_crawl_completed_are_409_not_an_empty_database(gateway, path):
+@pytest.mark.parametrize(
+    "path", ["/{id}", "/search/{id}/orders", "/v1/databases/{id}/tables/public/orders"]
+)
+async def test_reads_before_any_crawl_completed_are_409_not_an_empty_database(gateway, path):
     client, *_ = gateway
     created = await (await client.post("/v1/databases", json=BODY, headers=AUTH)).json()
     response = await client.get(path.format(id=created["id"]), headers=AUTH)
@@ -609,6 +618,7 @@ async def test_search_explains_hits_counts_facets_and_filters(gateway):
     assert facets["schema"] == {"crm": 2, "sales": 2}
     assert facets["database_id"] == {created["id"]: 4}
     assert facets["table_type"] == {"table": 3, "view": 1}
+    assert facets["data_type"] == {"integer": 2}  # the two columns; tables have no data type
 
     email = (await _search(client, "q=email&kind=column&schema=crm"))["hits"]
     assert [(h["table"], h["column"], h["highlight"]) for h in email] == [
@@ -620,7 +630,13 @@ async def test_search_explains_hits_counts_facets_and_filters(gateway):
     assert await _search(client, "q=email&data_type=text&facets=TRUE") == {
         "query": "email",
         "hits": [],
-        "facets": {"database_id": [], "schema": [], "kind": [], "table_type": []},
+        "facets": {
+            "database_id": [],
+            "schema": [],
+            "kind": [],
+            "table_type": [],
+            "data_type": [],
+        },
         "next_cursor": None,
     }
     # Facets cost a second pass over every hit: counted only when asked.
@@ -852,6 +868,7 @@ async def test_a_database_whose_documents_were_lost_answers_503_never_an_empty_2
         f"/v1/databases/{database_id}/tables",
         f"/{database_id}",
         f"/search/{database_id}/orders",
+        f"/v1/databases/{database_id}/tables/public/orders",
     ):
         response = await client.get(path, headers=AUTH)
         assert response.status == 503, path
@@ -996,3 +1013,166 @@ async def test_redoc_and_its_script_come_from_the_gateway(gateway):
     assert bundle.status == 200
     assert bundle.headers["Content-Type"].startswith("application/javascript")
     assert b"redoc" in (await bundle.read())[:4096].lower()
+
+
+def _with_keys(t: Table, *keys: tuple[str, str, str, tuple[str, ...], tuple[str, ...]]) -> Table:
+    """The table with foreign keys (name, ref_schema, ref_table, columns, ref_columns)."""
+    foreign_keys = tuple(
+        ForeignKey(name, columns, ref_schema, ref_table, ref_columns)
+        for name, ref_schema, ref_table, columns, ref_columns in keys
+    )
+    return dataclasses.replace(t, foreign_keys=foreign_keys)
+
+
+async def test_one_table_with_the_foreign_keys_that_point_at_it(gateway):
+    client, store, index = gateway
+    created = await (await client.post("/v1/databases", json=BODY, headers=AUTH)).json()
+    database_id = created["id"]
+    odd = ("we/ird", 'x "y".z')  # a slash, quotes, a dot and a space
+    tables = [
+        table("public", "customers", "id", "email"),
+        _with_keys(
+            table("public", "employees", "id", "manager_id"),
+            ("employees_manager", "public", "employees", ("manager_id",), ("id",)),
+        ),
+        _with_keys(
+            table("sales", "invoices", "id", "billed_to", "shipped_to", "employee_id"),
+            ("invoices_shipped", "public", "customers", ("shipped_to",), ("id",)),
+            ("invoices_billed", "public", "customers", ("billed_to",), ("id",)),
+            ("invoices_employee", "public", "employees", ("employee_id",), ("id",)),
+        ),
+        _with_keys(
+            table("sales", "orders", "id", "customer_id"),
+            ("orders_customer", "public", "customers", ("customer_id",), ("id",)),
+        ),
+        _with_keys(
+            table(*odd, "id", "customer_email"),
+            ("odd_customer", "public", "customers", ("customer_email",), ("email",)),
+        ),
+    ]
+    await complete_crawl(store, index, database_id, *tables)
+    path = f"/v1/databases/{database_id}/tables"
+
+    response = await client.get(f"{path}/public/customers", headers=AUTH)
+    assert response.status == 200
+    assert await response.json() == {
+        "database_id": database_id,
+        "schema": "public",
+        "name": "customers",
+        "type": "table",
+        "columns": [
+            {
+                "name": name,
+                "position": position,
+                "data_type": "integer",
+                "nullable": position > 1,
+                "default": None,
+                "comment": None,
+                "primary_key": position == 1,
+                "generated": None,
+                "auto_increment": False,
+                "collation": None,
+            }
+            for position, name in enumerate(["id", "email"], 1)
+        ],
+        "comment": None,
+        "row_estimate": None,
+        "size_bytes": None,
+        "primary_key": ["id"],
+        "foreign_keys": [],
+        "indexes": [],
+        "partition_of": None,
+        "definition": None,
+        "storage_engine": None,
+        # By the referencing table's schema and name, then the key's name.
+        "referenced_by": [
+            {
+                "schema": "sales",
+                "table": "invoices",
+                "name": "invoices_billed",
+                "columns": ["billed_to"],
+                "ref_columns": ["id"],
+            },
+            {
+                "schema": "sales",
+                "table": "invoices",
+                "name": "invoices_shipped",
+                "columns": ["shipped_to"],
+                "ref_columns": ["id"],
+            },
+            {
+                "schema": "sales",
+                "table": "orders",
+                "name": "orders_customer",
+                "columns": ["customer_id"],
+                "ref_columns": ["id"],
+            },
+            {
+                "schema": odd[0],
+                "table": odd[1],
+                "name": "odd_customer",
+                "columns": ["customer_email"],
+                "ref_columns": ["email"],
+            },
+        ],
+    }
+    # A self-reference counts; a key to another table does not.
+    employees = await (await client.get(f"{path}/public/employees", headers=AUTH)).json()
+    assert [(r["table"], r["name"]) for r in employees["referenced_by"]] == [
+        ("employees", "employees_manager"),
+        ("invoices", "invoices_employee"),
+    ]
+    assert employees["foreign_keys"][0]["ref_table"] == "employees"
+    # Names are path segments, percent-encoded: %2F is a slash inside one.
+    encoded = f"{path}/{quote(odd[0], safe='')}/{quote(odd[1], safe='')}"
+    assert "%2F" in encoded
+    response = await client.get(encoded, headers=AUTH)
+    assert response.status == 200, await response.text()
+    found = await response.json()
+    assert (found["schema"], found["name"], found["referenced_by"]) == (*odd, [])
+    assert found["foreign_keys"][0]["name"] == "odd_customer"
+
+    document = await (await client.get("/openapi.json")).json()
+    documented = document["components"]["schemas"]
+    assert set(found) == set(documented["TableDetailOut"]["properties"])
+    assert set(employees["referenced_by"][0]) == set(documented["ReferenceOut"]["properties"])
+
+
+async def test_a_table_the_live_crawl_does_not_have_is_a_404_that_names_it(gateway):
+    client, store, index = gateway
+    created = await (await client.post("/v1/databases", json=BODY, headers=AUTH)).json()
+    await complete_crawl(store, index, created["id"], table("sales", "orders", "id"))
+    path = f"/v1/databases/{created['id']}/tables"
+    for schema, name in [("sales", "Orders"), ("public", "orders"), ("sales", "id")]:
+        response = await client.get(f"{path}/{schema}/{name}", headers=AUTH)
+        body = await response.json()
+        assert_problem(response, body, 404)
+        assert f"{schema}.{name}" in body["detail"]
+    # A later crawl that dropped it: the live generation answers, not the one before.
+    await store.request_crawl(created["id"], "crawl_2")
+    await complete_crawl(store, index, created["id"], table("sales", "refunds", "id"))
+    response = await client.get(f"{path}/sales/orders", headers=AUTH)
+    assert_problem(response, await response.json(), 404)
+    assert (await client.get(f"{path}/sales/refunds", headers=AUTH)).status == 200
+
+
+async def test_referenced_by_lists_the_first_500_keys(gateway):
+    client, store, index = gateway
+    created = await (await client.post("/v1/databases", json=BODY, headers=AUTH)).json()
+    # 251 tables with two keys each to public.hub: 502 keys.
+    referring = [
+        _with_keys(
+            table("public", f"s{n:03d}", "id", "a", "b"),
+            ("a", "public", "hub", ("a",), ("id",)),
+            ("b", "public", "hub", ("b",), ("id",)),
+        )
+        for n in range(251)
+    ]
+    await complete_crawl(store, index, created["id"], table("public", "hub", "id"), *referring)
+    body = await (
+        await client.get(f"/v1/databases/{created['id']}/tables/public/hub", headers=AUTH)
+    ).json()
+    listed = [(r["table"], r["name"]) for r in body["referenced_by"]]
+    assert len(listed) == MAX_REFERENCED_BY == 500
+    assert listed[:3] == [("s000", "a"), ("s000", "b"), ("s001", "a")]
+    assert listed[-1] == ("s249", "b")

@@ -82,6 +82,7 @@ async def test_every_read_route_hides_another_tenants_database(world):
     for method, path in [
         ("GET", f"/v1/databases/{db}"),
         ("GET", f"/v1/databases/{db}/tables"),
+        ("GET", f"/v1/databases/{db}/tables/public/orders"),
         ("PATCH", f"/v1/databases/{db}"),
         ("DELETE", f"/v1/databases/{db}"),
         ("POST", f"/v1/databases/{db}/test"),
