@@ -50,5 +50,7 @@ export async function api(path, { method = "GET", body, query = {}, bearer = tok
 }
 
 export function databasePath(databaseId, ...rest) {
-  return ["/v1/databases", databaseId, ...rest].map((p, i) => (i ? encodeURIComponent(p) : p)).join("/");
+  return ["/v1/databases", databaseId, ...rest]
+    .map((p, i) => (i ? encodeURIComponent(p) : p))
+    .join("/");
 }

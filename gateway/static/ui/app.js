@@ -5,7 +5,7 @@ import { ApiError, api } from "./api.js";
 import { finishOidc, signInView } from "./auth.js";
 import { databaseView } from "./database.js";
 import { databasesView } from "./databases.js";
-import { h, notice } from "./dom.js";
+import { fill, h, notice } from "./dom.js";
 import { searchView } from "./search.js";
 import { caller, signedIn, signOut, token } from "./session.js";
 import { tableView } from "./table.js";
@@ -38,7 +38,20 @@ function showCaller() {
 async function render() {
   stop();
   stop = () => {};
+  // Each render draws into a container of its own: one that a later render replaced (the
+  // person moved on while it loaded) draws into a detached one, never over the newer page.
   const main = document.getElementById("main");
+  const view = document.createElement("div");
+  main.replaceChildren(view);
+  main.setAttribute("aria-busy", "true");
+  try {
+    await draw(view);
+  } finally {
+    if (view.isConnected) main.removeAttribute("aria-busy");
+  }
+}
+
+async function draw(view) {
   const path = location.pathname;
   showCaller();
   if (path === "/ui/callback") {
@@ -46,7 +59,7 @@ async function render() {
       go(await finishOidc(new URLSearchParams(location.search)), { replace: true });
     } catch (error) {
       history.replaceState(null, "", "/ui/search");
-      signInView(main, config, { returnTo: "/ui/search", message: error.message, go });
+      signInView(view, config, { returnTo: "/ui/search", message: error.message, go });
     }
     return;
   }
@@ -55,23 +68,25 @@ async function render() {
     return;
   }
   if (!token()) {
-    signInView(main, config, { returnTo: here(), go });
+    signInView(view, config, { returnTo: here(), go });
     return;
   }
   const found = VIEWS.find(([pattern]) => pattern.test(path));
   if (!found) {
     document.title = "Not found · Data catalog";
-    main.replaceChildren(h("h1", {}, "Not found"), notice("This page does not exist.", "error"));
+    fill(view, h("h1", {}, "Not found"), notice("This page does not exist.", "error"));
     return;
   }
-  const [pattern, view] = found;
+  const [pattern, show] = found;
   const parts = path.match(pattern).slice(1).map(decodeURIComponent);
   try {
     const query = new URLSearchParams(location.search);
-    const context = { parts, query, go, failed: (error) => failed(main, error) };
-    stop = (await view(main, context)) || stop;
+    const context = { parts, query, go, failed: (error) => failed(view, error) };
+    const stopping = await show(view, context);
+    if (stopping && view.isConnected) stop = stopping;
+    else if (stopping) stopping();
   } catch (error) {
-    failed(main, error);
+    failed(view, error);
   }
 }
 

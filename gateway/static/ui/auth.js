@@ -1,7 +1,7 @@
 // Signing in: paste an API token, or, when the catalog names an OIDC issuer and client, the
 // authorization-code flow with PKCE (RFC 7636) against the issuer's discovery document.
 import { api, ApiError } from "./api.js";
-import { h, notice } from "./dom.js";
+import { fill, h, notice } from "./dom.js";
 import { signedIn } from "./session.js";
 
 const PENDING = "catalog.oidc";
@@ -14,7 +14,9 @@ export async function signInWith(newToken) {
     signedIn(newToken, who);
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) {
-      throw new Error(`The catalog did not accept that token. ${error.problem?.detail || ""}`.trim());
+      throw new Error(
+        `The catalog did not accept that token. ${error.problem?.detail || ""}`.trim(),
+      );
     }
     throw error;
   }
@@ -78,7 +80,7 @@ export function signInView(main, config, { returnTo, message, go }) {
         ),
       )
     : null;
-  main.replaceChildren(h("h1", {}, "Sign in"), status, oidc, form);
+  fill(main, h("h1", {}, "Sign in"), status, oidc, form);
   input.focus();
 }
 
@@ -103,7 +105,9 @@ async function discovery(issuer) {
   const found = response.ok ? await response.json().catch(() => null) : null;
   // OpenID Connect Discovery: the document must name the issuer it was fetched from.
   if (!found || found.issuer !== issuer) {
-    throw new Error(`The identity provider ${new URL(issuer).host} has no usable discovery document.`);
+    throw new Error(
+      `The identity provider ${new URL(issuer).host} has no usable discovery document.`,
+    );
   }
   return found;
 }

@@ -1,7 +1,7 @@
 // One database's tables, a page at a time from GET /v1/databases/{id}/tables (schema, then
 // name), each linked to its table page.
 import { api, databasePath } from "./api.js";
-import { bytes, count, h, notice, scrolling, tablePath } from "./dom.js";
+import { bytes, count, fill, h, notice, scrolling, tablePath } from "./dom.js";
 
 const PAGE = 100;
 
@@ -16,7 +16,9 @@ export async function databaseView(main, { parts: [databaseId], failed }) {
   const load = async () => {
     more.disabled = true;
     try {
-      const page = await api(databasePath(databaseId, "tables"), { query: { limit: PAGE, cursor } });
+      const page = await api(databasePath(databaseId, "tables"), {
+        query: { limit: PAGE, cursor },
+      });
       body.append(...page.items.map((t) => row(databaseId, t)));
       shown += page.items.length;
       cursor = page.next_cursor;
@@ -31,13 +33,29 @@ export async function databaseView(main, { parts: [databaseId], failed }) {
   };
   more.addEventListener("click", load);
   const heading = h("h1", { tabindex: "-1" }, database.name);
-  main.replaceChildren(
-    h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, h("a", { href: "/ui/databases" }, "Databases"), " › ", database.name),
+  fill(
+    main,
+    h(
+      "nav",
+      { class: "crumbs", "aria-label": "Breadcrumb" },
+      h("a", { href: "/ui/databases" }, "Databases"),
+      " › ",
+      database.name,
+    ),
     heading,
-    h("p", {}, `${database.engine} at `, h("code", {}, `${database.host}:${database.port}/${database.dbname}`)),
+    h(
+      "p",
+      {},
+      `${database.engine} at `,
+      h("code", {}, `${database.host}:${database.port}/${database.dbname}`),
+    ),
   );
   if (database.live_generation === null) {
-    main.append(notice("No crawl of this database has completed yet: see its progress on the Databases page."));
+    main.append(
+      notice(
+        "No crawl of this database has completed yet: see its progress on the Databases page.",
+      ),
+    );
     return;
   }
   main.append(
@@ -47,7 +65,17 @@ export async function databaseView(main, { parts: [databaseId], failed }) {
         "table",
         {},
         h("caption", { class: "visually-hidden" }, `Tables of ${database.name}`),
-        h("thead", {}, h("tr", {}, ["Table", "Type", "Columns", "Rows (estimate)", "Size"].map((t) => h("th", { scope: "col" }, t)))),
+        h(
+          "thead",
+          {},
+          h(
+            "tr",
+            {},
+            ["Table", "Type", "Columns", "Rows (estimate)", "Size"].map((t) =>
+              h("th", { scope: "col" }, t),
+            ),
+          ),
+        ),
         body,
       ),
     ),
@@ -61,7 +89,15 @@ function row(databaseId, table) {
   return h(
     "tr",
     {},
-    h("th", { scope: "row" }, h("a", { href: tablePath(databaseId, table.schema, table.name) }, `${table.schema}.${table.name}`)),
+    h(
+      "th",
+      { scope: "row" },
+      h(
+        "a",
+        { href: tablePath(databaseId, table.schema, table.name) },
+        `${table.schema}.${table.name}`,
+      ),
+    ),
     h("td", {}, table.type.replaceAll("_", " ")),
     h("td", {}, count(table.columns.length)),
     h("td", {}, count(table.row_estimate)),

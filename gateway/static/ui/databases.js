@@ -2,7 +2,7 @@
 // (polling GET /v1/databases), and for editors a register form with "test connection", and
 // re-crawl and delete.
 import { api, databasePath } from "./api.js";
-import { count, h, notice, scrolling } from "./dom.js";
+import { count, fill, h, notice, scrolling } from "./dom.js";
 import { canEdit } from "./session.js";
 
 const POLL_MS = 1000;
@@ -21,7 +21,17 @@ export async function databasesView(main, { failed }) {
     "table",
     { class: "databases" },
     h("caption", { class: "visually-hidden" }, "Registered databases"),
-    h("thead", {}, h("tr", {}, ["Name", "Engine", "Where", "Crawl", canEdit() ? "Actions" : null].filter(Boolean).map((t) => h("th", { scope: "col" }, t)))),
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        ["Name", "Engine", "Where", "Crawl", canEdit() ? "Actions" : null]
+          .filter(Boolean)
+          .map((t) => h("th", { scope: "col" }, t)),
+      ),
+    ),
     body,
   );
   let timer = 0;
@@ -37,10 +47,13 @@ export async function databasesView(main, { failed }) {
     }
     if (stopped) return;
     body.replaceChildren(...items.map((d) => row(d, status, refresh)));
-    if (!items.length) body.append(h("tr", {}, h("td", { colspan: 5 }, "No database is registered yet.")));
-    if (items.some((d) => d.crawl && ACTIVE.has(d.crawl.state))) timer = setTimeout(refresh, POLL_MS);
+    if (!items.length)
+      body.append(h("tr", {}, h("td", { colspan: 5 }, "No database is registered yet.")));
+    if (items.some((d) => d.crawl && ACTIVE.has(d.crawl.state)))
+      timer = setTimeout(refresh, POLL_MS);
   };
-  main.replaceChildren(
+  fill(
+    main,
     h("h1", {}, "Databases"),
     status,
     scrolling(list),
@@ -56,7 +69,11 @@ export async function databasesView(main, { failed }) {
 function row(database, status, refresh) {
   const where = `${database.host}:${database.port}${database.dbname ? `/${database.dbname}` : ""}`;
   const cells = [
-    h("th", { scope: "row" }, h("a", { href: `/ui/databases/${encodeURIComponent(database.id)}` }, database.name)),
+    h(
+      "th",
+      { scope: "row" },
+      h("a", { href: `/ui/databases/${encodeURIComponent(database.id)}` }, database.name),
+    ),
     h("td", {}, database.engine),
     h("td", {}, h("code", {}, where)),
     h("td", {}, crawlCell(database)),
@@ -117,13 +134,16 @@ function actions(database, status, refresh) {
       label,
     );
   return [
-    act("Test", async () => testReport(database.name, await api(databasePath(database.id, "test"), { method: "POST" }))),
+    act("Test", async () =>
+      testReport(database.name, await api(databasePath(database.id, "test"), { method: "POST" })),
+    ),
     act("Re-crawl", async () => {
       await api(databasePath(database.id, "crawls"), { method: "POST" });
       return `A crawl of ${database.name} is queued.`;
     }),
     act("Delete", async () => {
-      if (!confirm(`Delete ${database.name}, its crawls and its documents?`)) return "Nothing was deleted.";
+      if (!confirm(`Delete ${database.name}, its crawls and its documents?`))
+        return "Nothing was deleted.";
       await api(databasePath(database.id), { method: "DELETE" });
       return `${database.name} is deleted.`;
     }),
@@ -131,7 +151,8 @@ function actions(database, status, refresh) {
 }
 
 function testReport(name, report) {
-  if (report.error) return `${name}: cannot connect (${report.error.error_class}): ${report.error.message || ""}`;
+  if (report.error)
+    return `${name}: cannot connect (${report.error.error_class}): ${report.error.message || ""}`;
   const failing = report.checks.filter((c) => !c.ok);
   const version = report.server_version ? ` (${report.server_version})` : "";
   if (!failing.length) return `${name}: connected${version}; every check passed.`;
@@ -139,17 +160,30 @@ function testReport(name, report) {
 }
 
 function field(label, control, help) {
-  return h("div", { class: "field" }, h("label", { for: control.id }, label), control, help ? h("p", { class: "help", id: `${control.id}-help` }, help) : null);
+  return h(
+    "div",
+    { class: "field" },
+    h("label", { for: control.id }, label),
+    control,
+    help ? h("p", { class: "help", id: `${control.id}-help` }, help) : null,
+  );
 }
 
 function registerForm(status, refresh) {
   const input = (id, attrs = {}) => h("input", { id, name: id, ...attrs });
-  const engine = h("select", { id: "engine", name: "engine" }, Object.keys(PORTS).map((e) => h("option", { value: e }, e)));
+  const engine = h(
+    "select",
+    { id: "engine", name: "engine" },
+    Object.keys(PORTS).map((e) => h("option", { value: e }, e)),
+  );
   const sslmode = h("select", { id: "sslmode", name: "sslmode" });
   const port = input("port", { type: "number", min: 1, max: 65535, inputmode: "numeric" });
   const fitEngine = () => {
     port.placeholder = String(PORTS[engine.value]);
-    sslmode.replaceChildren(h("option", { value: "" }, "the engine's default"), SSL_MODES[engine.value].map((m) => h("option", { value: m }, m)));
+    sslmode.replaceChildren(
+      h("option", { value: "" }, "the engine's default"),
+      SSL_MODES[engine.value].map((m) => h("option", { value: m }, m)),
+    );
   };
   engine.addEventListener("change", fitEngine);
   fitEngine();
@@ -164,7 +198,8 @@ function registerForm(status, refresh) {
   const result = h("div", { id: "register-status" });
   const body = () => {
     const out = { engine: engine.value };
-    for (const [name, control] of Object.entries(fields)) if (control.value.trim()) out[name] = control.value.trim();
+    for (const [name, control] of Object.entries(fields))
+      if (control.value.trim()) out[name] = control.value.trim();
     if (port.value) out.port = Number(port.value);
     if (sslmode.value) out.sslmode = sslmode.value;
     return out;
@@ -196,11 +231,20 @@ function registerForm(status, refresh) {
     field("Engine", engine),
     field("Host", fields.host),
     field("Port", port),
-    field("Database", fields.dbname, "For mysql, the schema to crawl; empty: every schema the user can see."),
+    field(
+      "Database",
+      fields.dbname,
+      "For mysql, the schema to crawl; empty: every schema the user can see.",
+    ),
     field("User", fields.user),
     field("Password", fields.password, "Stored encrypted; never shown again."),
     field("TLS", sslmode),
-    h("details", {}, h("summary", {}, "CA bundle (optional)"), field("CA certificates (PEM)", fields.ca_cert)),
+    h(
+      "details",
+      {},
+      h("summary", {}, "CA bundle (optional)"),
+      field("CA certificates (PEM)", fields.ca_cert),
+    ),
     h(
       "div",
       { class: "buttons" },
@@ -210,7 +254,12 @@ function registerForm(status, refresh) {
           type: "button",
           onclick: () => {
             if (!form.reportValidity()) return;
-            tell(async () => testReport(fields.host.value, await api("/v1/connection-tests", { method: "POST", body: body() })));
+            tell(async () =>
+              testReport(
+                fields.host.value,
+                await api("/v1/connection-tests", { method: "POST", body: body() }),
+              ),
+            );
           },
         },
         "Test connection",

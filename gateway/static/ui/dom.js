@@ -9,11 +9,23 @@ export function h(tag, attrs = {}, ...children) {
     else if (name === "class") element.className = value;
     else element.setAttribute(name, value === true ? "" : String(value));
   }
+  return add(element, children);
+}
+
+// Nested arrays are flattened; null, undefined and false left out; the rest added as nodes or
+// as text.
+function add(element, children) {
   for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     element.append(child instanceof Node ? child : String(child));
   }
   return element;
+}
+
+// Put `children` in `element`, in place of what it held.
+export function fill(element, ...children) {
+  element.replaceChildren();
+  return add(element, children);
 }
 
 const ENTITIES = { "&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": '"', "&#x27;": "'" };

@@ -2,7 +2,7 @@
 // their highlighted parts, matched columns and facet filters. The query and the filters live in
 // the URL, so a result page can be linked.
 import { api } from "./api.js";
-import { h, highlighted, notice, tablePath } from "./dom.js";
+import { fill, h, highlighted, notice, tablePath } from "./dom.js";
 
 const PAGE = 20;
 const SUGGEST_DELAY_MS = 120;
@@ -26,7 +26,8 @@ export async function searchView(main, { query, go, failed }) {
   const box = searchBox(text, (value) => go(`/ui/search?${new URLSearchParams({ q: value })}`));
   const results = h("section", { class: "results", "aria-label": "Results" });
   const filters = h("aside", { class: "filters", "aria-label": "Filters" });
-  main.replaceChildren(
+  fill(
+    main,
     h("h1", { class: "visually-hidden" }, "Search"),
     box.form,
     h("div", { class: "search-layout" }, filters, results),
@@ -81,7 +82,11 @@ function showHits(results, page, names, query) {
           class: "more",
           onclick: async () => {
             more.disabled = true;
-            add(await api("/v1/search", { query: searchParams(query, { cursor: answer.next_cursor }) }));
+            add(
+              await api("/v1/search", {
+                query: searchParams(query, { cursor: answer.next_cursor }),
+              }),
+            );
           },
         },
         "More results",
@@ -93,7 +98,8 @@ function showHits(results, page, names, query) {
 }
 
 function hitItem(hit, names) {
-  const link = tablePath(hit.database_id, hit.schema, hit.table) +
+  const link =
+    tablePath(hit.database_id, hit.schema, hit.table) +
     (hit.column ? `#${encodeURIComponent(`column-${hit.column}`)}` : "");
   const own = hit.column ?? hit.table;
   const title = [`${hit.schema}.`, hit.column ? `${hit.table}.` : null];
@@ -175,7 +181,11 @@ function facetControls(query, facets, names, filter) {
         [...counts].map(([value, n], i) => {
           const id = `facet-${param}-${i}`;
           const label =
-            field === "database_id" ? names.get(value) || value : field === "table_type" ? words(value) : value;
+            field === "database_id"
+              ? names.get(value) || value
+              : field === "table_type"
+                ? words(value)
+                : value;
           return h(
             "div",
             { class: "choice" },
@@ -216,7 +226,12 @@ function searchBox(text, submit) {
     "aria-expanded": "false",
     "aria-controls": "suggestions",
   });
-  const list = h("ul", { id: "suggestions", role: "listbox", "aria-label": "Suggestions", hidden: true });
+  const list = h("ul", {
+    id: "suggestions",
+    role: "listbox",
+    "aria-label": "Suggestions",
+    hidden: true,
+  });
   let options = [];
   let active = -1;
   let timer = 0;

@@ -1,7 +1,7 @@
 // A table's page: its columns, keys, indexes and size, the tables its foreign keys point to and
 // from (as links), and its change history.
 import { api, databasePath } from "./api.js";
-import { bytes, count, h, scrolling, tablePath } from "./dom.js";
+import { bytes, count, fill, h, scrolling, tablePath } from "./dom.js";
 
 export async function tableView(main, { parts: [databaseId, schema, name] }) {
   document.title = `${schema}.${name} · Data catalog`;
@@ -12,13 +12,18 @@ export async function tableView(main, { parts: [databaseId, schema, name] }) {
   ]);
   const link = (s, t) => h("a", { href: tablePath(databaseId, s, t) }, `${s}.${t}`);
   const heading = h("h1", { tabindex: "-1" }, `${table.schema}.${table.name}`);
-  main.replaceChildren(
+  fill(
+    main,
     h(
       "nav",
       { class: "crumbs", "aria-label": "Breadcrumb" },
       h("a", { href: "/ui/databases" }, "Databases"),
       " › ",
-      h("a", { href: `/ui/search?${new URLSearchParams({ q: table.name, database_id: databaseId })}` }, database.name),
+      h(
+        "a",
+        { href: `/ui/search?${new URLSearchParams({ q: table.name, database_id: databaseId })}` },
+        database.name,
+      ),
       " › ",
       table.schema,
     ),
@@ -32,7 +37,8 @@ export async function tableView(main, { parts: [databaseId, schema, name] }) {
     table.definition ? [h("h2", {}, "Definition"), h("pre", {}, table.definition)] : null,
     history(changes.items),
   );
-  const target = location.hash && document.getElementById(decodeURIComponent(location.hash.slice(1)));
+  const target =
+    location.hash && document.getElementById(decodeURIComponent(location.hash.slice(1)));
   if (target) {
     target.classList.add("target");
     target.scrollIntoView({ block: "center" });
@@ -49,7 +55,11 @@ function facts(table, link) {
     table.storage_engine ? ["Storage engine", table.storage_engine] : null,
     table.partition_of ? ["Partition of", partitionParent(table, link)] : null,
   ].filter(Boolean);
-  return h("dl", { class: "facts" }, rows.map(([term, value]) => [h("dt", {}, term), h("dd", {}, value)]));
+  return h(
+    "dl",
+    { class: "facts" },
+    rows.map(([term, value]) => [h("dt", {}, term), h("dd", {}, value)]),
+  );
 }
 
 // partition_of is "schema.parent"; a parent in the partition's own schema is found even when
@@ -66,7 +76,15 @@ function columnTable(table) {
   return h(
     "table",
     { class: "columns" },
-    h("thead", {}, h("tr", {}, ["Name", "Type", "Nullable", "Default", "Comment"].map((t) => h("th", { scope: "col" }, t)))),
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        ["Name", "Type", "Nullable", "Default", "Comment"].map((t) => h("th", { scope: "col" }, t)),
+      ),
+    ),
     h(
       "tbody",
       {},
@@ -74,7 +92,12 @@ function columnTable(table) {
         h(
           "tr",
           { id: `column-${c.name}` },
-          h("th", { scope: "row" }, c.name, primary.has(c.name) ? h("span", { class: "badge" }, "primary key") : null),
+          h(
+            "th",
+            { scope: "row" },
+            c.name,
+            primary.has(c.name) ? h("span", { class: "badge" }, "primary key") : null,
+          ),
           h("td", {}, h("code", {}, c.data_type)),
           h("td", {}, c.nullable ? "yes" : "no"),
           h("td", {}, defaultOf(c)),
@@ -92,7 +115,8 @@ function defaultOf(column) {
 }
 
 function keys(table, link) {
-  const list = (items, empty) => (items.length ? h("ul", { class: "keys" }, items) : h("p", {}, empty));
+  const list = (items, empty) =>
+    items.length ? h("ul", { class: "keys" }, items) : h("p", {}, empty);
   const names = (columns) => columns.join(", ");
   return [
     h("h2", {}, "Keys"),
@@ -101,14 +125,27 @@ function keys(table, link) {
     h("h3", {}, "Foreign keys"),
     list(
       table.foreign_keys.map((fk) =>
-        h("li", {}, `(${names(fk.columns)}) → `, link(fk.ref_schema, fk.ref_table), ` (${names(fk.ref_columns)})`, h("span", { class: "muted" }, ` ${fk.name}`)),
+        h(
+          "li",
+          {},
+          `(${names(fk.columns)}) → `,
+          link(fk.ref_schema, fk.ref_table),
+          ` (${names(fk.ref_columns)})`,
+          h("span", { class: "muted" }, ` ${fk.name}`),
+        ),
       ),
       "None.",
     ),
     h("h3", {}, "Referenced by"),
     list(
       table.referenced_by.map((fk) =>
-        h("li", {}, link(fk.schema, fk.table), ` (${names(fk.columns)}) → (${names(fk.ref_columns)})`, h("span", { class: "muted" }, ` ${fk.name}`)),
+        h(
+          "li",
+          {},
+          link(fk.schema, fk.table),
+          ` (${names(fk.columns)}) → (${names(fk.ref_columns)})`,
+          h("span", { class: "muted" }, ` ${fk.name}`),
+        ),
       ),
       "No foreign key points here.",
     ),
@@ -123,7 +160,15 @@ function indexes(table) {
       h(
         "table",
         {},
-        h("thead", {}, h("tr", {}, ["Name", "Columns", "Unique", "Definition"].map((t) => h("th", { scope: "col" }, t)))),
+        h(
+          "thead",
+          {},
+          h(
+            "tr",
+            {},
+            ["Name", "Columns", "Unique", "Definition"].map((t) => h("th", { scope: "col" }, t)),
+          ),
+        ),
         h(
           "tbody",
           {},
@@ -143,11 +188,33 @@ function indexes(table) {
   ];
 }
 
+// What differs, as the API's change detail says: {"columns": {"added": [...], "changed":
+// [{"name", ...}]}, "primary_key": [was, is], ...}.
+function differences(detail) {
+  const parts = [];
+  for (const [what, value] of Object.entries(detail)) {
+    const name = what.replaceAll("_", " ");
+    if (Array.isArray(value)) {
+      parts.push(`${name} changed`);
+      continue;
+    }
+    for (const [how, items] of Object.entries(value)) {
+      const names = items.map((item) => (typeof item === "string" ? item : item.name));
+      parts.push(`${name} ${how}: ${names.join(", ")}`);
+    }
+  }
+  return parts.join("; ");
+}
+
 function history(changes) {
   const described = (change) => {
-    if (change.kind === "renamed") return `renamed from ${change.old_schema}.${change.old_name}`;
-    if (change.kind !== "altered" || !change.detail) return change.kind;
-    return `altered: ${Object.keys(change.detail).join(", ").replaceAll("_", " ")}`;
+    const said =
+      change.kind === "renamed"
+        ? `renamed from ${change.old_schema}.${change.old_name}`
+        : change.kind;
+    return change.detail && Object.keys(change.detail).length
+      ? `${said}: ${differences(change.detail)}`
+      : said;
   };
   return [
     h("h2", {}, "Change history"),
@@ -156,7 +223,13 @@ function history(changes) {
           "ol",
           { class: "history" },
           changes.map((c) =>
-            h("li", {}, h("time", { datetime: c.changed_at }, new Date(c.changed_at).toLocaleString("en")), ": ", described(c)),
+            h(
+              "li",
+              {},
+              h("time", { datetime: c.changed_at }, new Date(c.changed_at).toLocaleString("en")),
+              ": ",
+              described(c),
+            ),
           ),
         )
       : h("p", {}, "No change found since the first crawl."),
