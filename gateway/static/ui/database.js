@@ -1,7 +1,7 @@
 // One database's tables, a page at a time from GET /v1/databases/{id}/tables (schema, then
 // name), each linked to its table page.
 import { api, databasePath } from "./api.js";
-import { bytes, count, fill, h, notice, scrolling, tablePath } from "./dom.js";
+import { bytes, count, crumbs, fill, h, notice, scrolling, tablePath } from "./dom.js";
 
 const PAGE = 100;
 
@@ -35,13 +35,7 @@ export async function databaseView(main, { parts: [databaseId], failed }) {
   const heading = h("h1", { tabindex: "-1" }, database.name);
   fill(
     main,
-    h(
-      "nav",
-      { class: "crumbs", "aria-label": "Breadcrumb" },
-      h("a", { href: "/ui/databases" }, "Databases"),
-      " › ",
-      database.name,
-    ),
+    crumbs(database.name),
     heading,
     h(
       "p",

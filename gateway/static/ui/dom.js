@@ -76,3 +76,13 @@ export function tablePath(databaseId, schema, table) {
 export function scrolling(table) {
   return h("div", { class: "scroll" }, table);
 }
+
+// Where a page sits: Databases › … (each step a link or text).
+export function crumbs(...steps) {
+  return h(
+    "nav",
+    { class: "crumbs", "aria-label": "Breadcrumb" },
+    h("a", { href: "/ui/databases" }, "Databases"),
+    steps.map((step) => [" › ", step]),
+  );
+}

@@ -1,7 +1,7 @@
 // A table's page: its columns, keys, indexes and size, the tables its foreign keys point to and
 // from (as links), and its change history.
 import { api, databasePath } from "./api.js";
-import { bytes, count, fill, h, scrolling, tablePath } from "./dom.js";
+import { bytes, count, crumbs, fill, h, scrolling, tablePath } from "./dom.js";
 
 export async function tableView(main, { parts: [databaseId, schema, name] }) {
   document.title = `${schema}.${name} · Data catalog`;
@@ -14,17 +14,8 @@ export async function tableView(main, { parts: [databaseId, schema, name] }) {
   const heading = h("h1", { tabindex: "-1" }, `${table.schema}.${table.name}`);
   fill(
     main,
-    h(
-      "nav",
-      { class: "crumbs", "aria-label": "Breadcrumb" },
-      h("a", { href: "/ui/databases" }, "Databases"),
-      " › ",
-      h(
-        "a",
-        { href: `/ui/search?${new URLSearchParams({ q: table.name, database_id: databaseId })}` },
-        database.name,
-      ),
-      " › ",
+    crumbs(
+      h("a", { href: `/ui/databases/${encodeURIComponent(databaseId)}` }, database.name),
       table.schema,
     ),
     heading,
