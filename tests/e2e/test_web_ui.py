@@ -2,14 +2,12 @@
 search with typos and facets, a table page and its foreign keys, registering a database and
 watching its crawl, and what a bad token or a hostile table name does.
 
-Each test saves a screenshot under .artifacts/ui/ (or $CATALOG_TEST_ARTIFACTS), for a person to
-look at.
+Each test saves a screenshot under .artifacts/ui/ (tests/browser.py), for a person to look at.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import sys
 import uuid
@@ -24,6 +22,7 @@ import pytest_asyncio
 from playwright.async_api import Browser, Dialog, Locator, Page, async_playwright, expect
 
 from catalog.embedded import free_port
+from tests.browser import keep_screenshot
 from tests.engines.postgres import PostgresServer
 from tests.processes import process, wait_until_ready
 from tests.target_schema import SCHEMA
@@ -31,9 +30,6 @@ from tests.target_schema import SCHEMA
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 CATALOG = str(Path(sys.executable).parent / "catalog")
-ARTIFACTS = Path(
-    os.environ.get("CATALOG_TEST_ARTIFACTS") or Path(__file__).parents[2] / ".artifacts"
-)
 HOSTILE = "<img src=x onerror=alert(1)>"
 # Enough one-table batches that the crawl of the database the UI registers runs for a while.
 WAREHOUSE_TABLES = 120
@@ -161,8 +157,7 @@ async def page(browser: Browser, request: pytest.FixtureRequest) -> AsyncIterato
     context = await browser.new_context(viewport={"width": 1100, "height": 800})
     opened = await context.new_page()
     yield opened
-    ARTIFACTS.joinpath("ui").mkdir(parents=True, exist_ok=True)
-    await opened.screenshot(path=ARTIFACTS / "ui" / f"{request.node.name}.png", full_page=True)
+    await keep_screenshot(opened, request.node.name)
     await context.close()
 
 
@@ -310,6 +305,7 @@ async def test_register_a_database_watch_its_crawl_complete_and_find_its_tables(
     bar = row.get_by_role("progressbar", name="Crawl of warehouse")
     await expect(bar).to_be_visible(timeout=WAIT_MS)
     await expect(row).to_contain_text(re.compile(r"\d+ of \d+ batches"), timeout=WAIT_MS)
+    await keep_screenshot(page, "crawl_in_progress")
     await expect(row).to_contain_text("complete", timeout=90_000)
     await expect(row).to_contain_text(f"{WAREHOUSE_TABLES} tables")
     await expect(bar).to_have_count(0)

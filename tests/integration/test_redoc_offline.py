@@ -5,6 +5,7 @@ from __future__ import annotations
 from playwright.async_api import Route, async_playwright
 
 from gateway.app import create_app
+from tests.browser import keep_screenshot
 from tests.fakes import InMemorySearchIndex, InMemoryStore
 from tests.unit.test_gateway import services_over
 
@@ -31,6 +32,7 @@ async def test_redoc_renders_the_reference_from_the_gateway_alone(chromium: str,
             await title.wait_for(timeout=30_000)  # ReDoc rendered the spec it fetched
             # Operations are listed by their summaries, the newest route's among them.
             assert await page.get_by_text("The change history", exact=False).count() > 0
+            await keep_screenshot(page, "redoc_offline")
         finally:
             await browser.close()
     assert elsewhere == []

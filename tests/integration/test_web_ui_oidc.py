@@ -22,6 +22,7 @@ from catalog.cipher import SecretCipher, generate_key
 from catalog.models import DEFAULT_TENANT
 from catalog.settings import Settings
 from gateway.app import create_app
+from tests.browser import keep_screenshot
 from tests.fakes import InMemorySearchIndex, InMemoryStore
 
 AUDIENCE = "catalog-api"
@@ -120,6 +121,7 @@ async def test_oidc_sign_in_with_pkce_and_a_forged_callback(chromium: str, aioht
             )
             await expect(page.get_by_role("heading", name="Databases")).to_be_visible()
             assert page.url == f"{origin}/ui/databases"
+            await keep_screenshot(page, "oidc_signed_in")
             [asked] = issuer.authorized
             assert asked["response_type"] == "code"
             assert asked["client_id"] == CLIENT_ID
@@ -138,5 +140,6 @@ async def test_oidc_sign_in_with_pkce_and_a_forged_callback(chromium: str, aioht
                 "does not match a sign-in started here", timeout=WAIT_MS
             )
             assert len(issuer.exchanged) == 1
+            await keep_screenshot(fresh, "oidc_forged_callback")
         finally:
             await browser.close()
