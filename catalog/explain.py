@@ -15,7 +15,7 @@ from rapidfuzz.distance import OSA
 
 from catalog.documents import Document, TermField, column_terms, name_analysis
 from catalog.identifiers import Span, identifier_terms, part_spans, word_spans
-from catalog.search import Match, MatchPlan, TermClause
+from catalog.search import Match, MatchPlan, Reason, TermClause
 
 HIGHLIGHT_OPEN, HIGHLIGHT_CLOSE = "<em>", "</em>"
 
@@ -37,6 +37,9 @@ class Explanation:
     # Table documents: the columns whose names matched a query part that the table's own name
     # did not match better.
     matched_columns: tuple[MatchedColumn, ...]
+    # Why it matched: the whole name's match when the whole name matched (exact, inflection),
+    # else the weakest of the parts' matches.
+    match: Reason | None = None
 
 
 def edit_distance(a: str, b: str, limit: int) -> int:
@@ -121,7 +124,7 @@ def highlight(name: str, spans: Iterable[Span]) -> str:
     return "".join(out)
 
 
-class _DocumentTerms(dict[TermField, Sequence[str]]):
+class _DocumentTerms(dict[str, Sequence[str]]):
     """A document's terms per analysed field (catalog.documents), each worked out when first
     asked for: a table's column terms are needed only when its own name did not match."""
 
@@ -129,14 +132,18 @@ class _DocumentTerms(dict[TermField, Sequence[str]]):
         super().__init__(name_analysis(document.name))
         self._document = document
 
-    def __missing__(self, field: TermField) -> Sequence[str]:
-        terms = column_terms(self._document) if field is TermField.COLUMN_TERMS else []
+    def __missing__(self, field: str) -> Sequence[str]:
+        document = self._document
+        if field is TermField.COLUMN_TERMS:
+            terms = column_terms(document)
+        else:  # the tie-breaks' keyword fields (catalog.search.TIE_BREAKS)
+            terms = {"kind": [str(document.kind)], "table_type": [document.table_type]}[field]
         self[field] = terms
         return terms
 
 
 def _best(
-    alternatives: Iterable[TermClause], terms: dict[TermField, Sequence[str]]
+    alternatives: Iterable[TermClause], terms: dict[str, Sequence[str]]
 ) -> tuple[TermClause, str] | None:
     """The best-scoring clause that matches one of the document's terms, and that term: the
     first that does, trying the highest scores first (the first of equals, as the engines'
@@ -147,29 +154,42 @@ def _best(
     return None
 
 
+_REASONS = list(Reason)  # best first
+
+
 def explain(document: Document, plan: MatchPlan) -> Explanation:
     terms = _DocumentTerms(document)
     score = 0.0
     name_spans: list[Span] = []
     column_clauses: list[TermClause] = []
+    reasons: list[Reason] = []
     for alternatives in plan.parts:
         best = _best(alternatives, terms)
         if best is None:
             continue  # not a hit of this plan; nothing to explain for this part
         clause, term = best
         score += clause.score
+        if clause.reason is not None:
+            reasons.append(clause.reason)
         if clause.field is TermField.COLUMN_TERMS:
             column_clauses.append(clause)
         else:
             name_spans += _term_spans(document.name, clause, term)
+    whole: list[Reason] = []
     for alternatives in plan.bonuses:
         if (best := _best(alternatives, terms)) is not None:
             score += best[0].score
+            if best[0].reason is None:
+                continue  # a tie-break: it says nothing of the name
             name_spans.append((0, len(document.name)))
+            if best[0].reason in (Reason.EXACT, Reason.INFLECTION):
+                whole.append(best[0].reason)
+    chosen = min(whole, key=_REASONS.index) if whole else None
     return Explanation(
         score=score,
         highlight=highlight(document.name, name_spans) if name_spans else None,
         matched_columns=_matched_columns(document, column_clauses),
+        match=chosen or (max(reasons, key=_REASONS.index) if reasons else None),
     )
 
 

@@ -15,6 +15,7 @@ from typing import Protocol
 from catalog.documents import Document, DocumentKind, TermField
 from catalog.errors import InvalidInputError
 from catalog.identifiers import MIN_SUBSTRING_LENGTH, identifier_parts
+from catalog.inflections import inflections
 from catalog.models import Crawl
 
 # Ranking, the same in every adapter. Each query part scores its best kind of match (a tier);
@@ -22,6 +23,7 @@ from catalog.models import Crawl
 # so tiers are constant scores chosen here. Whole numbers, so sums are exact in f32 and equal
 # scores really are equal.
 EXACT_TERM_SCORE = 32.0  # a part of the name, or the whole name, equals the query part
+INFLECTION_SCORE = 28.0  # ... is its plural or singular (catalog.inflections)
 PREFIX_SCORE = 16.0  # ... starts with it
 SUBSTRING_SCORE = 12.0  # ... contains it inside a word
 FUZZY_SCORES = {1: 8.0, 2: 4.0}  # ... is this many edits away
@@ -33,7 +35,21 @@ COLUMN_PREFIX_SCORE = 1.0
 # too small to lift a part's match over the next tier (a typo never beats a prefix).
 EXACT_NAME_BOOST = 80.0
 COMPACT_NAME_BOOST = 40.0
+# The whole name but for the last part's number ("order items" for order_item): above a name
+# that merely holds every part, below the exact name.
+INFLECTED_NAME_BOOST = 36.0
 COMPACT_FUZZY_BOOSTS = {1: 3.0, 2: 2.0}  # by edit distance
+# Ties between equal matches break the same way in every deployment: a table before a column
+# (the table named like the query before the columns that repeat its name), then by table type
+# (a base table's column before the same column in a view). Fractions that add up to less than
+# 1, so they never reorder matches that score differently (whole numbers); exact in binary.
+TABLE_FIRST_SCORE = 0.5
+TABLE_TYPE_SCORES = {
+    "table": 0.25,
+    "partitioned_table": 0.1875,
+    "view": 0.125,
+    "materialized_view": 0.0625,
+}  # a foreign table: 0
 
 # Search pages reach this many hits deep at most; past that, refine the query.
 MAX_SEARCH_DEPTH = 1_000
@@ -63,19 +79,32 @@ class Match(StrEnum):
     FUZZY = "fuzzy"  # within `distance` edits, a transposition counting as one
 
 
+class Reason(StrEnum):
+    """Why a hit matched, best first (a hit's `match`)."""
+
+    EXACT = "exact"  # its whole name is the query, case and separators aside
+    INFLECTION = "inflection"  # ... but for a plural or singular
+    PART = "part"  # parts of its name are the query's words
+    PREFIX = "prefix"  # ... start with them
+    SUBSTRING = "substring"  # ... contain them
+    TYPO = "typo"  # ... are a typo or two away from them
+
+
 @dataclass(frozen=True)
 class TermClause:
     """A term of `field` that equals, starts with, or is within `distance` edits of `value`.
 
     Adapters translate clauses into engine queries, each scoring its constant `score`;
-    catalog.explain evaluates the same clauses in Python to say why a hit matched.
+    catalog.explain evaluates the same clauses in Python to say why a hit matched (`reason`).
+    `field` is an analysed field (TermField), or a keyword field for the tie-breaks.
     """
 
-    field: TermField
+    field: str
     match: Match
     value: str
     score: float = 0.0
     distance: int = 0
+    reason: Reason | None = None
 
 
 @dataclass(frozen=True)
@@ -92,19 +121,59 @@ class MatchPlan:
 def part_clauses(part: str, kind: DocumentKind | None) -> tuple[TermClause, ...]:
     name_terms, column_terms = TermField.NAME_TERMS, TermField.COLUMN_TERMS
     clauses = [
-        TermClause(name_terms, Match.EXACT, part, EXACT_TERM_SCORE),
-        TermClause(name_terms, Match.PREFIX, part, PREFIX_SCORE),
+        TermClause(name_terms, Match.EXACT, part, EXACT_TERM_SCORE, reason=Reason.PART),
+        *(
+            TermClause(name_terms, Match.EXACT, form, INFLECTION_SCORE, reason=Reason.INFLECTION)
+            for form in inflections(part)
+        ),
+        TermClause(name_terms, Match.PREFIX, part, PREFIX_SCORE, reason=Reason.PREFIX),
     ]
     if len(part) >= MIN_SUBSTRING_LENGTH:
-        clauses.append(TermClause(TermField.NAME_SUBSTRINGS, Match.PREFIX, part, SUBSTRING_SCORE))
+        substrings = TermField.NAME_SUBSTRINGS
+        clauses.append(
+            TermClause(substrings, Match.PREFIX, part, SUBSTRING_SCORE, reason=Reason.SUBSTRING)
+        )
     clauses.extend(
-        TermClause(name_terms, Match.FUZZY, part, score, distance)
+        TermClause(name_terms, Match.FUZZY, part, score, distance, Reason.TYPO)
         for distance, score in fuzzy_tiers(part)
     )
     if kind is not DocumentKind.COLUMN:  # only table documents hold column terms
-        clauses.append(TermClause(column_terms, Match.EXACT, part, COLUMN_EXACT_SCORE))
-        clauses.append(TermClause(column_terms, Match.PREFIX, part, COLUMN_PREFIX_SCORE))
+        clauses.append(
+            TermClause(column_terms, Match.EXACT, part, COLUMN_EXACT_SCORE, reason=Reason.PART)
+        )
+        clauses.append(
+            TermClause(column_terms, Match.PREFIX, part, COLUMN_PREFIX_SCORE, reason=Reason.PREFIX)
+        )
     return tuple(clauses)
+
+
+def _whole_name(parts: list[str]) -> tuple[TermClause, ...]:
+    """The name run together: as typed, in the other number, or a typo or two away."""
+    compact, field = "".join(parts), TermField.NAME_COMPACT
+    head = "".join(parts[:-1])
+    return (
+        TermClause(field, Match.EXACT, compact, COMPACT_NAME_BOOST, reason=Reason.EXACT),
+        *(
+            TermClause(
+                field, Match.EXACT, head + form, INFLECTED_NAME_BOOST, reason=Reason.INFLECTION
+            )
+            for form in inflections(parts[-1])
+        ),
+        *(
+            TermClause(field, Match.FUZZY, compact, COMPACT_FUZZY_BOOSTS[d], d, Reason.TYPO)
+            for d in range(1, fuzzy_distance(compact) + 1)
+        ),
+    )
+
+
+# Score-only: they add to every hit of their kind and type, and no hit matches by them.
+TIE_BREAKS = (
+    (TermClause("kind", Match.EXACT, str(DocumentKind.TABLE), TABLE_FIRST_SCORE),),
+    tuple(
+        TermClause("table_type", Match.EXACT, table_type, score)
+        for table_type, score in TABLE_TYPE_SCORES.items()
+    ),
+)
 
 
 def match_plan(text: str, kind: DocumentKind | None = None) -> MatchPlan | None:
@@ -112,20 +181,12 @@ def match_plan(text: str, kind: DocumentKind | None = None) -> MatchPlan | None:
     parts = identifier_parts(text)
     if not parts:
         return None
-    compact = "".join(parts)
-    whole_name = [
-        TermClause(TermField.NAME_COMPACT, Match.EXACT, compact, COMPACT_NAME_BOOST),
-        *(
-            TermClause(TermField.NAME_COMPACT, Match.FUZZY, compact, COMPACT_FUZZY_BOOSTS[d], d)
-            for d in range(1, fuzzy_distance(compact) + 1)
-        ),
-    ]
+    exact_name = TermClause(
+        TermField.NAME, Match.EXACT, text.lower(), EXACT_NAME_BOOST, reason=Reason.EXACT
+    )
     return MatchPlan(
         parts=tuple(part_clauses(part, kind) for part in parts),
-        bonuses=(
-            (TermClause(TermField.NAME, Match.EXACT, text.lower(), EXACT_NAME_BOOST),),
-            tuple(whole_name),
-        ),
+        bonuses=((exact_name,), _whole_name(parts), *TIE_BREAKS),
     )
 
 

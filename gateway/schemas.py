@@ -508,6 +508,11 @@ class SearchHitOut(BaseModel):
     matched_columns: list[MatchedColumnOut] = Field(
         description="Table hits: the columns whose names matched the query, highlighted"
     )
+    match: Literal["exact", "inflection", "part", "prefix", "substring", "typo"] | None = Field(
+        description="Why it matched: exact (the whole name is the query, case and separators"
+        " aside), inflection (the same but for a plural or singular), or else the weakest of"
+        " its words' matches: part (a part of the name is the word), prefix, substring, typo"
+    )
 
     model_config = ConfigDict(populate_by_name=True)
 

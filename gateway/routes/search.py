@@ -188,6 +188,7 @@ def _hit_out(hit: SearchHit, plan: MatchPlan) -> SearchHitOut:
             MatchedColumnOut(name=c.name, data_type=c.data_type, highlight=c.highlight)
             for c in why.matched_columns
         ],
+        match=why.match,
     )
 
 

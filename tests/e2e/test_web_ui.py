@@ -207,6 +207,7 @@ async def test_sign_in_then_a_misspelled_table_comes_first_highlighted(page, cat
     first = page.locator("#hits > li").first
     await expect(first.locator(".hit-title")).to_have_text("sales.customers", timeout=WAIT_MS)
     assert await first.locator(".hit-title mark").count() > 0  # the matched part, highlighted
+    await expect(first.locator(".why")).to_contain_text("close spelling")  # why it matched
     # The result page is linkable: the query is in the URL, and a reload shows the same.
     assert "q=custmers" in page.url
     await page.reload()

@@ -14,6 +14,9 @@ from catalog.models import Column, Table, TableType
 from catalog.search import (
     COMPACT_FUZZY_BOOSTS,
     FUZZY_SCORES,
+    TABLE_FIRST_SCORE,
+    TABLE_TYPE_SCORES,
+    Reason,
     SearchHit,
     SearchIndex,
     SearchQuery,
@@ -114,7 +117,8 @@ async def test_exact_column_name_beats_a_partial_table_name(catalog):
     """DataHub 7725: with kind=any, a column named `email` outranks `email_campaigns`."""
     found_labels = await labels(catalog, "email")
 
-    assert found_labels[:2] == ["customer_emails.email", "customers.email"]
+    # The table's column first, then the same column in the view customer_emails (tie-break).
+    assert found_labels[:2] == ["customers.email", "customer_emails.email"]
     assert found_labels.index("customers.email") < found_labels.index("email_campaigns")
     assert found_labels.index("customers.email") < found_labels.index("customer_emails")
 
@@ -160,7 +164,7 @@ async def test_prefixes_match_without_wildcards(catalog):
 async def test_case_does_not_matter_anywhere_including_column_search(catalog):
     """Amundsen 863."""
     for text in ("EMAIL", "Email", "email"):
-        assert (await labels(catalog, text, DocumentKind.COLUMN))[0] == "customer_emails.email"
+        assert (await labels(catalog, text, DocumentKind.COLUMN))[0] == "customers.email"
     assert (await labels(catalog, "CUSTOMERID", DocumentKind.COLUMN))[0] == "customers.customerId"
     assert (await labels(catalog, "SALESREGION", DocumentKind.TABLE))[0] == "SalesRegion"
 
@@ -172,7 +176,7 @@ async def test_table_hits_show_their_matched_columns_highlighted(catalog):
 
     assert [label(hit) for hit in hits[:2]] == ["customer_emails", "customers"]
     customers = explain(hits[1].document, plan)
-    assert customers.highlight == "<em>customer</em>s"
+    assert customers.highlight == "<em>customers</em>"  # the plural of the query's word
     assert [(c.name, c.data_type, c.highlight) for c in customers.matched_columns] == [
         ("email", "text", "<em>email</em>")
     ]
@@ -182,9 +186,10 @@ async def test_table_hits_show_their_matched_columns_highlighted(catalog):
 
 async def test_one_or_two_typos_still_find_the_table_and_exact_beats_fuzzy(catalog):
     typos = await search(catalog, "custmer_ordrs", DocumentKind.TABLE)
-    # Both spellings of the name are two typos away, and tie above everything else.
+    # Both spellings of the name are two typos away, and match alike above everything else
+    # (whole scores; the fractions are the tie-breaks).
     assert {label(hit) for hit in typos[:2]} == {"customer_orders", "CustomerOrders"}
-    assert typos[0].score == typos[1].score > typos[2].score
+    assert int(typos[0].score) == int(typos[1].score) > int(typos[2].score)
     assert (await labels(catalog, "shipmnets", DocumentKind.TABLE))[0] == "shipments"  # swap
 
     exact = await search(catalog, "card", DocumentKind.TABLE)
@@ -199,7 +204,9 @@ async def test_typo_tolerance_scales_with_the_length_of_the_word(catalog):
     assert await labels(catalog, "cadr", DocumentKind.TABLE) == ["card"]  # not "cart": 2 edits
     assert await labels(catalog, "cr", DocumentKind.TABLE) == []  # no typo in 2 letters ("ca")
     hits = await search(catalog, "shpmnts", DocumentKind.TABLE)
-    assert hits[0].score == FUZZY_SCORES[2] + COMPACT_FUZZY_BOOSTS[2]  # a part, and the name
+    # A part, and the name; and the tie-breaks of a table.
+    tie_breaks = TABLE_FIRST_SCORE + TABLE_TYPE_SCORES["table"]
+    assert hits[0].score == FUZZY_SCORES[2] + COMPACT_FUZZY_BOOSTS[2] + tie_breaks
 
 
 # --- filters, facets, cursors ---------------------------------------------------------------
@@ -363,3 +370,90 @@ async def test_explained_scores_equal_the_engine_scores(catalog, text):
 
     assert hits
     assert [explain(hit.document, plan).score for hit in hits] == [hit.score for hit in hits]
+
+
+# --- one search box: kind=any, as people type -----------------------------------------------
+
+ONE_BOX_DB = "db-one-box"
+ONE_BOX_SCOPE = generation_scope(ONE_BOX_DB, 1)
+# Plan order: schema, then name.
+ONE_BOX_TABLES = [
+    _table("billing", "amount_foreign", "amount", kind=TableType.FOREIGN_TABLE),
+    _table("billing", "amount_matview", "amount", kind=TableType.MATERIALIZED_VIEW),
+    _table("billing", "amount_view", "amount", kind=TableType.VIEW),
+    _table("billing", "amounts", "amount"),
+    _table("billing", "box", "id", "label"),
+    _table("billing", "companies", "id", "name"),
+    _table("billing", "credit_note", "id", "invoice"),
+    _table("billing", "history", "id", "changed_at"),
+    _table("billing", "invoice", "id", "notes", "total"),
+    _table("billing", "invoice_archive", "id", "invoice"),
+    _table("billing", "order", "id", "amount"),
+    _table("billing", "order_items", "id", "order", "amount"),
+    _table("billing", "payment", "id", "invoice", "amount"),
+    _table("billing", "refund", "id", "invoice"),
+]
+
+
+@pytest.fixture
+async def one_box(search_index: SearchIndex) -> SearchIndex:
+    await crawl(search_index, ONE_BOX_DB, 1, ONE_BOX_TABLES)
+    return search_index
+
+
+async def one_box_labels(
+    index: SearchIndex, text: str, kind: DocumentKind | None = None
+) -> list[str]:
+    return [label(hit) for hit in await search(index, text, kind, scopes=(ONE_BOX_SCOPE,))]
+
+
+async def test_a_table_named_as_typed_comes_before_the_columns_that_repeat_its_name(one_box):
+    found_labels = await one_box_labels(one_box, "invoice")
+    # The table and the columns named `invoice` match alike; the table breaks the tie.
+    assert found_labels[0] == "invoice"
+    assert set(found_labels[1:5]) == {
+        "credit_note.invoice", "invoice_archive.invoice", "payment.invoice", "refund.invoice",
+    }  # fmt: skip
+
+
+async def test_plurals_and_singulars_find_each_other_just_below_the_exact_name(one_box):
+    assert (await one_box_labels(one_box, "orders"))[0] == "order"
+    assert (await one_box_labels(one_box, "company"))[0] == "companies"
+    assert (await one_box_labels(one_box, "boxes"))[0] == "box"
+    assert (await one_box_labels(one_box, "histories"))[0] == "history"
+    assert (await one_box_labels(one_box, "order item"))[0] == "order_items"
+    # The name as typed before its other number.
+    assert (await one_box_labels(one_box, "amounts", DocumentKind.TABLE))[0] == "amounts"
+    order = await one_box_labels(one_box, "order")
+    assert order[:2] == ["order", "order_items.order"]  # exact names; the table breaks the tie
+    assert order.index("order_items") > 1
+
+
+async def test_ties_break_by_table_type_the_same_everywhere(one_box):
+    columns = await one_box_labels(one_box, "amount", DocumentKind.COLUMN)
+    # Equal matches: the base tables' columns (in plan order), then the view's, the
+    # materialized view's, and the foreign table's.
+    assert columns == [
+        "amounts.amount", "order.amount", "order_items.amount", "payment.amount",
+        "amount_view.amount", "amount_matview.amount", "amount_foreign.amount",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "why"),
+    [
+        ("invoice", "invoice", Reason.EXACT),
+        ("Invoice Archive", "invoice_archive", Reason.EXACT),
+        ("invoices", "invoice", Reason.INFLECTION),
+        ("order item", "order_items", Reason.INFLECTION),
+        ("archive", "invoice_archive", Reason.PART),
+        ("invoice arch", "invoice_archive", Reason.PREFIX),
+        ("voice", "invoice", Reason.SUBSTRING),
+        ("invoise", "invoice", Reason.TYPO),
+        ("invoice archiv", "invoice_archive", Reason.PREFIX),
+    ],
+)
+async def test_each_hit_says_why_it_matched(one_box, text, name, why):
+    hits = await search(one_box, text, DocumentKind.TABLE, scopes=(ONE_BOX_SCOPE,))
+    hit = next(hit for hit in hits if hit.document.table == name)
+    assert explain(hit.document, match_plan(text, DocumentKind.TABLE)).match is why

@@ -69,12 +69,14 @@ class RelevanceReport:
 
 
 async def run_queries(
-    index: SearchIndex, queries: Sequence[RelevanceQuery] = QUERIES
+    index: SearchIndex,
+    queries: Sequence[RelevanceQuery] = QUERIES,
+    scopes: tuple[str, ...] = SCOPES,
 ) -> RelevanceReport:
     results = []
     for query in queries:
         page = await index.search(
-            SearchQuery(query.text, SCOPES, query.kind, limit=TOP, schemas=query.schemas)
+            SearchQuery(query.text, scopes, query.kind, limit=TOP, schemas=query.schemas)
         )
         results.append(QueryResult(query, [result_key(hit.document) for hit in page.hits]))
     return RelevanceReport(results)

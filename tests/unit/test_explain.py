@@ -12,6 +12,8 @@ from catalog.search import (
     EXACT_NAME_BOOST,
     EXACT_TERM_SCORE,
     MAX_SEARCH_DEPTH,
+    TABLE_FIRST_SCORE,
+    TABLE_TYPE_SCORES,
     SearchPosition,
     SearchQuery,
     Suggestion,
@@ -73,7 +75,9 @@ def test_a_table_found_through_a_column_lists_it_and_does_not_highlight_its_own_
 def test_explained_score_adds_the_best_clause_of_each_part_and_the_bonuses():
     exact = _explain("orders", "orders")
     assert exact.score > EXACT_NAME_BOOST + EXACT_TERM_SCORE  # plus the run-together bonus
-    assert _explain("orders", "customer_orders").score == EXACT_TERM_SCORE
+    # A part, and the tie-breaks of a base table.
+    tie_breaks = TABLE_FIRST_SCORE + TABLE_TYPE_SCORES["table"]
+    assert _explain("orders", "customer_orders").score == EXACT_TERM_SCORE + tie_breaks
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,15 @@ const FACETS = [
   ["table_type", "type", "Table type"],
   ["data_type", "data_type", "Data type"],
 ];
+// What a hit's `match` says, in words.
+const WHY = {
+  exact: "exact name",
+  inflection: "plural or singular",
+  part: "matching words",
+  prefix: "words starting so",
+  substring: "inside a word",
+  typo: "close spelling",
+};
 const KINDS = [
   ["", "Tables and columns"],
   ["table", "Tables"],
@@ -110,6 +119,7 @@ function hitItem(hit, names) {
     hit.table_type === "table" ? null : h("span", { class: "badge" }, words(hit.table_type)),
     hit.data_type ? h("code", {}, hit.data_type) : null,
     h("span", { class: "database" }, names.get(hit.database_id) || hit.database_id),
+    hit.match ? h("span", { class: "why" }, ` · ${WHY[hit.match]}`) : null,
   ];
   const columns = hit.matched_columns.length
     ? h(
