@@ -23,8 +23,15 @@ PUBLIC_PATHS = frozenset(
 UI_PREFIX = "/ui"
 
 
-def is_public(path: str) -> bool:
-    return path in PUBLIC_PATHS or path == UI_PREFIX or path.startswith(UI_PREFIX + "/")
+def is_public(request: web.Request) -> bool:
+    """Whether the route the request matched is one of the public ones. Decided by the route,
+    not the path: a path decoded once more than routing decodes it (`/ui%2F…`) would pass a
+    path test and then match another route."""
+    resource = request.match_info.route.resource
+    if resource is None:  # no route matched: as before, a token comes first, then the 404
+        return False
+    route = resource.canonical
+    return route in PUBLIC_PATHS or route == UI_PREFIX or route.startswith(UI_PREFIX + "/")
 
 
 async def _authenticate(request: web.Request, token: str, hashed: bytes) -> Principal:
@@ -46,7 +53,7 @@ async def _authenticate(request: web.Request, token: str, hashed: bytes) -> Prin
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if is_public(request.path):
+    if is_public(request):
         return await handler(request)
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

@@ -36,6 +36,11 @@ async def read_body(request: web.Request, model: type[Model], optional: bool = F
 
 
 MAX_QUERY_LENGTH = 200
+# No request string may hold these (CR, LF, NUL…): they end up in logs, SQL and headers.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+# The longest name an engine gives a schema or table (PostgreSQL 63 bytes, MySQL 64 characters),
+# with room to spare.
+MAX_IDENTIFIER_LENGTH = 255
 
 
 def query_text(raw: str, name: str) -> str:
@@ -46,6 +51,18 @@ def query_text(raw: str, name: str) -> str:
     if len(text) > MAX_QUERY_LENGTH:
         raise InvalidInputError(f"'{name}' must be at most {MAX_QUERY_LENGTH} characters")
     return text
+
+
+def identifier_param(raw: str, name: str) -> str:
+    """A schema or table name, as the engine spells it."""
+    if not raw:
+        raise InvalidInputError(f"'{name}' must not be empty")
+    if len(raw) > MAX_IDENTIFIER_LENGTH or CONTROL_CHARACTERS.search(raw):
+        raise InvalidInputError(
+            f"'{name}' must be a name of at most {MAX_IDENTIFIER_LENGTH} characters, without"
+            " control characters"
+        )
+    return raw
 
 
 def int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:

@@ -22,7 +22,7 @@ from gateway.buckets import TokenBuckets
 def rate_limit_middleware(buckets: TokenBuckets) -> Callable[..., object]:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not is_public(request.path):
+        if not is_public(request):
             principal = caller(request)
             wait = buckets.take(f"{principal.tenant_id}/{principal.subject}")
             if wait:

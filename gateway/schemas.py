@@ -8,7 +8,15 @@ import ssl
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    model_validator,
+)
 
 from catalog.browse import MAX_REFERENCED_BY
 from catalog.crawlers import TargetSettingsError, check_target, default_port, default_sslmode
@@ -22,19 +30,20 @@ from catalog.models import (
     Target,
 )
 from catalog.search import MAX_SEARCH_DEPTH
+from gateway.params import CONTROL_CHARACTERS
 
 # The longest crawl_interval: 30 days (the shortest is a setting, 5 minutes by default).
 MAX_CRAWL_INTERVAL = 30 * 24 * 3600
 
 _HOST_PATTERN = r"^[A-Za-z0-9._:\-\[\]]+$"
-# C0 controls and DEL: CR/LF/NUL would go verbatim into a startup packet or a log line, and NUL
-# breaks the store. A PEM bundle keeps its line breaks and tabs.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# No control characters (gateway.params.CONTROL_CHARACTERS): CR/LF/NUL would go verbatim into a
+# startup packet or a log line, and NUL breaks the store. A PEM bundle keeps its line breaks and
+# tabs.
 _CONTROL_IN_PEM = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _no_control_characters(value: str) -> str:
-    if _CONTROL.search(value):
+    if CONTROL_CHARACTERS.search(value):
         raise ValueError("control characters (CR, LF, NUL, ...) are not allowed")
     return value
 
@@ -50,9 +59,16 @@ def _pem_without_control_characters(value: str) -> str:
     return value
 
 
+def _kept_whole(value: object) -> object:
+    # The models strip whitespace from the strings they read; a password is taken as given.
+    return SecretStr(value) if isinstance(value, str) else value
+
+
 # Every string a request may carry is one of these.
 Text = Annotated[str, AfterValidator(_no_control_characters)]
-Secret = Annotated[SecretStr, AfterValidator(_secret_without_control_characters)]
+Secret = Annotated[
+    SecretStr, BeforeValidator(_kept_whole), AfterValidator(_secret_without_control_characters)
+]
 
 
 def _usable_ca_bundle(value: str) -> str:

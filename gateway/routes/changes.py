@@ -10,7 +10,7 @@ from gateway.access import tenant_database
 from gateway.auth import require
 from gateway.cursors import after_cursor, page_after
 from gateway.keys import STORE
-from gateway.params import datetime_param, int_param
+from gateway.params import datetime_param, identifier_param, int_param
 from gateway.schemas import SchemaChangeList, SchemaChangeOut
 
 routes = web.RouteTableDef()
@@ -25,7 +25,9 @@ async def list_changes(request: web.Request) -> web.Response:
     schema, table = request.query.get("schema"), request.query.get("table")
     if (schema is None) != (table is None):
         raise InvalidInputError("'schema' and 'table' name one relation: give both or neither")
-    relation = None if schema is None or table is None else (schema, table)
+    relation = None
+    if schema is not None and table is not None:
+        relation = (identifier_param(schema, "schema"), identifier_param(table, "table"))
     database = await tenant_database(request, request.match_info["database_id"])
     changes = await request.app[STORE].list_changes(
         database.id, since, after, limit + 1, relation=relation

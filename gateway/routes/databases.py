@@ -205,7 +205,9 @@ async def test_new_connection(request: web.Request) -> web.Response:
     target = body.target()
     await request.app[POLICY].checked_address(target.host, target.port)
     out = await _connection_test(request, target, body.password.get_secret_value())
-    await audit(request, "connection.tested", host=target.host, ok=out.ok)
+    # Where and as whom (never the password): a trail for anyone guessing passwords through it.
+    where = {"engine": target.engine.value, "host": target.host, "port": target.port}
+    await audit(request, "connection.tested", **where, user=target.user, ok=out.ok)
     return web.json_response(out.model_dump(mode="json"))
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import cache
 from importlib import resources
-from importlib.resources.abc import Traversable
+from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -20,29 +20,16 @@ from gateway.keys import SETTINGS
 
 routes = web.RouteTableDef()
 
-_CONTENT_TYPES = {
-    ".js": "text/javascript",
-    ".css": "text/css",
-    ".html": "text/html",
-    ".svg": "image/svg+xml",
-}
-
-
-def _assets() -> Traversable:
-    return resources.files("gateway") / "static" / "ui"
+_PAGE = "index.html"
+_CONTENT_TYPES = {".js": "text/javascript", ".css": "text/css"}
 
 
 @cache
-def _asset(name: str) -> bytes | None:
-    """An asset's bytes; None for a name the package does not ship (no path leaves the folder:
-    only plain file names of the folder itself are looked up)."""
-    known = {entry.name: entry for entry in _assets().iterdir() if entry.is_file()}
-    return known[name].read_bytes() if name in known else None
-
-
-@cache
-def _page() -> bytes:
-    return (_assets() / "index.html").read_bytes()
+def _files() -> dict[str, bytes]:
+    """The folder's files by name, read once. A request's name is only looked up here: no path
+    leaves the folder, and names that are not there cost nothing to remember."""
+    folder = resources.files("gateway") / "static" / "ui"
+    return {entry.name: entry.read_bytes() for entry in folder.iterdir() if entry.is_file()}
 
 
 def _policy(settings: Settings) -> str:
@@ -92,19 +79,17 @@ async def ui_config(request: web.Request) -> web.Response:
 @routes.get(UI_PREFIX + "/assets/{name}")
 async def ui_asset(request: web.Request) -> web.Response:
     name = request.match_info["name"]
-    body = _asset(name)
-    if body is None:
+    content_type = _CONTENT_TYPES.get(PurePosixPath(name).suffix)
+    body = _files().get(name)
+    if body is None or content_type is None:
         raise NotFoundError(f"the UI has no asset {name!r}")
-    suffix = name[name.rfind(".") :]
     return web.Response(
-        body=body,
-        content_type=_CONTENT_TYPES.get(suffix, "application/octet-stream"),
-        headers=_headers(request.app[SETTINGS]),
+        body=body, content_type=content_type, headers=_headers(request.app[SETTINGS])
     )
 
 
 @routes.get(UI_PREFIX + "/{page:.*}")
 async def ui_page(request: web.Request) -> web.Response:
     return web.Response(
-        body=_page(), content_type="text/html", headers=_headers(request.app[SETTINGS])
+        body=_files()[_PAGE], content_type="text/html", headers=_headers(request.app[SETTINGS])
     )

@@ -437,6 +437,14 @@ async def test_each_completed_crawl_records_its_changes_against_the_one_before(
         (ChangeKind.DROPPED, "regions", None),
     ]
     assert {(c.crawl_id, c.generation, c.old_generation) for c in changes} == {(second.id, 2, 1)}
+    # One relation's history: under its name, or renamed from it.
+    old = await store.list_changes(database.id, None, None, 10, relation=("sales", "old_name"))
+    assert [(c.kind, c.name) for c in old] == [(ChangeKind.RENAMED, "new_name")]
+    new = await store.list_changes(database.id, None, None, 10, relation=("sales", "new_name"))
+    assert new == old
+    refunds = await store.list_changes(database.id, None, None, 10, relation=("sales", "refunds"))
+    assert [c.kind for c in refunds] == [ChangeKind.ADDED]
+    assert await store.list_changes(database.id, None, None, 10, relation=("x", "refunds")) == []
     # The finishing step describes what was altered or renamed, once.
     pending = await store.changes_to_describe(second.id)
     assert [c.name for c in pending] == ["customers", "new_name"]

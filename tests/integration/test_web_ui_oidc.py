@@ -36,6 +36,8 @@ class Issuer:
     authorized: list[dict[str, str]] = field(default_factory=list)
     exchanged: list[dict[str, str]] = field(default_factory=list)
     challenges: dict[str, str] = field(default_factory=dict)  # code -> code_challenge
+    # Send the browser back with another state than it sent (a forged or mixed-up answer).
+    forge_state: bool = False
 
 
 def _issuer_app(issuer: Issuer) -> web.Application:
@@ -60,7 +62,8 @@ def _issuer_app(issuer: Issuer) -> web.Application:
         code = f"code-{len(issuer.authorized)}"
         issuer.challenges[code] = params["code_challenge"]
         # The person signs in at the IdP; it sends the browser back with a code.
-        back = urlencode({"code": code, "state": params["state"]})
+        state = "forged" if issuer.forge_state else params["state"]
+        back = urlencode({"code": code, "state": state})
         raise web.HTTPFound(f"{params['redirect_uri']}?{back}")
 
     async def token(request: web.Request) -> web.Response:
@@ -133,13 +136,24 @@ async def test_oidc_sign_in_with_pkce_and_a_forged_callback(chromium: str, aioht
             assert traded["grant_type"] == "authorization_code"
             assert traded["code_verifier"] not in json.dumps(asked)  # only its hash went out
 
-            # A callback this tab did not start (a forged or replayed one) signs nobody in.
+            # An answer with another state than this tab's sign-in sent signs nobody in, and its
+            # code is never traded.
             fresh = await (await browser.new_context()).new_page()
-            await fresh.goto(f"{origin}/ui/callback?code=stolen&state=made-up")
-            await expect(fresh.get_by_role("alert")).to_contain_text(
+            await fresh.goto(f"{origin}/ui/search")
+            issuer.forge_state = True
+            await fresh.get_by_role("button", name=f"Sign in with {idp.host}:{idp.port}").click()
+            refused = fresh.get_by_role("alert")
+            await expect(refused).to_contain_text(
                 "does not match a sign-in started here", timeout=WAIT_MS
             )
+            assert len(issuer.authorized) == 2
             assert len(issuer.exchanged) == 1
             await keep_screenshot(fresh, "oidc_forged_callback")
+            # Nor does a link to the callback that no sign-in started; the text it carries as
+            # the issuer's error is not shown.
+            await fresh.goto(f"{origin}/ui/callback?error=x&error_description=Call+0800+now")
+            await expect(refused).to_contain_text("does not match", timeout=WAIT_MS)
+            assert "0800" not in await fresh.locator("main").inner_text()
+            assert len(issuer.exchanged) == 1
         finally:
             await browser.close()

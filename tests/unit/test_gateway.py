@@ -948,6 +948,9 @@ async def test_the_change_history_pages_filters_by_time_and_refuses_a_bad_instan
     half = await client.get(f"{path}?table=refunds", headers=AUTH)
     assert half.status == 400
     assert "give both or neither" in (await half.json())["detail"]
+    for bad in ("schema=public&table=re%00funds", "schema=&table=refunds"):
+        response = await client.get(f"{path}?{bad}", headers=AUTH)
+        assert response.status == 400, bad
 
 
 async def test_a_crawl_interval_is_set_at_registration_changed_and_stopped_by_patch(gateway):

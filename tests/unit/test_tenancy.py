@@ -318,6 +318,10 @@ async def test_credentials_are_tested_before_registering_without_storing_them(ai
     response = await client.post("/v1/connection-tests", json=refused, headers=auth("a_editor"))
     assert response.status == 422
     assert len(crawler.passwords_seen) == 2
+    # A password is taken as typed, spaces and all.
+    spaced = body | {"password": f"  {PASSWORD} "}
+    await client.post("/v1/connection-tests", json=spaced, headers=auth("a_editor"))
+    assert crawler.passwords_seen[-1] == f"  {PASSWORD} "
 
 
 async def test_me_names_the_caller_its_tenant_and_role(world):

@@ -80,3 +80,13 @@ async def test_the_config_names_the_oidc_client_only_when_both_are_set(aiohttp_c
     # The page may reach the issuer (discovery, token endpoint), and nothing else outside.
     policy = response.headers["Content-Security-Policy"]
     assert "connect-src 'self' https://tenant.eu.auth0.com;" in policy
+
+
+async def test_only_the_ui_routes_are_public_however_the_path_is_encoded(aiohttp_client):
+    client = await ui_client(aiohttp_client)
+    # Decoded once more than routing decodes it, this reads /ui/…, yet routes to GET /{id}.
+    for path in ("/ui%2Fdb_1", "/ui%2F..%2Fv1%2Fdatabases"):
+        response = await client.get(path)
+        assert response.status == 401, path
+        assert response.content_type == "application/problem+json"
+    assert (await client.get("/v1/databases")).status == 401

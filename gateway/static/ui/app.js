@@ -20,9 +20,11 @@ const VIEWS = [
 let config = { oidc: null };
 let stop = () => {};
 
-function go(url, { replace = false } = {}) {
+// `focus`: the id of the control to give the focus back to once the new page is drawn (the
+// filter that was just ticked), so a keyboard user stays where they were.
+function go(url, { replace = false, focus = null } = {}) {
   history[replace ? "replaceState" : "pushState"](null, "", url);
-  render();
+  render(focus);
 }
 
 function here() {
@@ -35,7 +37,7 @@ function showCaller() {
   document.getElementById("sign-out").hidden = !token();
 }
 
-async function render() {
+async function render(focus = null) {
   stop();
   stop = () => {};
   // Each render draws into a container of its own: one that a later render replaced (the
@@ -47,7 +49,10 @@ async function render() {
   try {
     await draw(view);
   } finally {
-    if (view.isConnected) main.removeAttribute("aria-busy");
+    if (view.isConnected) {
+      main.removeAttribute("aria-busy");
+      if (focus) document.getElementById(focus)?.focus();
+    }
   }
 }
 
@@ -72,13 +77,13 @@ async function draw(view) {
     return;
   }
   const found = VIEWS.find(([pattern]) => pattern.test(path));
-  if (!found) {
+  const parts = found && decoded(path.match(found[0]).slice(1));
+  if (!parts) {
     document.title = "Not found · Data catalog";
     fill(view, h("h1", {}, "Not found"), notice("This page does not exist.", "error"));
     return;
   }
-  const [pattern, show] = found;
-  const parts = path.match(pattern).slice(1).map(decodeURIComponent);
+  const show = found[1];
   try {
     const query = new URLSearchParams(location.search);
     const context = { parts, query, go, failed: (error) => failed(view, error) };
@@ -87,6 +92,15 @@ async function draw(view) {
     else if (stopping) stopping();
   } catch (error) {
     failed(view, error);
+  }
+}
+
+// A path's names, or null when one is not valid percent-encoding (a hand-edited link).
+function decoded(segments) {
+  try {
+    return segments.map(decodeURIComponent);
+  } catch {
+    return null;
   }
 }
 
@@ -121,6 +135,8 @@ async function start() {
       !link ||
       link.origin !== location.origin ||
       !link.pathname.startsWith("/ui/") ||
+      // A link within the page (the skip link) is the browser's to follow.
+      (link.pathname === location.pathname && link.search === location.search && link.hash) ||
       event.button !== 0 ||
       event.ctrlKey ||
       event.metaKey ||
@@ -132,7 +148,7 @@ async function start() {
     event.preventDefault();
     go(link.pathname + link.search + link.hash);
   });
-  window.addEventListener("popstate", render);
+  window.addEventListener("popstate", () => render());
   document.getElementById("sign-out").addEventListener("click", () => {
     signOut();
     go("/ui/search");

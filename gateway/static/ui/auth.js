@@ -103,8 +103,17 @@ async function discovery(issuer) {
     throw new Error(`The identity provider ${new URL(issuer).host} cannot be reached.`);
   }
   const found = response.ok ? await response.json().catch(() => null) : null;
-  // OpenID Connect Discovery: the document must name the issuer it was fetched from.
-  if (!found || found.issuer !== issuer) {
+  // OpenID Connect Discovery: the document names the issuer it was fetched from, and its
+  // endpoints use the issuer's scheme (https, but for an issuer on this machine).
+  const scheme = new URL(issuer).protocol;
+  const sameScheme = (url) =>
+    typeof url === "string" && URL.canParse(url) && new URL(url).protocol === scheme;
+  if (
+    !found ||
+    found.issuer !== issuer ||
+    !sameScheme(found.authorization_endpoint) ||
+    !sameScheme(found.token_endpoint)
+  ) {
     throw new Error(
       `The identity provider ${new URL(issuer).host} has no usable discovery document.`,
     );
@@ -126,6 +135,7 @@ export async function startOidc(oidc, returnTo) {
       state,
       returnTo,
       clientId: oidc.client_id,
+      issuer: oidc.issuer,
       tokenEndpoint: found.token_endpoint,
     }),
   );
@@ -148,14 +158,22 @@ export async function startOidc(oidc, returnTo) {
 // The issuer sent the browser back to /ui/callback: trade the code for a token.
 export async function finishOidc(params) {
   const pending = JSON.parse(sessionStorage.getItem(PENDING) || "null");
+  // Anyone can link to the callback: only the answer to the sign-in this tab started (its
+  // state, from its issuer, RFC 9207) is read, the issuer's error message included.
+  const issuer = params.get("iss");
+  if (
+    !pending ||
+    !params.get("state") ||
+    params.get("state") !== pending.state ||
+    (issuer !== null && issuer !== pending.issuer)
+  ) {
+    throw new Error("This sign-in answer does not match a sign-in started here: sign in again.");
+  }
   sessionStorage.removeItem(PENDING);
   if (params.get("error")) {
     throw new Error(
       `The identity provider refused the sign-in: ${params.get("error_description") || params.get("error")}`,
     );
-  }
-  if (!pending || !params.get("state") || params.get("state") !== pending.state) {
-    throw new Error("This sign-in answer does not match a sign-in started here: sign in again.");
   }
   let response;
   try {

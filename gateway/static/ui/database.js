@@ -41,7 +41,11 @@ export async function databaseView(main, { parts: [databaseId], failed }) {
       "p",
       {},
       `${database.engine} at `,
-      h("code", {}, `${database.host}:${database.port}/${database.dbname}`),
+      h(
+        "code",
+        {},
+        `${database.host}:${database.port}${database.dbname ? `/${database.dbname}` : ""}`,
+      ),
     ),
   );
   if (database.live_generation === null) {

@@ -1,7 +1,7 @@
 // The databases: each with its engine and crawl state, a live progress bar while a crawl runs
 // (polling GET /v1/databases), and for editors a register form with "test connection", and
 // re-crawl and delete.
-import { api, databasePath } from "./api.js";
+import { ApiError, api, databasePath } from "./api.js";
 import { count, fill, h, notice, scrolling } from "./dom.js";
 import { canEdit } from "./session.js";
 
@@ -36,21 +36,45 @@ export async function databasesView(main, { failed }) {
   );
   let timer = 0;
   let stopped = false;
+  let asked = 0;
+  let failures = 0;
+  let shown = ""; // the ids of the rows drawn, in order
   const refresh = async () => {
     clearTimeout(timer);
+    const mine = ++asked;
     let items;
     try {
       ({ items } = await api("/v1/databases", { query: { limit: 500 } }));
     } catch (error) {
-      failed(error);
+      if (stopped || mine !== asked) return;
+      if (error instanceof ApiError && error.status === 401) return failed(error);
+      // A blip (a restart, a 503, a 429): say so, and try again a little later.
+      failures += 1;
+      status.replaceChildren(notice(`${error.message} Trying again shortly.`, "error"));
+      timer = setTimeout(refresh, POLL_MS * Math.min(2 ** failures, 30));
       return;
     }
-    if (stopped) return;
-    body.replaceChildren(...items.map((d) => row(d, status, refresh)));
-    if (!items.length)
-      body.append(h("tr", {}, h("td", { colspan: 5 }, "No database is registered yet.")));
-    if (items.some((d) => d.crawl && ACTIVE.has(d.crawl.state)))
+    if (stopped || mine !== asked) return; // a later refresh has newer news
+    if (failures) status.replaceChildren();
+    failures = 0;
+    const ids = items.map((d) => d.id).join(" ");
+    if (ids === shown && items.length) {
+      // The same databases: only their crawls move. Rows stay, and with them the focus.
+      for (const d of items) {
+        const cell = body.querySelector(`tr[data-database="${CSS.escape(d.id)}"] .crawl`);
+        fill(cell, crawlCell(d));
+      }
+    } else {
+      body.replaceChildren(...items.map((d) => row(d, status, refresh)));
+      if (!items.length) {
+        const columns = list.querySelectorAll("thead th").length;
+        body.append(h("tr", {}, h("td", { colspan: columns }, "No database is registered yet.")));
+      }
+      shown = ids;
+    }
+    if (items.some((d) => d.crawl && ACTIVE.has(d.crawl.state))) {
       timer = setTimeout(refresh, POLL_MS);
+    }
   };
   fill(
     main,
@@ -76,7 +100,7 @@ function row(database, status, refresh) {
     ),
     h("td", {}, database.engine),
     h("td", {}, h("code", {}, where)),
-    h("td", {}, crawlCell(database)),
+    h("td", { class: "crawl" }, crawlCell(database)),
   ];
   if (canEdit()) cells.push(h("td", { class: "actions" }, actions(database, status, refresh)));
   return h("tr", { "data-database": database.id }, cells);
@@ -160,12 +184,13 @@ function testReport(name, report) {
 }
 
 function field(label, control, help) {
+  if (help) control.setAttribute("aria-describedby", `${control.id}-help`);
   return h(
     "div",
     { class: "field" },
     h("label", { for: control.id }, label),
     control,
-    help ? h("p", { class: "help", id: `${control.id}-help` }, help) : null,
+    help ? h("p", { class: "help", id: control.getAttribute("aria-describedby") }, help) : null,
   );
 }
 
@@ -198,8 +223,11 @@ function registerForm(status, refresh) {
   const result = h("div", { id: "register-status" });
   const body = () => {
     const out = { engine: engine.value };
-    for (const [name, control] of Object.entries(fields))
-      if (control.value.trim()) out[name] = control.value.trim();
+    for (const [name, control] of Object.entries(fields)) {
+      // A password is sent as typed, spaces and all.
+      const value = name === "password" ? control.value : control.value.trim();
+      if (value) out[name] = value;
+    }
     if (port.value) out.port = Number(port.value);
     if (sslmode.value) out.sslmode = sslmode.value;
     return out;

@@ -31,8 +31,9 @@ const KINDS = [
 export async function searchView(main, { query, go, failed }) {
   const text = query.get("q") || "";
   document.title = text ? `${text} · Search · Data catalog` : "Search · Data catalog";
-  const names = await databaseNames();
-  const box = searchBox(text, (value) => go(`/ui/search?${new URLSearchParams({ q: value })}`));
+  const box = searchBox(text, (value) =>
+    go(`/ui/search?${new URLSearchParams({ q: value })}`, { focus: "q" }),
+  );
   const results = h("section", { class: "results", "aria-label": "Results" });
   const filters = h("aside", { class: "filters", "aria-label": "Filters" });
   fill(
@@ -46,9 +47,12 @@ export async function searchView(main, { query, go, failed }) {
     box.input.focus();
     return box.stop;
   }
-  const filter = (params) => go(`/ui/search?${params}`);
+  const filter = (params, focus) => go(`/ui/search?${params}`, { focus });
   try {
-    const page = await api("/v1/search", { query: searchParams(query, { facets: "true" }) });
+    const [names, page] = await Promise.all([
+      databaseNames(),
+      api("/v1/search", { query: searchParams(query, { facets: "true" }) }),
+    ]);
     filters.replaceChildren(...facetControls(query, page.facets, names, filter));
     showHits(results, page, names, query);
   } catch (error) {
@@ -91,11 +95,16 @@ function showHits(results, page, names, query) {
           class: "more",
           onclick: async () => {
             more.disabled = true;
-            add(
-              await api("/v1/search", {
-                query: searchParams(query, { cursor: answer.next_cursor }),
-              }),
-            );
+            try {
+              add(
+                await api("/v1/search", {
+                  query: searchParams(query, { cursor: answer.next_cursor }),
+                }),
+              );
+            } catch (error) {
+              // A crawl that finished since the first page makes its cursor stale (409).
+              more.replaceWith(notice(error.message, "error"));
+            }
           },
         },
         "More results",
@@ -171,7 +180,7 @@ function facetControls(query, facets, names, filter) {
             // Data types are the columns' own: they cannot narrow a search for tables.
             if (value === "table") params.delete("data_type");
             if (value) params.set("kind", value);
-            filter(params);
+            filter(params, id);
           },
         }),
         h("label", { for: id }, label + counted),
@@ -188,8 +197,9 @@ function facetControls(query, facets, names, filter) {
         "fieldset",
         {},
         h("legend", {}, heading),
-        [...counts].map(([value, n], i) => {
-          const id = `facet-${param}-${i}`;
+        [...counts].map(([value, n]) => {
+          // The same id for the same value on the next page, to give it the focus back.
+          const id = `facet-${param}-${encodeURIComponent(value)}`;
           const label =
             field === "database_id"
               ? names.get(value) || value
@@ -209,7 +219,7 @@ function facetControls(query, facets, names, filter) {
                 if (event.target.checked) kept.push(value);
                 params.delete(param);
                 for (const v of kept) params.append(param, v);
-                filter(params);
+                filter(params, id);
               },
             }),
             h("label", { for: id }, `${label} (${n})`),
@@ -246,7 +256,11 @@ function searchBox(text, submit) {
   let active = -1;
   let timer = 0;
   let asked = 0;
+  // Closing also drops the suggestions asked for and not yet shown (a late answer would
+  // open the list again after Escape, or after the focus left).
   const close = () => {
+    clearTimeout(timer);
+    asked += 1;
     list.hidden = true;
     input.setAttribute("aria-expanded", "false");
     input.removeAttribute("aria-activedescendant");
@@ -265,9 +279,11 @@ function searchBox(text, submit) {
     try {
       answer = await api("/v1/suggest", { query: { q: value, limit: 8 } });
     } catch {
-      return close(); // suggestions are a help: the search itself reports errors
+      // Suggestions are a help: the search itself reports errors.
+      if (mine === asked) close();
+      return;
     }
-    if (mine !== asked) return; // a later keystroke asked again
+    if (mine !== asked) return; // a later keystroke asked again, or the list was closed
     options = answer.suggestions.map((s, i) =>
       h(
         "li",
@@ -289,6 +305,7 @@ function searchBox(text, submit) {
     list.replaceChildren(...options);
     list.hidden = !options.length;
     input.setAttribute("aria-expanded", String(Boolean(options.length)));
+    input.removeAttribute("aria-activedescendant");
     active = -1;
   };
   input.addEventListener("input", () => {
@@ -297,8 +314,11 @@ function searchBox(text, submit) {
   });
   input.addEventListener("keydown", (event) => {
     if (event.key === "ArrowDown" || event.key === "ArrowUp") {
-      if (list.hidden || !options.length) return;
       event.preventDefault();
+      if (list.hidden || !options.length) {
+        if (event.key === "ArrowDown") suggest(); // open the list
+        return;
+      }
       const step = event.key === "ArrowDown" ? 1 : -1;
       pick((active + step + options.length) % options.length);
     } else if (event.key === "Enter" && active >= 0 && !list.hidden) {

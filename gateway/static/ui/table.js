@@ -8,7 +8,7 @@ export async function tableView(main, { parts: [databaseId, schema, name] }) {
   const [table, database, changes] = await Promise.all([
     api(databasePath(databaseId, "tables", schema, name)),
     api(databasePath(databaseId)),
-    api(databasePath(databaseId, "changes"), { query: { schema, table: name, limit: 50 } }),
+    relationChanges(databaseId, schema, name),
   ]);
   const link = (s, t) => h("a", { href: tablePath(databaseId, s, t) }, `${s}.${t}`);
   const heading = h("h1", { tabindex: "-1" }, `${table.schema}.${table.name}`);
@@ -26,7 +26,7 @@ export async function tableView(main, { parts: [databaseId, schema, name] }) {
     keys(table, link),
     indexes(table),
     table.definition ? [h("h2", {}, "Definition"), h("pre", {}, table.definition)] : null,
-    history(changes.items),
+    history(changes, table),
   );
   const target =
     location.hash && document.getElementById(decodeURIComponent(location.hash.slice(1)));
@@ -197,12 +197,30 @@ function differences(detail) {
   return parts.join("; ");
 }
 
-function history(changes) {
+// Every change the history holds for the relation (few: one per crawl that found one at most),
+// newest first; the API pages them oldest first.
+async function relationChanges(databaseId, schema, name) {
+  const changes = [];
+  let cursor = null;
+  do {
+    const page = await api(databasePath(databaseId, "changes"), {
+      query: { schema, table: name, limit: 500, cursor },
+    });
+    changes.push(...page.items);
+    cursor = page.next_cursor;
+  } while (cursor);
+  return changes.reverse();
+}
+
+function history(changes, table) {
   const described = (change) => {
+    const away = change.schema !== table.schema || change.name !== table.name;
     const said =
-      change.kind === "renamed"
-        ? `renamed from ${change.old_schema}.${change.old_name}`
-        : change.kind;
+      change.kind !== "renamed"
+        ? change.kind
+        : away // found under its old name: this table was renamed to another
+          ? `renamed to ${change.schema}.${change.name}`
+          : `renamed from ${change.old_schema}.${change.old_name}`;
     return change.detail && Object.keys(change.detail).length
       ? `${said}: ${differences(change.detail)}`
       : said;
