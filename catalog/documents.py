@@ -41,6 +41,19 @@ class TermField(StrEnum):
     NAME_SUBSTRINGS = "name_substrings"  # inner_suffixes(name): substrings, as prefixes of these
     NAME_COMPACT = "name_compact"  # compact_name(name): suggestions complete names from the start
     COLUMN_TERMS = "column_terms"  # table documents: the terms of every column's name
+    TABLE_TERMS = "table_terms"  # column documents: the terms of their table's name
+    # Column documents: the table's and the column's names run together, in either order
+    # (`invoicenotes`, `notesinvoice`), for a query that names both.
+    NAME_QUALIFIED = "name_qualified"
+
+
+# The table_type of a partition's documents, and of its columns': search folds them into their
+# partitioned table (catalog.search.keyword_exclusions); `type=partition` finds them.
+PARTITION = "partition"
+
+
+def relation_type(table: Table) -> str:
+    return PARTITION if table.partition_of else str(table.type)
 
 
 # `retired` of a document no crawl has replaced (the largest value both engines' integers hold).
@@ -147,7 +160,26 @@ def referenced_relations(document: Document) -> list[str]:
 def document_terms(document: Document) -> dict[TermField, list[str]]:
     """What each analysed field of a document holds: the one analysis both adapters index."""
     own = {field: list(terms) for field, terms in name_analysis(document.name).items()}
-    return own | {TermField.COLUMN_TERMS: column_terms(document)}
+    if document.column is None:
+        return own | {TermField.COLUMN_TERMS: column_terms(document)}
+    return own | {
+        TermField.TABLE_TERMS: list(table_terms(document.table)),
+        TermField.NAME_QUALIFIED: qualified_names(document.table, document.column),
+    }
+
+
+def table_terms(table: str) -> tuple[str, ...]:
+    """A column document's TABLE_TERMS: its table's name terms."""
+    return name_analysis(table)[TermField.NAME_TERMS]
+
+
+def qualified_names(table: str, column: str) -> list[str]:
+    """A column document's NAME_QUALIFIED: the table's and its compact names, both ways."""
+    (table_compact,) = name_analysis(table)[TermField.NAME_COMPACT]
+    (column_compact,) = name_analysis(column)[TermField.NAME_COMPACT]
+    if not (table_compact and column_compact):
+        return []  # a name without letters or digits
+    return [table_compact + column_compact, column_compact + table_compact]
 
 
 def column_terms(document: Document) -> list[str]:
@@ -159,8 +191,8 @@ def column_terms(document: Document) -> list[str]:
 # Names repeat across tables (every table has its `id`), so each is analysed once.
 @lru_cache(maxsize=65_536)
 def name_analysis(name: str) -> Mapping[TermField, tuple[str, ...]]:
-    """What a document named `name` holds in each analysed field but COLUMN_TERMS (read-only:
-    every caller shares the cached one)."""
+    """What a document named `name` holds in the fields of its own name: all but COLUMN_TERMS,
+    TABLE_TERMS and NAME_QUALIFIED (read-only: every caller shares the cached one)."""
     return MappingProxyType(
         {
             TermField.NAME: (name.lower(),),
@@ -204,6 +236,7 @@ def documents_for_table(
 ) -> list[Document]:
     """The table's document followed by one document per column."""
     payload = table_payload(table)
+    table_type = relation_type(table)
     docs = [
         Document(
             id=document_id(database_id, generation, table.schema, table.name),
@@ -215,7 +248,7 @@ def documents_for_table(
             schema=table.schema,
             table=table.name,
             column=None,
-            table_type=str(table.type),
+            table_type=table_type,
             comment=table.comment,
             payload=payload,
             ref=table.ref,
@@ -233,7 +266,7 @@ def documents_for_table(
                 schema=table.schema,
                 table=table.name,
                 column=column.name,
-                table_type=str(table.type),
+                table_type=table_type,
                 data_type=column.data_type,
                 comment=column.comment,
                 payload=column_payload,

@@ -13,7 +13,7 @@ from html import escape
 
 from rapidfuzz.distance import OSA
 
-from catalog.documents import Document, TermField, column_terms, name_analysis
+from catalog.documents import Document, TermField, document_terms, name_analysis
 from catalog.identifiers import Span, identifier_terms, part_spans, word_spans
 from catalog.search import Match, MatchPlan, Reason, TermClause
 
@@ -37,8 +37,8 @@ class Explanation:
     # Table documents: the columns whose names matched a query part that the table's own name
     # did not match better.
     matched_columns: tuple[MatchedColumn, ...]
-    # Why it matched: the whole name's match when the whole name matched (exact, inflection),
-    # else the weakest of the parts' matches.
+    # Why it matched: the whole name's match when the whole name matched (exact, inflection,
+    # abbreviation), else the weakest of the parts' matches.
     match: Reason | None = None
 
 
@@ -124,6 +124,9 @@ def highlight(name: str, spans: Iterable[Span]) -> str:
     return "".join(out)
 
 
+_DERIVED = frozenset({TermField.COLUMN_TERMS, TermField.TABLE_TERMS, TermField.NAME_QUALIFIED})
+
+
 class _DocumentTerms(dict[str, Sequence[str]]):
     """A document's terms per analysed field (catalog.documents), each worked out when first
     asked for: a table's column terms are needed only when its own name did not match."""
@@ -134,8 +137,8 @@ class _DocumentTerms(dict[str, Sequence[str]]):
 
     def __missing__(self, field: str) -> Sequence[str]:
         document = self._document
-        if field is TermField.COLUMN_TERMS:
-            terms = column_terms(document)
+        if field in _DERIVED:  # COLUMN_TERMS, TABLE_TERMS, NAME_QUALIFIED
+            terms = document_terms(document).get(TermField(field), [])
         else:  # the tie-breaks' keyword fields (catalog.search.TIE_BREAKS)
             terms = {"kind": [str(document.kind)], "table_type": [document.table_type]}[field]
         self[field] = terms
@@ -169,11 +172,12 @@ def explain(document: Document, plan: MatchPlan) -> Explanation:
             continue  # not a hit of this plan; nothing to explain for this part
         clause, term = best
         score += clause.score
-        if clause.reason is not None:
-            reasons.append(clause.reason)
+        if clause.reason is None:
+            continue  # the group that only requires a match of the name's own (catalog.search)
+        reasons.append(clause.reason)
         if clause.field is TermField.COLUMN_TERMS:
             column_clauses.append(clause)
-        else:
+        elif clause.field is not TermField.TABLE_TERMS:  # the table's name is not the hit's
             name_spans += _term_spans(document.name, clause, term)
     whole: list[Reason] = []
     for alternatives in plan.bonuses:
@@ -182,7 +186,7 @@ def explain(document: Document, plan: MatchPlan) -> Explanation:
             if best[0].reason is None:
                 continue  # a tie-break: it says nothing of the name
             name_spans.append((0, len(document.name)))
-            if best[0].reason in (Reason.EXACT, Reason.INFLECTION):
+            if best[0].reason in (Reason.EXACT, Reason.INFLECTION, Reason.ABBREVIATION):
                 whole.append(best[0].reason)
     chosen = min(whole, key=_REASONS.index) if whole else None
     return Explanation(

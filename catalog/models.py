@@ -316,6 +316,7 @@ class Table:
     partition_of: str | None = None
     definition: str | None = None  # a view's query
     storage_engine: str | None = None  # MySQL's InnoDB, MyISAM…
+    partitions: int | None = None  # a partitioned table's partitions (PostgreSQL: its own)
     ref: str = ""  # the crawler's RelationRef for it (catalog.crawler): not shown to readers
 
 

@@ -8,11 +8,12 @@ and pass one contract suite (tests/integration/test_search_contract.py) and one 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol
 
-from catalog.documents import Document, DocumentKind, TermField
+from catalog.abbreviations import BUILTIN, Abbreviations
+from catalog.documents import PARTITION, Document, DocumentKind, TermField
 from catalog.errors import InvalidInputError
 from catalog.identifiers import MIN_SUBSTRING_LENGTH, identifier_parts
 from catalog.inflections import inflections
@@ -24,6 +25,7 @@ from catalog.models import Crawl
 # scores really are equal.
 EXACT_TERM_SCORE = 32.0  # a part of the name, or the whole name, equals the query part
 INFLECTION_SCORE = 28.0  # ... is its plural or singular (catalog.inflections)
+ABBREVIATION_SCORE = 24.0  # ... its abbreviation or expansion (catalog.abbreviations)
 PREFIX_SCORE = 16.0  # ... starts with it
 SUBSTRING_SCORE = 12.0  # ... contains it inside a word
 FUZZY_SCORES = {1: 8.0, 2: 4.0}  # ... is this many edits away
@@ -35,9 +37,18 @@ COLUMN_PREFIX_SCORE = 1.0
 # too small to lift a part's match over the next tier (a typo never beats a prefix).
 EXACT_NAME_BOOST = 80.0
 COMPACT_NAME_BOOST = 40.0
-# The whole name but for the last part's number ("order items" for order_item): above a name
-# that merely holds every part, below the exact name.
+# The whole name but for a word's number ("order items" for order_item), or an abbreviation
+# ("order quantity" for order_qty): above a name that merely holds every word, below the exact
+# name.
 INFLECTED_NAME_BOOST = 36.0
+ABBREVIATED_NAME_BOOST = 32.0
+# A column document matches a word by its table's name, below its own name's matches but a
+# typo; and when its table's and its own name together are the query (`invoice notes`), it
+# ranks right below the exact names.
+TABLE_PART_SCORE = 20.0
+TABLE_INFLECTION_SCORE = 18.0
+TABLE_ABBREVIATION_SCORE = 17.0
+QUALIFIED_NAME_BOOST = 40.0
 COMPACT_FUZZY_BOOSTS = {1: 3.0, 2: 2.0}  # by edit distance
 # Ties between equal matches break the same way in every deployment: a table before a column
 # (the table named like the query before the columns that repeat its name), then by table type
@@ -84,6 +95,7 @@ class Reason(StrEnum):
 
     EXACT = "exact"  # its whole name is the query, case and separators aside
     INFLECTION = "inflection"  # ... but for a plural or singular
+    ABBREVIATION = "abbreviation"  # ... but for an abbreviation (catalog.abbreviations)
     PART = "part"  # parts of its name are the query's words
     PREFIX = "prefix"  # ... start with them
     SUBSTRING = "substring"  # ... contain them
@@ -118,13 +130,28 @@ class MatchPlan:
     bonuses: tuple[tuple[TermClause, ...], ...]
 
 
-def part_clauses(part: str, kind: DocumentKind | None) -> tuple[TermClause, ...]:
+def _other_forms(part: str, abbreviations: Abbreviations) -> tuple[list[str], list[str]]:
+    """A part's other number, and its abbreviations or expansions (of either number: `users`
+    finds `usr`)."""
+    forms = list(inflections(part))
+    short = {alt for form in (part, *forms) for alt in abbreviations.of_part(form)}
+    return forms, sorted(short - {part, *forms})
+
+
+def part_clauses(
+    part: str, kind: DocumentKind | None, abbreviations: Abbreviations = BUILTIN
+) -> tuple[TermClause, ...]:
     name_terms, column_terms = TermField.NAME_TERMS, TermField.COLUMN_TERMS
+    forms, short = _other_forms(part, abbreviations)
     clauses = [
         TermClause(name_terms, Match.EXACT, part, EXACT_TERM_SCORE, reason=Reason.PART),
         *(
             TermClause(name_terms, Match.EXACT, form, INFLECTION_SCORE, reason=Reason.INFLECTION)
-            for form in inflections(part)
+            for form in forms
+        ),
+        *(
+            TermClause(name_terms, Match.EXACT, alt, ABBREVIATION_SCORE, reason=Reason.ABBREVIATION)
+            for alt in short
         ),
         TermClause(name_terms, Match.PREFIX, part, PREFIX_SCORE, reason=Reason.PREFIX),
     ]
@@ -147,22 +174,71 @@ def part_clauses(part: str, kind: DocumentKind | None) -> tuple[TermClause, ...]
     return tuple(clauses)
 
 
-def _whole_name(parts: list[str]) -> tuple[TermClause, ...]:
-    """The name run together: as typed, in the other number, or a typo or two away."""
-    compact, field = "".join(parts), TermField.NAME_COMPACT
-    head = "".join(parts[:-1])
+def _table_clauses(part: str, abbreviations: Abbreviations) -> tuple[TermClause, ...]:
+    """A column document's table named by this part of the query (with its other words naming
+    the column): below any match of the column's own name but a typo."""
+    forms, short = _other_forms(part, abbreviations)
+    field = TermField.TABLE_TERMS
     return (
-        TermClause(field, Match.EXACT, compact, COMPACT_NAME_BOOST, reason=Reason.EXACT),
+        TermClause(field, Match.EXACT, part, TABLE_PART_SCORE, reason=Reason.PART),
         *(
-            TermClause(
-                field, Match.EXACT, head + form, INFLECTED_NAME_BOOST, reason=Reason.INFLECTION
-            )
-            for form in inflections(parts[-1])
+            TermClause(field, Match.EXACT, f, TABLE_INFLECTION_SCORE, reason=Reason.INFLECTION)
+            for f in forms
+        ),
+        *(
+            TermClause(field, Match.EXACT, a, TABLE_ABBREVIATION_SCORE, reason=Reason.ABBREVIATION)
+            for a in short
+        ),
+    )
+
+
+def _spellings(parts: list[str], abbreviations: Abbreviations) -> list[tuple[str, Reason]]:
+    """The query's parts run together, with each part in turn in its other number or
+    abbreviated, and with every part abbreviated that can be (`transaction timestamp`:
+    `txnts`): each spelling once, with why it differs from the typed one."""
+    spellings = {"".join(parts): Reason.EXACT}
+    others = [_other_forms(part, abbreviations) for part in parts]
+    for i, (forms, short) in enumerate(others):
+        for reason, alternatives in ((Reason.INFLECTION, forms), (Reason.ABBREVIATION, short)):
+            for alt in alternatives:
+                spellings.setdefault("".join([*parts[:i], alt, *parts[i + 1 :]]), reason)
+    if sum(1 for _, short in others if short) > 1:
+        every = [
+            short[0] if short else part for part, (_, short) in zip(parts, others, strict=True)
+        ]
+        spellings.setdefault("".join(every), Reason.ABBREVIATION)
+    return list(spellings.items())
+
+
+_SPELLING_BOOSTS = {
+    Reason.EXACT: COMPACT_NAME_BOOST,
+    Reason.INFLECTION: INFLECTED_NAME_BOOST,
+    Reason.ABBREVIATION: ABBREVIATED_NAME_BOOST,
+}
+
+
+def _whole_name(spellings: list[tuple[str, Reason]]) -> tuple[TermClause, ...]:
+    """The name run together: as typed, in another spelling, or a typo or two away."""
+    field = TermField.NAME_COMPACT
+    compact = spellings[0][0]
+    return (
+        *(
+            TermClause(field, Match.EXACT, text, _SPELLING_BOOSTS[why], reason=why)
+            for text, why in spellings
         ),
         *(
             TermClause(field, Match.FUZZY, compact, COMPACT_FUZZY_BOOSTS[d], d, Reason.TYPO)
             for d in range(1, fuzzy_distance(compact) + 1)
         ),
+    )
+
+
+def _qualified_name(spellings: list[tuple[str, Reason]]) -> tuple[TermClause, ...]:
+    """A column whose table's name and its own, run together either way, are the query."""
+    field = TermField.NAME_QUALIFIED
+    return tuple(
+        TermClause(field, Match.EXACT, text, QUALIFIED_NAME_BOOST, reason=why)
+        for text, why in spellings
     )
 
 
@@ -176,7 +252,9 @@ TIE_BREAKS = (
 )
 
 
-def match_plan(text: str, kind: DocumentKind | None = None) -> MatchPlan | None:
+def match_plan(
+    text: str, kind: DocumentKind | None = None, abbreviations: Abbreviations = BUILTIN
+) -> MatchPlan | None:
     """The clauses of a query, or None when the text has no identifier parts to look for."""
     parts = identifier_parts(text)
     if not parts:
@@ -184,10 +262,31 @@ def match_plan(text: str, kind: DocumentKind | None = None) -> MatchPlan | None:
     exact_name = TermClause(
         TermField.NAME, Match.EXACT, text.lower(), EXACT_NAME_BOOST, reason=Reason.EXACT
     )
-    return MatchPlan(
-        parts=tuple(part_clauses(part, kind) for part in parts),
-        bonuses=((exact_name,), _whole_name(parts), *TIE_BREAKS),
-    )
+    spellings = _spellings(parts, abbreviations)
+    groups = [part_clauses(part, kind, abbreviations) for part in parts]
+    bonuses = [(exact_name,), _whole_name(spellings)]
+    if len(parts) > 1 and kind is not DocumentKind.TABLE:
+        # Words may name a column's table as well as the column, in any order; but a column
+        # must match one word by its own name (a table always may): a group that only
+        # filters, scoring nothing, of all but the two-typo clauses, whose automata are the
+        # costliest to run a second time.
+        table = TermClause("kind", Match.EXACT, str(DocumentKind.TABLE))
+        own = (
+            table,
+            *(
+                replace(c, score=0.0, reason=None)
+                for group in groups
+                for c in group
+                if c.distance < 2 and c.field is not TermField.COLUMN_TERMS
+            ),
+        )
+        groups = [
+            (*group, *_table_clauses(part, abbreviations))
+            for part, group in zip(parts, groups, strict=True)
+        ]
+        groups.append(own)
+        bonuses.append(_qualified_name(spellings))
+    return MatchPlan(parts=tuple(groups), bonuses=(*bonuses, *TIE_BREAKS))
 
 
 @dataclass(frozen=True)
@@ -226,6 +325,8 @@ class SearchQuery:
     facets: bool = False
     # The caller's tenant: documents of any other are never returned, whatever the scopes say.
     tenant_id: str | None = None
+    # The abbreviations the query's words are also looked up as (the operator's, if any).
+    abbreviations: Abbreviations = BUILTIN
 
     def __post_init__(self) -> None:
         # Bounds what an engine without search_after (tantivy) must collect for one page.
@@ -245,6 +346,15 @@ class SearchQuery:
             self.table_types,
             self.data_types,
         )
+
+    def keyword_exclusions(self) -> list[tuple[str, tuple[str, ...]]]:
+        return keyword_exclusions(self.table_types)
+
+
+def keyword_exclusions(table_types: tuple[str, ...]) -> list[tuple[str, tuple[str, ...]]]:
+    """(field, none of these values) pairs no hit may have: partitions and their columns fold
+    into their partitioned table, unless asked for by type."""
+    return [] if PARTITION in table_types else [("table_type", (PARTITION,))]
 
 
 def keyword_filters(
@@ -309,6 +419,9 @@ class SuggestQuery:
 
     def keyword_filters(self) -> list[tuple[str, tuple[str, ...]]]:
         return keyword_filters(self.kind, self.tenant_id)
+
+    def keyword_exclusions(self) -> list[tuple[str, tuple[str, ...]]]:
+        return keyword_exclusions(())
 
 
 @dataclass(frozen=True)

@@ -110,6 +110,9 @@ class Settings:
     # of a public application registered there, and the scopes it asks for.
     oidc_client_id: str | None = None
     oidc_scope: str = "openid profile email"
+    # More abbreviations for search to look words up as (catalog.abbreviations): a file of
+    # `short = word` lines, added to the built-in ones.
+    abbreviations_file: Path | None = None
     # Prometheus metrics (catalog.metrics) on this host and port; unset or 0: not served.
     # `catalog up` serves them for all its processes on 127.0.0.1:9464 unless told otherwise.
     metrics_host: str = "127.0.0.1"
@@ -201,6 +204,7 @@ class Settings:
             oidc_role_claim=get("OIDC_ROLE_CLAIM") or base.oidc_role_claim,
             oidc_leeway=number("OIDC_LEEWAY", base.oidc_leeway, float),
             oidc_client_id=get("OIDC_CLIENT_ID"),
+            abbreviations_file=Path(found) if (found := get("ABBREVIATIONS_FILE")) else None,
             oidc_scope=get("OIDC_SCOPE") or base.oidc_scope,
             metrics_host=get("METRICS_HOST") or base.metrics_host,
             metrics_port=whole("METRICS_PORT", 0, 0, 65535) if get("METRICS_PORT") else None,

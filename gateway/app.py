@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from catalog.abbreviations import BUILTIN, Abbreviations, read_abbreviations
 from catalog.bootstrap import Services
 from catalog.crawler import CrawlerFactory
 from catalog.crawlers import crawler_factory
@@ -18,6 +19,7 @@ from gateway.auth import auth_middleware
 from gateway.buckets import TokenBuckets
 from gateway.errors import error_middleware
 from gateway.keys import (
+    ABBREVIATIONS,
     ANSWERS,
     AUTH_FAILURES,
     CIPHER,
@@ -55,6 +57,12 @@ def oidc_config(settings: Settings) -> OidcConfig | None:
     )
 
 
+def abbreviations(settings: Settings) -> Abbreviations:
+    if settings.abbreviations_file is None:
+        return BUILTIN
+    return BUILTIN.extended(read_abbreviations(settings.abbreviations_file))
+
+
 def create_app(
     services: Services,
     *,
@@ -82,6 +90,7 @@ def create_app(
     app[INDEX] = services.index
     app[CIPHER] = services.cipher
     app[KEY_PROBE] = KeyProbe()
+    app[ABBREVIATIONS] = abbreviations(settings)
     app[ANSWERS] = AnswerCache(settings.search_cache_mb * 1024 * 1024)
     app[TOKENS] = KnownTokens()
     app[AUTH_FAILURES] = TokenBuckets(settings.auth_failure_rate, settings.auth_failure_burst)

@@ -2,6 +2,7 @@
 
 from aiohttp import web
 
+from catalog.abbreviations import Abbreviations
 from catalog.cipher import SecretCipher
 from catalog.crawler import CrawlerFactory
 from catalog.credentials import KeyProbe
@@ -28,5 +29,7 @@ TOKENS = web.AppKey("tokens", KnownTokens)
 # Failed authentications per client address.
 AUTH_FAILURES = web.AppKey("auth_failures", TokenBuckets)
 KEY_PROBE = web.AppKey("key_probe", KeyProbe)
+# The built-in abbreviations and the operator's (CATALOG_ABBREVIATIONS_FILE), read at start.
+ABBREVIATIONS = web.AppKey("abbreviations", Abbreviations)
 # Per request: who is calling, set by the auth middleware.
 PRINCIPAL = web.RequestKey("principal", Principal)

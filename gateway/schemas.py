@@ -465,6 +465,11 @@ class TableOut(BaseModel):
     partition_of: str | None
     definition: str | None = Field(default=None, description="A view's query")
     storage_engine: str | None = Field(default=None, description="MySQL: InnoDB, MyISAM…")
+    partitions: int | None = Field(
+        default=None,
+        description="A partitioned table: how many partitions it has (PostgreSQL: its own,"
+        " not their sub-partitions); null otherwise, and for tables crawled before it was kept",
+    )
     columns: list[ColumnOut]
 
     model_config = ConfigDict(populate_by_name=True)
@@ -515,19 +520,30 @@ class SearchHitOut(BaseModel):
     schema_: str = Field(alias="schema")
     table: str
     column: str | None
-    table_type: str
+    table_type: str = Field(
+        description="table, view, materialized_view, partitioned_table, foreign_table; or"
+        " partition, which only a search with type=partition finds (others fold partitions"
+        " and their columns into the partitioned table)"
+    )
     data_type: str | None
     comment: str | None
+    partitions: int | None = Field(
+        description="A partitioned table's hit: how many partitions it has; null otherwise"
+    )
     highlight: str | None = Field(
         description=_HIGHLIGHT + "; null when only the table's column names matched"
     )
     matched_columns: list[MatchedColumnOut] = Field(
         description="Table hits: the columns whose names matched the query, highlighted"
     )
-    match: Literal["exact", "inflection", "part", "prefix", "substring", "typo"] | None = Field(
+    match: (
+        Literal["exact", "inflection", "abbreviation", "part", "prefix", "substring", "typo"] | None
+    ) = Field(
         description="Why it matched: exact (the whole name is the query, case and separators"
-        " aside), inflection (the same but for a plural or singular), or else the weakest of"
-        " its words' matches: part (a part of the name is the word), prefix, substring, typo"
+        " aside; for a column, also its table's name and its own together), inflection (the"
+        " same but for a plural or singular), abbreviation (the same but for an abbreviation"
+        " or its expansion), or else the weakest of its words' matches: part (a part of the"
+        " name is the word), prefix, substring, typo"
     )
 
     model_config = ConfigDict(populate_by_name=True)

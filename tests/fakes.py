@@ -821,11 +821,12 @@ class InMemorySearchIndex:
         self.documents = {i: d for i, d in self.documents.items() if d.database_id != database_id}
 
     def _visible(self, query: SearchQuery | SuggestQuery) -> list[Document]:
-        filters = query.keyword_filters()
+        filters, exclusions = query.keyword_filters(), query.keyword_exclusions()
         return [
             doc
             for doc in self._in_scopes(query.scopes)
             if all(getattr(doc, field) in values for field, values in filters)
+            and not any(getattr(doc, field) in values for field, values in exclusions)
         ]
 
     async def search(self, query: SearchQuery) -> SearchPage:

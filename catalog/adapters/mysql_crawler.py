@@ -147,6 +147,12 @@ FROM information_schema.TABLES WHERE {batch}
 _VIEWS = (
     "SELECT TABLE_SCHEMA, TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS WHERE {batch}"
 )
+# Only for the batch's partitioned tables: reading PARTITIONS opens each table it names.
+_PARTITIONS = (
+    "SELECT TABLE_SCHEMA, TABLE_NAME, COUNT(DISTINCT PARTITION_NAME)"
+    " FROM information_schema.PARTITIONS WHERE ({batch}) AND PARTITION_NAME IS NOT NULL"
+    " GROUP BY TABLE_SCHEMA, TABLE_NAME"
+)
 _COLUMNS = """
 SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, ORDINAL_POSITION, COLUMN_TYPE, IS_NULLABLE,
        COLUMN_DEFAULT, EXTRA, GENERATION_EXPRESSION, COLLATION_NAME, COLUMN_COMMENT
@@ -362,6 +368,12 @@ class MySqlCrawler:
                 view_batch, view_params = _in_batch(views)
                 rows = await self._fetch(_VIEWS.format(batch=view_batch), view_params)
                 definitions = {(r[0], r[1]): r[2] for r in rows}
+            partitioned = [key for key, row in relations.items() if _is_partitioned(row)]
+            partitions: dict[tuple[str, str], int] = {}
+            if partitioned:
+                counted_batch, counted_params = _in_batch(partitioned)
+                rows = await self._fetch(_PARTITIONS.format(batch=counted_batch), counted_params)
+                partitions = {(r[0], r[1]): int(r[2]) for r in rows}
             columns = _grouped(await self._fetch(_COLUMNS.format(batch=batch), params))
             keys = _grouped(await self._fetch(_KEYS.format(batch=batch), params))
             indexes = _grouped(
@@ -375,6 +387,7 @@ class MySqlCrawler:
                 columns[name],
                 keys[name],
                 indexes[name],
+                partitions.get(name),
             )
             for ref, name in zip(refs, wanted, strict=True)
             if name in relations
@@ -452,6 +465,11 @@ def _grouped(rows: _Rows) -> defaultdict[tuple[str, str], _Rows]:
     return grouped
 
 
+def _is_partitioned(relation: tuple[Any, ...]) -> bool:
+    """Whether a TABLES row (see _TABLES) is of a partitioned table: its create options say so."""
+    return "partitioned" in (relation[8] or "").lower()
+
+
 def _table(
     ref: RelationRef,
     relation: tuple[Any, ...],
@@ -459,8 +477,9 @@ def _table(
     columns: _Rows,
     keys: _Rows,
     indexes: _Rows,
+    partitions: int | None,
 ) -> Table:
-    schema, name, kind, engine, rows, data_length, index_length, comment, options = relation
+    schema, name, kind, engine, rows, data_length, index_length, comment, _ = relation
     view = kind == "VIEW"
     primary_key = tuple(k[3] for k in keys if k[2] == "PRIMARY")
     return Table(
@@ -470,7 +489,7 @@ def _table(
             TableType.VIEW
             if view
             else TableType.PARTITIONED_TABLE
-            if "partitioned" in (options or "").lower()
+            if _is_partitioned(relation)
             else TableType.TABLE
         ),
         columns=tuple(_column(col, primary_key) for col in columns),
@@ -483,6 +502,7 @@ def _table(
         indexes=_indexes(indexes),
         definition=definition,
         storage_engine=engine,
+        partitions=partitions,
         ref=ref,
     )
 

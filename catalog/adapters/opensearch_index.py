@@ -193,6 +193,9 @@ INDEX_BODY: dict[str, Any] = {
             "name_compact": _KEYWORD,
             # Table documents: identifier_terms of every column's name.
             "column_terms": _KEYWORD,
+            # Column documents: their table's name terms; table and column run together.
+            "table_terms": _KEYWORD,
+            "name_qualified": _KEYWORD,
             # The name as written, for suggestions (a terms aggregation returns it).
             "name_display": _KEYWORD,
             # Shown to readers, never searched: kept in _source only.
@@ -336,6 +339,10 @@ def _filters(query: SearchQuery | SuggestQuery) -> list[dict[str, Any]]:
     return [
         _in_scopes(query.scopes),
         *({"terms": {field: list(values)}} for field, values in query.keyword_filters()),
+        *(
+            {"bool": {"must_not": [{"terms": {field: list(values)}}]}}
+            for field, values in query.keyword_exclusions()
+        ),
     ]
 
 
@@ -362,7 +369,7 @@ def _in_scopes(scopes: Sequence[str]) -> dict[str, Any]:
 
 
 def _search_body(query: SearchQuery) -> dict[str, Any] | None:
-    plan = match_plan(query.text, query.kind)
+    plan = match_plan(query.text, query.kind, query.abbreviations)
     if plan is None:
         return None
     body: dict[str, Any] = {

@@ -143,6 +143,8 @@ SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS kind,
             WHEN 'm' THEN pg_catalog.pg_total_relation_size(c.oid)
        END AS size_bytes,
        pn.nspname AS parent_schema, pc.relname AS parent_name,
+       CASE WHEN c.relkind = 'p' THEN (SELECT count(*) FROM pg_catalog.pg_inherits pi
+                                       WHERE pi.inhparent = c.oid) END AS partitions,
        CASE WHEN c.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(c.oid) END
            AS definition
 FROM pg_catalog.pg_class c
@@ -502,6 +504,7 @@ def _table(
         ),
         partition_of=f"{relation['parent_schema']}.{parent}" if parent is not None else None,
         definition=relation["definition"],
+        partitions=relation["partitions"],
         ref=ref,
     )
 

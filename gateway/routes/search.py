@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from catalog.documents import DocumentKind, Scope
+from catalog.documents import PARTITION, DocumentKind, Scope
 from catalog.errors import ConflictError, InvalidInputError
 from catalog.explain import explain
 from catalog.metrics import SEARCH_DURATION
@@ -27,7 +27,7 @@ from catalog.search import (
 from gateway.access import tenant_database
 from gateway.auth import caller
 from gateway.cursors import decode_cursor, encode_cursor
-from gateway.keys import ANSWERS, INDEX, STORE
+from gateway.keys import ABBREVIATIONS, ANSWERS, INDEX, STORE
 from gateway.params import bool_param, int_param, list_param, query_text
 from gateway.schemas import (
     MatchedColumnOut,
@@ -41,7 +41,8 @@ from gateway.schemas import (
 routes = web.RouteTableDef()
 
 MAX_DATABASE_IDS = 100
-TABLE_TYPES = tuple(str(table_type) for table_type in TableType)
+# What `type` may ask for: the engines' relation types, and partitions (left out unless asked).
+TABLE_TYPES = (*(str(table_type) for table_type in TableType), PARTITION)
 _CURSOR_KEYS = ("score", "ordinal", "id", "depth", "query", "scopes")
 
 
@@ -148,12 +149,13 @@ async def search(request: web.Request) -> web.Response:
                 after,
                 facets=facets,
                 tenant_id=tenant_id,
+                abbreviations=request.app[ABBREVIATIONS],
             )
         )
     hits = page.hits[:size]
     depth += len(hits)
     more = len(page.hits) > size and depth < MAX_SEARCH_DEPTH
-    plan = match_plan(text, kind)
+    plan = match_plan(text, kind, request.app[ABBREVIATIONS])
     out = SearchResults(
         query=text,
         hits=[_hit_out(hit, plan) for hit in hits] if plan else [],
@@ -183,6 +185,7 @@ def _hit_out(hit: SearchHit, plan: MatchPlan) -> SearchHitOut:
         table_type=document.table_type,
         data_type=document.data_type,
         comment=document.comment,
+        partitions=document.payload.get("partitions") if document.column is None else None,
         highlight=why.highlight,
         matched_columns=[
             MatchedColumnOut(name=c.name, data_type=c.data_type, highlight=c.highlight)

@@ -14,7 +14,7 @@ from catalog.principal import Role
 from catalog.search import SearchQuery
 from gateway.access import crawled_database
 from gateway.auth import require
-from gateway.keys import INDEX
+from gateway.keys import ABBREVIATIONS, INDEX
 from gateway.params import query_text
 
 routes = web.RouteTableDef()
@@ -45,6 +45,7 @@ async def seed_search(request: web.Request) -> web.Response:
         DocumentKind.TABLE,
         SEED_SEARCH_LIMIT,
         tenant_id=database.tenant_id,
+        abbreviations=request.app[ABBREVIATIONS],
     )
     tables: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for hit in (await request.app[INDEX].search(query)).hits:

@@ -218,7 +218,9 @@ async def test_kinds_views_and_partitioned_tables(target: ContractTarget) -> Non
     assert [c.name for c in view.columns] == ["id", "email"]
     assert view.size_bytes is None
     assert tables["sales", "events"].type is TableType.PARTITIONED_TABLE
+    assert tables["sales", "events"].partitions == 2
     orders = tables["sales", "orders"]
+    assert orders.partitions is None
     assert orders.type is TableType.TABLE
     assert orders.size_bytes is not None
     assert orders.size_bytes > 0

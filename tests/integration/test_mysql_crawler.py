@@ -233,6 +233,8 @@ async def test_a_partitioned_table_is_one_table_with_its_partitions_rows_and_siz
     assert [t.name for t in tables] == ["kept", "parts"]  # no table per partition
     parts = tables[1]
     assert parts.type is TableType.PARTITIONED_TABLE
+    assert parts.partitions == 2
+    assert tables[0].partitions is None
     assert parts.row_estimate == 2
     assert parts.size_bytes is not None
     assert parts.size_bytes > 0

@@ -334,6 +334,7 @@ async def expected_tables(scratch: Scratch) -> list[Table]:
             columns=events_columns,
             row_estimate=2,
             size_bytes=size["events_2025"] + size["events_2026"],
+            partitions=2,
             primary_key=("id", "happened"),
             foreign_keys=events_keys,
             indexes=(

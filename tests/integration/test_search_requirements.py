@@ -6,8 +6,11 @@ suggestions, and the Python explanation of why a hit matched.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
+from catalog.abbreviations import BUILTIN
 from catalog.documents import DocumentKind, generation_scope
 from catalog.explain import explain
 from catalog.models import Column, Table, TableType
@@ -384,12 +387,19 @@ ONE_BOX_TABLES = [
     _table("billing", "amounts", "amount"),
     _table("billing", "box", "id", "label"),
     _table("billing", "companies", "id", "name"),
+    replace(
+        _table("billing", "event", "event_id", "kind", kind=TableType.PARTITIONED_TABLE),
+        partitions=2,
+    ),
+    replace(_table("billing", "event_2024_01", "event_id", "kind"), partition_of="billing.event"),
+    replace(_table("billing", "event_2024_02", "event_id", "kind"), partition_of="billing.event"),
     _table("billing", "credit_note", "id", "invoice"),
     _table("billing", "history", "id", "changed_at"),
     _table("billing", "invoice", "id", "notes", "total"),
     _table("billing", "invoice_archive", "id", "invoice"),
     _table("billing", "order", "id", "amount"),
     _table("billing", "order_items", "id", "order", "amount"),
+    _table("billing", "order_line", "id", "order_qty", "unit_amt"),
     _table("billing", "payment", "id", "invoice", "amount"),
     _table("billing", "refund", "id", "invoice"),
 ]
@@ -436,6 +446,7 @@ async def test_ties_break_by_table_type_the_same_everywhere(one_box):
     assert columns == [
         "amounts.amount", "order.amount", "order_items.amount", "payment.amount",
         "amount_view.amount", "amount_matview.amount", "amount_foreign.amount",
+        "order_line.unit_amt",  # an abbreviation: below every exact name
     ]  # fmt: skip
 
 
@@ -451,9 +462,55 @@ async def test_ties_break_by_table_type_the_same_everywhere(one_box):
         ("voice", "invoice", Reason.SUBSTRING),
         ("invoise", "invoice", Reason.TYPO),
         ("invoice archiv", "invoice_archive", Reason.PREFIX),
+        ("order lines", "order_line", Reason.INFLECTION),
     ],
 )
 async def test_each_hit_says_why_it_matched(one_box, text, name, why):
     hits = await search(one_box, text, DocumentKind.TABLE, scopes=(ONE_BOX_SCOPE,))
     hit = next(hit for hit in hits if hit.document.table == name)
     assert explain(hit.document, match_plan(text, DocumentKind.TABLE)).match is why
+
+
+async def test_abbreviations_are_looked_up_both_ways(one_box):
+    assert (await one_box_labels(one_box, "order quantity"))[0] == "order_line.order_qty"
+    assert (await one_box_labels(one_box, "unit amount"))[0] == "order_line.unit_amt"
+    assert (await one_box_labels(one_box, "qty"))[0] == "order_line.order_qty"
+    [hit] = await search(one_box, "order quantity", DocumentKind.COLUMN, scopes=(ONE_BOX_SCOPE,))
+    why = explain(hit.document, match_plan("order quantity", DocumentKind.COLUMN))
+    assert why.match is Reason.ABBREVIATION
+    assert why.highlight == "<em>order_qty</em>"
+
+
+async def test_an_operators_abbreviations_are_looked_up_too(one_box):
+    assert await one_box_labels(one_box, "evt kind") == []
+    mine = BUILTIN.extended([("evt", "event")])
+    query = SearchQuery("evt kind", (ONE_BOX_SCOPE,), limit=10, abbreviations=mine)
+    assert [label(hit) for hit in await found(one_box, query)][:1] == ["event.kind"]
+
+
+async def test_partitions_fold_into_their_partitioned_table(one_box):
+    for text in ("event", "events", "event id", "kind"):
+        found_labels = await one_box_labels(one_box, text)
+        assert not [x for x in found_labels if x.startswith("event_2024")], text
+    assert (await one_box_labels(one_box, "event"))[0] == "event"
+    assert (await one_box_labels(one_box, "event id"))[0] == "event.event_id"
+    # Asked for by type, partitions are found, columns and all.
+    partitions = await search(
+        one_box, "event", DocumentKind.TABLE, scopes=(ONE_BOX_SCOPE,), table_types=("partition",)
+    )
+    assert [label(hit) for hit in partitions] == ["event_2024_01", "event_2024_02"]
+    assert {hit.document.table_type for hit in partitions} == {"partition"}
+    # The table itself says how many it has.
+    [event] = await search(one_box, "event", DocumentKind.TABLE, scopes=(ONE_BOX_SCOPE,))
+    assert event.document.payload["partitions"] == 2
+
+
+async def test_words_may_name_a_table_and_its_column_in_any_order(one_box):
+    assert (await one_box_labels(one_box, "invoice notes"))[0] == "invoice.notes"
+    assert (await one_box_labels(one_box, "notes invoice"))[0] == "invoice.notes"
+    assert (await one_box_labels(one_box, "refund invoice"))[0] == "refund.invoice"
+    assert (await one_box_labels(one_box, "payments amount"))[0] == "payment.amount"
+    # One word alone never finds a column by its table's name.
+    assert "invoice.total" not in await one_box_labels(one_box, "invoice")
+    # Nor do two words that both only name the table.
+    assert "invoice_archive.id" not in await one_box_labels(one_box, "invoice archive")

@@ -46,7 +46,7 @@ def _explain(text: str, name: str, *columns: str, kind: DocumentKind | None = No
     [
         ("region", "SalesRegion", "Sales<em>Region</em>"),
         ("sales region", "SalesRegion", "<em>SalesRegion</em>"),  # adjacent spans merge
-        ("cust", "customer_orders", "<em>cust</em>omer_orders"),
+        ("cust", "customer_orders", "<em>customer</em>_orders"),  # an abbreviation of it
         ("license", "driverlicense", "driver<em>license</em>"),
         ("custmer", "customer_orders", "<em>customer</em>_orders"),  # a typo marks the part
         ("orders 2019", "orders_2019", "<em>orders_2019</em>"),  # the whole name

@@ -1087,6 +1087,7 @@ async def test_one_table_with_the_foreign_keys_that_point_at_it(gateway):
         "partition_of": None,
         "definition": None,
         "storage_engine": None,
+        "partitions": None,
         # By the referencing table's schema and name, then the key's name.
         "referenced_by": [
             {

@@ -17,6 +17,7 @@ const FACETS = [
 const WHY = {
   exact: "exact name",
   inflection: "plural or singular",
+  abbreviation: "abbreviation",
   part: "matching words",
   prefix: "words starting so",
   substring: "inside a word",
@@ -126,6 +127,7 @@ function hitItem(hit, names) {
     h("span", { class: "badge" }, hit.kind),
     // A plain table says nothing more; a view or a partitioned table is worth saying.
     hit.table_type === "table" ? null : h("span", { class: "badge" }, words(hit.table_type)),
+    hit.partitions ? h("span", { class: "badge" }, `${hit.partitions} partitions`) : null,
     hit.data_type ? h("code", {}, hit.data_type) : null,
     h("span", { class: "database" }, names.get(hit.database_id) || hit.database_id),
     hit.match ? h("span", { class: "why" }, ` · ${WHY[hit.match]}`) : null,

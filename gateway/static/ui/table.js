@@ -45,6 +45,9 @@ function facts(table, link) {
     ["Size", bytes(table.size_bytes)],
     table.storage_engine ? ["Storage engine", table.storage_engine] : null,
     table.partition_of ? ["Partition of", partitionParent(table, link)] : null,
+    table.partitions !== null && table.partitions !== undefined
+      ? ["Partitions", count(table.partitions)]
+      : null,
   ].filter(Boolean);
   return h(
     "dl",
