@@ -176,8 +176,10 @@ async def pick_queries(target: Target, count: int, seed: int) -> list[tuple[str,
     return [(name, typo) for typo, name in picked.items()]
 
 
-def search_path(typo: str, database_id: str) -> str:
-    return "/v1/search?" + urlencode({"q": typo, "kind": "table", "database_id": database_id})
+def search_path(typo: str, database_id: str, kind: str) -> str:
+    """The search of one query; kind `any` is the search box's (no kind parameter)."""
+    params = {"q": typo, "database_id": database_id} | ({} if kind == "any" else {"kind": kind})
+    return "/v1/search?" + urlencode(params)
 
 
 async def check_queries(
@@ -186,10 +188,11 @@ async def check_queries(
     database_id: str,
     results: Results,
     queries: list[tuple[str, str]],
+    kind: str,
 ) -> None:
     """Every query must answer 200; count how often the misspelled table is found."""
     for table, typo in queries:
-        async with http.get(base + search_path(typo, database_id)) as response:
+        async with http.get(base + search_path(typo, database_id, kind)) as response:
             if response.status != 200:
                 raise BenchError(f"search {typo!r} answered {response.status}: "
                                  f"{(await response.text())[:300]}")  # fmt: skip
@@ -531,9 +534,10 @@ async def checked_queries(
     database_id: str,
     results: Results,
     queries: list[tuple[str, str]],
+    kind: str,
 ) -> None:
     """check_queries, with what it found printed."""
-    await check_queries(http, up.base, database_id, results, queries)
+    await check_queries(http, up.base, database_id, results, queries, kind)
     results.checked = len(queries)
     print(
         f"{len(queries)} one-typo queries checked, e.g. "
@@ -558,7 +562,7 @@ class Load:
 
     def next_command(self) -> list[str]:
         self.runs += 1
-        paths = [search_path(q, self.database_id) for _, q in self.queries]
+        paths = [search_path(q, self.database_id, self.args.kind) for _, q in self.queries]
         if not self.args.distinct:
             script = self.up.temp / "search.lua"
             if self.runs == 1:
@@ -593,7 +597,7 @@ async def run_phases(
     database_id, results.first = await first_crawl(http, up, target, args)
     # With --distinct the check uses queries of its own, so the load's are never cached.
     checked = results.queries[-CHECKED_DISTINCT:] if args.distinct else results.queries
-    await checked_queries(http, up, database_id, results, checked)
+    await checked_queries(http, up, database_id, results, checked, args.kind)
     sent = results.queries[:-CHECKED_DISTINCT] if args.distinct else results.queries
     load = Load(args, up, database_id, sent)
     if args.idle_recrawl:
@@ -889,6 +893,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="wrk runs during the re-crawl at most (0: until it is complete)",
     )
     parser.add_argument("--queries", type=int, default=20, help="one-typo names to rotate")
+    parser.add_argument(
+        "--kind",
+        choices=("table", "any"),
+        default="table",
+        help="kind=table, or any: the search box's (no kind), which also ranks columns",
+    )
     parser.add_argument(
         "--distinct",
         action="store_true",
