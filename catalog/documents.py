@@ -56,6 +56,18 @@ def relation_type(table: Table) -> str:
     return PARTITION if table.partition_of else str(table.type)
 
 
+# Equal matches break ties the same way in every deployment: a table before a column (the table
+# named like the query before the columns that repeat its name), then by table type (a base
+# table's column before the same column in a view), then in plan order.
+_TYPE_RANKS = {"table": 0, "partitioned_table": 1, "view": 2, "materialized_view": 3}
+_COLUMN_RANKS = 8
+
+
+def tie_rank(kind: DocumentKind, table_type: str) -> int:
+    """Where a document sorts among hits of equal score: lower first."""
+    return (0 if kind is DocumentKind.TABLE else _COLUMN_RANKS) + _TYPE_RANKS.get(table_type, 4)
+
+
 # `retired` of a document no crawl has replaced (the largest value both engines' integers hold).
 NEVER_RETIRED = 2**63 - 1
 
@@ -129,6 +141,10 @@ class Document:
     @property
     def name(self) -> str:
         return self.column if self.column is not None else self.table
+
+    @property
+    def tie_rank(self) -> int:
+        return tie_rank(self.kind, self.table_type)
 
     @property
     def name_terms(self) -> list[str]:

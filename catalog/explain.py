@@ -139,8 +139,8 @@ class _DocumentTerms(dict[str, Sequence[str]]):
         document = self._document
         if field in _DERIVED:  # COLUMN_TERMS, TABLE_TERMS, NAME_QUALIFIED
             terms = document_terms(document).get(TermField(field), [])
-        else:  # the tie-breaks' keyword fields (catalog.search.TIE_BREAKS)
-            terms = {"kind": [str(document.kind)], "table_type": [document.table_type]}[field]
+        else:  # "kind": a table may match a query's words through its columns alone
+            terms = {"kind": [str(document.kind)]}[field]
         self[field] = terms
         return terms
 
@@ -183,8 +183,6 @@ def explain(document: Document, plan: MatchPlan) -> Explanation:
     for alternatives in plan.bonuses:
         if (best := _best(alternatives, terms)) is not None:
             score += best[0].score
-            if best[0].reason is None:
-                continue  # a tie-break: it says nothing of the name
             name_spans.append((0, len(document.name)))
             if best[0].reason in (Reason.EXACT, Reason.INFLECTION, Reason.ABBREVIATION):
                 whole.append(best[0].reason)

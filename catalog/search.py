@@ -50,17 +50,6 @@ TABLE_INFLECTION_SCORE = 18.0
 TABLE_ABBREVIATION_SCORE = 17.0
 QUALIFIED_NAME_BOOST = 40.0
 COMPACT_FUZZY_BOOSTS = {1: 3.0, 2: 2.0}  # by edit distance
-# Ties between equal matches break the same way in every deployment: a table before a column
-# (the table named like the query before the columns that repeat its name), then by table type
-# (a base table's column before the same column in a view). Fractions that add up to less than
-# 1, so they never reorder matches that score differently (whole numbers); exact in binary.
-TABLE_FIRST_SCORE = 0.5
-TABLE_TYPE_SCORES = {
-    "table": 0.25,
-    "partitioned_table": 0.1875,
-    "view": 0.125,
-    "materialized_view": 0.0625,
-}  # a foreign table: 0
 
 # Search pages reach this many hits deep at most; past that, refine the query.
 MAX_SEARCH_DEPTH = 1_000
@@ -242,16 +231,6 @@ def _qualified_name(spellings: list[tuple[str, Reason]]) -> tuple[TermClause, ..
     )
 
 
-# Score-only: they add to every hit of their kind and type, and no hit matches by them.
-TIE_BREAKS = (
-    (TermClause("kind", Match.EXACT, str(DocumentKind.TABLE), TABLE_FIRST_SCORE),),
-    tuple(
-        TermClause("table_type", Match.EXACT, table_type, score)
-        for table_type, score in TABLE_TYPE_SCORES.items()
-    ),
-)
-
-
 def match_plan(
     text: str, kind: DocumentKind | None = None, abbreviations: Abbreviations = BUILTIN
 ) -> MatchPlan | None:
@@ -286,25 +265,32 @@ def match_plan(
         ]
         groups.append(own)
         bonuses.append(_qualified_name(spellings))
-    return MatchPlan(parts=tuple(groups), bonuses=(*bonuses, *TIE_BREAKS))
+    return MatchPlan(parts=tuple(groups), bonuses=tuple(bonuses))
+
+
+SortKey = tuple[float, int, int, str]  # -score, tie rank, ordinal, id
 
 
 @dataclass(frozen=True)
 class SearchPosition:
-    """Where a page ended in the stable order (score desc, ordinal asc, id asc)."""
+    """Where a page ended in the stable order (score desc, tie rank, ordinal and id asc)."""
 
     score: float
+    rank: int  # catalog.documents.tie_rank
     ordinal: int
     id: str
     depth: int  # hits served up to and including this one
 
-    def key(self) -> tuple[float, int, str]:
-        return sort_key(self.score, self.ordinal, self.id)
+    def key(self) -> SortKey:
+        return sort_key(self.score, self.rank, self.ordinal, self.id)
 
 
-def sort_key(score: float, ordinal: int, document_id: str) -> tuple[float, int, str]:
-    """The stable order of hits, as a key that sorts ascending."""
-    return (-score, ordinal, document_id)
+def sort_key(
+    score: float, rank: int, ordinal: int, document_id: str
+) -> tuple[float, int, int, str]:
+    """The stable order of hits, as a key that sorts ascending: equal scores by tie rank
+    (catalog.documents.tie_rank), then plan order."""
+    return (-score, rank, ordinal, document_id)
 
 
 @dataclass(frozen=True)
@@ -381,11 +367,13 @@ class SearchHit:
     document: Document
     score: float
 
-    def key(self) -> tuple[float, int, str]:
-        return sort_key(self.score, self.document.ordinal, self.document.id)
+    def key(self) -> SortKey:
+        document = self.document
+        return sort_key(self.score, document.tie_rank, document.ordinal, document.id)
 
     def position(self, depth: int) -> SearchPosition:
-        return SearchPosition(self.score, self.document.ordinal, self.document.id, depth)
+        document = self.document
+        return SearchPosition(self.score, document.tie_rank, document.ordinal, document.id, depth)
 
 
 @dataclass(frozen=True)

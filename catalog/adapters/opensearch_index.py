@@ -177,6 +177,8 @@ INDEX_BODY: dict[str, Any] = {
             "retired": {"type": "long"},
             "ref": _KEYWORD,
             "ordinal": {"type": "long"},
+            # Orders equal scores before the ordinal does (catalog.documents.tie_rank).
+            "tie_rank": {"type": "integer"},
             "schema": _KEYWORD,
             "table": _KEYWORD,
             "column": _KEYWORD,
@@ -291,7 +293,10 @@ def _most_telling(group: BaseExceptionGroup) -> BaseException:
 
 
 def _to_source(document: Document) -> dict[str, Any]:
-    source = document_to_dict(document) | {"name_display": document.name}
+    source = document_to_dict(document) | {
+        "name_display": document.name,
+        "tie_rank": document.tie_rank,
+    }
     if document.kind is DocumentKind.TABLE:
         estimates = ("row_estimate", "size_bytes")
         source |= {name: document.payload.get(name) for name in estimates}
@@ -383,12 +388,19 @@ def _search_body(query: SearchQuery) -> dict[str, Any] | None:
                 "should": [_best_of(group) for group in plan.bonuses],
             }
         },
-        # The stable order: ties broken by plan order, then id.
-        "sort": [{"_score": "desc"}, {"ordinal": "asc"}, {"id": "asc"}],
+        # The stable order: ties broken by tie rank, plan order, then id. A document written
+        # before tie ranks were kept has none: it sorts after those that do.
+        "sort": [
+            {"_score": "desc"},
+            {"tie_rank": {"order": "asc", "missing": "_last"}},
+            {"ordinal": "asc"},
+            {"id": "asc"},
+        ],
         "track_scores": True,
     }
     if query.after is not None:
-        body["search_after"] = [query.after.score, query.after.ordinal, query.after.id]
+        after = query.after
+        body["search_after"] = [after.score, after.rank, after.ordinal, after.id]
     if query.facets:
         body["aggs"] = {
             field: {"terms": {"field": field, "size": FACET_SIZE}} for field in FACET_FIELDS

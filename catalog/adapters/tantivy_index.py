@@ -98,6 +98,8 @@ def _build_schema() -> tantivy.Schema:
     # Fast fields: ordinal orders and ranges table pages and breaks ties; generation and retired
     # say which scopes see a document (catalog.documents.Scope).
     builder.add_unsigned_field("ordinal", indexed=True, fast=True)
+    # Orders equal scores (catalog.documents.tie_rank) before the ordinal does.
+    builder.add_unsigned_field("tie_rank", fast=True)
     builder.add_unsigned_field("generation", indexed=True, fast=True)
     builder.add_unsigned_field("retired", indexed=True, fast=True)
     # The whole Document as JSON, payload included: what search and browsing give back.
@@ -115,6 +117,7 @@ def _to_tantivy(document: Document, schema: tantivy.Schema) -> tantivy.Document:
         "schema": document.schema,
         "table_type": document.table_type,
         "ordinal": document.ordinal,
+        "tie_rank": document.tie_rank,
         "generation": document.generation,
         "retired": document.retired,
         # The whole Document, payload included: what search and browsing give back.
@@ -153,17 +156,21 @@ def _from_tantivy(doc: tantivy.Document) -> Document:
     return document_from_json(doc.get_first("source"))
 
 
-Candidate = tuple[float, int, tantivy.DocAddress]  # score, ordinal, address
+Candidate = tuple[float, int, int, tantivy.DocAddress]  # score, tie rank, ordinal, address
+
+
+def _order(candidate: Candidate) -> tuple[float, int, int]:
+    return (-candidate[0], candidate[1], candidate[2])
 
 
 def _ranked(searcher: tantivy.Searcher, query: Query, window: int) -> list[Candidate]:
-    """The best `window` hits by (score desc, ordinal asc), and any tied with the last of them.
+    """The best `window` hits by (score desc, tie rank, ordinal), and any tied with the last.
 
     tantivy orders equal scores by where documents sit in segments, and the constant-score
     clauses make ties common. So hits tied with the last one are fetched too (the fetch grows
-    while the tie runs on, up to _MAX_TIE_CANDIDATES) and ordered by ordinal. Running the query
-    costs far more than collecting a hundred hits of it, so the first run collects that many:
-    most ties end there, and a second run is rare.
+    while the tie runs on, up to _MAX_TIE_CANDIDATES) and ordered by tie rank and ordinal.
+    Running the query costs far more than collecting a hundred hits of it, so the first run
+    collects that many: most ties end there, and a second run is rare.
     """
     fetch = max(window, _FIRST_TIE_CANDIDATES)
     while True:
@@ -172,21 +179,23 @@ def _ranked(searcher: tantivy.Searcher, query: Query, window: int) -> list[Candi
         if not tie_runs_on or fetch >= _MAX_TIE_CANDIDATES:
             break
         fetch = min(fetch * 4, _MAX_TIE_CANDIDATES)
-    ordinals = searcher.fast_field_values("ordinal", [address for _, address in hits])
+    addresses = [address for _, address in hits]
+    ranks = searcher.fast_field_values("tie_rank", addresses)
+    ordinals = searcher.fast_field_values("ordinal", addresses)
     candidates = [
-        (score, ordinal, address) for (score, address), ordinal in zip(hits, ordinals, strict=True)
+        (score, rank, ordinal, address)
+        for (score, address), rank, ordinal in zip(hits, ranks, ordinals, strict=True)
     ]
-    ranked = sorted(candidates, key=lambda candidate: (-candidate[0], candidate[1]))
-    return _through_ties(ranked, window)
+    return _through_ties(sorted(candidates, key=_order), window)
 
 
 def _through_ties(ranked: list[Candidate], count: int) -> list[Candidate]:
-    """The first `count` candidates and those sharing the last one's (score, ordinal): the id
-    decides inside that group, and ids are only known once the documents are read."""
+    """The first `count` candidates and those sharing the last one's place but for the id: the
+    id decides inside that group, and ids are only known once the documents are read."""
     if len(ranked) <= count:
         return ranked
-    edge = (-ranked[count - 1][0], ranked[count - 1][1])
-    return [c for c in ranked if (-c[0], c[1]) <= edge]
+    edge = _order(ranked[count - 1])
+    return [c for c in ranked if _order(c) <= edge]
 
 
 def _facets_of(documents: Iterable[Document]) -> Facets:
@@ -207,15 +216,16 @@ def _page(searcher: tantivy.Searcher, query: Query, search: SearchQuery) -> list
     candidates = _ranked(searcher, query, search.depth + search.limit)
     after = search.after
     if after is not None:
-        # Hits sharing the position's (score, ordinal) may fall either side of it: read them.
-        candidates = [c for c in candidates if (-c[0], c[1]) >= after.key()[:2]]
-        sharing = sum(1 for c in candidates if (-c[0], c[1]) == after.key()[:2])
+        # Hits sharing the position's place but for the id may fall either side of it: read them.
+        place = after.key()[:3]
+        candidates = [c for c in candidates if _order(c) >= place]
+        sharing = sum(1 for c in candidates if _order(c) == place)
         candidates = _through_ties(candidates, search.limit + sharing)
     else:
         candidates = _through_ties(candidates, search.limit)
     hits = [
         SearchHit(document=_from_tantivy(searcher.doc(address)), score=float(score))
-        for score, _, address in candidates
+        for score, _, _, address in candidates
     ]
     hits.sort(key=SearchHit.key)
     if after is not None:

@@ -43,7 +43,7 @@ routes = web.RouteTableDef()
 MAX_DATABASE_IDS = 100
 # What `type` may ask for: the engines' relation types, and partitions (left out unless asked).
 TABLE_TYPES = (*(str(table_type) for table_type in TableType), PARTITION)
-_CURSOR_KEYS = ("score", "ordinal", "id", "depth", "query", "scopes")
+_CURSOR_KEYS = ("score", "rank", "ordinal", "id", "depth", "query", "scopes")
 
 
 def _kind(raw: str | None) -> DocumentKind | None:
@@ -80,6 +80,8 @@ def _after(cursor: str | None, query: str, scopes: str) -> SearchPosition | None
         isinstance(position["score"], int | float)
         # JSON's NaN and Infinity parse, and an engine refuses them: a 500 once, on OpenSearch.
         and math.isfinite(position["score"])
+        and isinstance(position["rank"], int)
+        and 0 <= position["rank"] < 2**31
         and isinstance(position["ordinal"], int)
         and 0 <= position["ordinal"] < 2**63
         and isinstance(position["id"], str)
@@ -91,7 +93,11 @@ def _after(cursor: str | None, query: str, scopes: str) -> SearchPosition | None
     if position["scopes"] != scopes:
         raise ConflictError("a crawl finished since the first page: search again without a cursor")
     return SearchPosition(
-        float(position["score"]), position["ordinal"], position["id"], position["depth"]
+        float(position["score"]),
+        position["rank"],
+        position["ordinal"],
+        position["id"],
+        position["depth"],
     )
 
 
@@ -100,6 +106,7 @@ def _next_cursor(hit: SearchHit, depth: int, query: str, scopes: str) -> str:
     return encode_cursor(
         {
             "score": position.score,
+            "rank": position.rank,
             "ordinal": position.ordinal,
             "id": position.id,
             "depth": position.depth,

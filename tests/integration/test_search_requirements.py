@@ -17,8 +17,6 @@ from catalog.models import Column, Table, TableType
 from catalog.search import (
     COMPACT_FUZZY_BOOSTS,
     FUZZY_SCORES,
-    TABLE_FIRST_SCORE,
-    TABLE_TYPE_SCORES,
     Reason,
     SearchHit,
     SearchIndex,
@@ -189,10 +187,10 @@ async def test_table_hits_show_their_matched_columns_highlighted(catalog):
 
 async def test_one_or_two_typos_still_find_the_table_and_exact_beats_fuzzy(catalog):
     typos = await search(catalog, "custmer_ordrs", DocumentKind.TABLE)
-    # Both spellings of the name are two typos away, and match alike above everything else
-    # (whole scores; the fractions are the tie-breaks).
-    assert {label(hit) for hit in typos[:2]} == {"customer_orders", "CustomerOrders"}
-    assert int(typos[0].score) == int(typos[1].score) > int(typos[2].score)
+    # Both spellings of the name are two typos away, and tie above everything else; the table
+    # before the materialized view (the tie-break).
+    assert [label(hit) for hit in typos[:2]] == ["customer_orders", "CustomerOrders"]
+    assert typos[0].score == typos[1].score > typos[2].score
     assert (await labels(catalog, "shipmnets", DocumentKind.TABLE))[0] == "shipments"  # swap
 
     exact = await search(catalog, "card", DocumentKind.TABLE)
@@ -207,9 +205,7 @@ async def test_typo_tolerance_scales_with_the_length_of_the_word(catalog):
     assert await labels(catalog, "cadr", DocumentKind.TABLE) == ["card"]  # not "cart": 2 edits
     assert await labels(catalog, "cr", DocumentKind.TABLE) == []  # no typo in 2 letters ("ca")
     hits = await search(catalog, "shpmnts", DocumentKind.TABLE)
-    # A part, and the name; and the tie-breaks of a table.
-    tie_breaks = TABLE_FIRST_SCORE + TABLE_TYPE_SCORES["table"]
-    assert hits[0].score == FUZZY_SCORES[2] + COMPACT_FUZZY_BOOSTS[2] + tie_breaks
+    assert hits[0].score == FUZZY_SCORES[2] + COMPACT_FUZZY_BOOSTS[2]  # a part, and the name
 
 
 # --- filters, facets, cursors ---------------------------------------------------------------

@@ -12,8 +12,6 @@ from catalog.search import (
     EXACT_NAME_BOOST,
     EXACT_TERM_SCORE,
     MAX_SEARCH_DEPTH,
-    TABLE_FIRST_SCORE,
-    TABLE_TYPE_SCORES,
     SearchPosition,
     SearchQuery,
     Suggestion,
@@ -75,9 +73,7 @@ def test_a_table_found_through_a_column_lists_it_and_does_not_highlight_its_own_
 def test_explained_score_adds_the_best_clause_of_each_part_and_the_bonuses():
     exact = _explain("orders", "orders")
     assert exact.score > EXACT_NAME_BOOST + EXACT_TERM_SCORE  # plus the run-together bonus
-    # A part, and the tie-breaks of a base table.
-    tie_breaks = TABLE_FIRST_SCORE + TABLE_TYPE_SCORES["table"]
-    assert _explain("orders", "customer_orders").score == EXACT_TERM_SCORE + tie_breaks
+    assert _explain("orders", "customer_orders").score == EXACT_TERM_SCORE
 
 
 @pytest.mark.parametrize(
@@ -121,6 +117,6 @@ def test_suggestions_merge_tiers_best_first_without_repeats():
 
 
 def test_search_depth_is_bounded():
-    position = SearchPosition(1.0, 0, "x", MAX_SEARCH_DEPTH + 1)
+    position = SearchPosition(1.0, 0, 0, "x", MAX_SEARCH_DEPTH + 1)
     with pytest.raises(InvalidInputError):
         SearchQuery("orders", ("db:1",), after=position)
