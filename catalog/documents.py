@@ -42,9 +42,7 @@ class TermField(StrEnum):
     NAME_COMPACT = "name_compact"  # compact_name(name): suggestions complete names from the start
     COLUMN_TERMS = "column_terms"  # table documents: the terms of every column's name
     TABLE_TERMS = "table_terms"  # column documents: the terms of their table's name
-    # Column documents: the table's and the column's names run together, in either order
-    # (`invoicenotes`, `notesinvoice`), for a query that names both.
-    NAME_QUALIFIED = "name_qualified"
+    TABLE_COMPACT = "table_compact"  # column documents: their table's compact name
 
 
 # The table_type of a partition's documents, and of its columns': search folds them into their
@@ -178,24 +176,19 @@ def document_terms(document: Document) -> dict[TermField, list[str]]:
     own = {field: list(terms) for field, terms in name_analysis(document.name).items()}
     if document.column is None:
         return own | {TermField.COLUMN_TERMS: column_terms(document)}
-    return own | {
-        TermField.TABLE_TERMS: list(table_terms(document.table)),
-        TermField.NAME_QUALIFIED: qualified_names(document.table, document.column),
-    }
+    return own | {field: list(terms) for field, terms in table_analysis(document.table).items()}
 
 
-def table_terms(table: str) -> tuple[str, ...]:
-    """A column document's TABLE_TERMS: its table's name terms."""
-    return name_analysis(table)[TermField.NAME_TERMS]
-
-
-def qualified_names(table: str, column: str) -> list[str]:
-    """A column document's NAME_QUALIFIED: the table's and its compact names, both ways."""
-    (table_compact,) = name_analysis(table)[TermField.NAME_COMPACT]
-    (column_compact,) = name_analysis(column)[TermField.NAME_COMPACT]
-    if not (table_compact and column_compact):
-        return []  # a name without letters or digits
-    return [table_compact + column_compact, column_compact + table_compact]
+def table_analysis(table: str) -> Mapping[TermField, tuple[str, ...]]:
+    """What a column document holds in the fields of its table's name (TABLE_TERMS and
+    TABLE_COMPACT): the same for all of a table's columns."""
+    analysed = name_analysis(table)
+    return MappingProxyType(
+        {
+            TermField.TABLE_TERMS: analysed[TermField.NAME_TERMS],
+            TermField.TABLE_COMPACT: analysed[TermField.NAME_COMPACT],
+        }
+    )
 
 
 def column_terms(document: Document) -> list[str]:
@@ -208,7 +201,7 @@ def column_terms(document: Document) -> list[str]:
 @lru_cache(maxsize=65_536)
 def name_analysis(name: str) -> Mapping[TermField, tuple[str, ...]]:
     """What a document named `name` holds in the fields of its own name: all but COLUMN_TERMS,
-    TABLE_TERMS and NAME_QUALIFIED (read-only: every caller shares the cached one)."""
+    TABLE_TERMS and TABLE_COMPACT (read-only: every caller shares the cached one)."""
     return MappingProxyType(
         {
             TermField.NAME: (name.lower(),),

@@ -124,7 +124,7 @@ def highlight(name: str, spans: Iterable[Span]) -> str:
     return "".join(out)
 
 
-_DERIVED = frozenset({TermField.COLUMN_TERMS, TermField.TABLE_TERMS, TermField.NAME_QUALIFIED})
+_DERIVED = frozenset({TermField.COLUMN_TERMS, TermField.TABLE_TERMS, TermField.TABLE_COMPACT})
 
 
 class _DocumentTerms(dict[str, Sequence[str]]):
@@ -137,7 +137,7 @@ class _DocumentTerms(dict[str, Sequence[str]]):
 
     def __missing__(self, field: str) -> Sequence[str]:
         document = self._document
-        if field in _DERIVED:  # COLUMN_TERMS, TABLE_TERMS, NAME_QUALIFIED
+        if field in _DERIVED:  # COLUMN_TERMS, TABLE_TERMS, TABLE_COMPACT
             terms = document_terms(document).get(TermField(field), [])
         else:  # "kind": a table may match a query's words through its columns alone
             terms = {"kind": [str(document.kind)]}[field]
@@ -152,6 +152,8 @@ def _best(
     first that does, trying the highest scores first (the first of equals, as the engines'
     dis_max keeps)."""
     for clause in sorted(alternatives, key=lambda clause: -clause.score):
+        if clause.also is not None and clause.also[1] not in terms[clause.also[0]]:
+            continue
         if (term := _matched_term(clause, terms[clause.field])) is not None:
             return clause, term
     return None

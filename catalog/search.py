@@ -97,7 +97,7 @@ class TermClause:
 
     Adapters translate clauses into engine queries, each scoring its constant `score`;
     catalog.explain evaluates the same clauses in Python to say why a hit matched (`reason`).
-    `field` is an analysed field (TermField), or a keyword field for the tie-breaks.
+    `field` is an analysed field (TermField), or the keyword field `kind`.
     """
 
     field: str
@@ -106,6 +106,8 @@ class TermClause:
     score: float = 0.0
     distance: int = 0
     reason: Reason | None = None
+    # And this field must hold this term too (a column's name, and its table's).
+    also: tuple[TermField, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -222,13 +224,40 @@ def _whole_name(spellings: list[tuple[str, Reason]]) -> tuple[TermClause, ...]:
     )
 
 
-def _qualified_name(spellings: list[tuple[str, Reason]]) -> tuple[TermClause, ...]:
-    """A column whose table's name and its own, run together either way, are the query."""
-    field = TermField.NAME_QUALIFIED
-    return tuple(
-        TermClause(field, Match.EXACT, text, QUALIFIED_NAME_BOOST, reason=why)
-        for text, why in spellings
-    )
+def _qualified_name(parts: list[str]) -> tuple[TermClause, ...]:
+    """A column whose table's compact name and its own are the query's words, cut in two, in
+    either order (`invoice notes`, `notes invoice`), each side also with its last word in the
+    other number (`patient birth date` for patients.birth_date)."""
+    clauses = []
+    for cut in range(1, len(parts)):
+        for table, column in ((parts[:cut], parts[cut:]), (parts[cut:], parts[:cut])):
+            for table_side, table_why in _numbers(table):
+                for column_side, column_why in _numbers(column):
+                    why = (
+                        Reason.EXACT
+                        if table_why is column_why is Reason.EXACT
+                        else Reason.INFLECTION
+                    )
+                    clauses.append(
+                        TermClause(
+                            TermField.NAME_COMPACT,
+                            Match.EXACT,
+                            column_side,
+                            QUALIFIED_NAME_BOOST,
+                            reason=why,
+                            also=(TermField.TABLE_COMPACT, table_side),
+                        )
+                    )
+    return tuple(clauses)
+
+
+def _numbers(words: list[str]) -> list[tuple[str, Reason]]:
+    """Words run together as typed, and with the last in its other number."""
+    head = "".join(words[:-1])
+    return [
+        ("".join(words), Reason.EXACT),
+        *((head + form, Reason.INFLECTION) for form in inflections(words[-1])),
+    ]
 
 
 def match_plan(
@@ -264,7 +293,7 @@ def match_plan(
             for part, group in zip(parts, groups, strict=True)
         ]
         groups.append(own)
-        bonuses.append(_qualified_name(spellings))
+        bonuses.append(_qualified_name(parts))
     return MatchPlan(parts=tuple(groups), bonuses=tuple(bonuses))
 
 

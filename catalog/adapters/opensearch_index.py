@@ -195,9 +195,9 @@ INDEX_BODY: dict[str, Any] = {
             "name_compact": _KEYWORD,
             # Table documents: identifier_terms of every column's name.
             "column_terms": _KEYWORD,
-            # Column documents: their table's name terms; table and column run together.
+            # Column documents: their table's name terms, and its compact name.
             "table_terms": _KEYWORD,
-            "name_qualified": _KEYWORD,
+            "table_compact": _KEYWORD,
             # The name as written, for suggestions (a terms aggregation returns it).
             "name_display": _KEYWORD,
             # Shown to readers, never searched: kept in _source only.
@@ -326,6 +326,14 @@ def crawl_record(crawl: Crawl, tenant_id: str, changes: int) -> dict[str, Any]:
 
 
 def _clause(clause: TermClause) -> dict[str, Any]:
+    query = _matching(clause)
+    if clause.also is None:
+        return query
+    field, value = clause.also
+    return {"bool": {"filter": [query, {"term": {field: value}}]}}
+
+
+def _matching(clause: TermClause) -> dict[str, Any]:
     if clause.match is Match.EXACT:
         return {"term": {clause.field: clause.value}}
     if clause.match is Match.PREFIX:
