@@ -2,6 +2,7 @@
 
     python -m bench.relevance                      # tantivy, in a temporary directory
     python -m bench.relevance --opensearch-url http://127.0.0.1:9200
+    python -m bench.relevance --suite any          # the one search box's (kind=any) section
 
 The same queries, catalog and measure gate both adapters in tests/integration/test_relevance.py.
 """
@@ -18,15 +19,21 @@ from pathlib import Path
 from catalog.adapters.opensearch_index import OpenSearchIndex
 from catalog.adapters.tantivy_index import TantivyIndex
 from catalog.search import SearchIndex
+from tests.relevance.any_catalog import ANY_SCOPES, load_any_catalog
+from tests.relevance.any_queries import ANY_QUERIES
 from tests.relevance.catalog import load_relevance_catalog
 from tests.relevance.measure import run_queries
 
 
-async def measure(index: SearchIndex) -> str:
+async def measure(index: SearchIndex, suite: str) -> str:
     await index.open()
     try:
-        documents = await load_relevance_catalog(index)
-        report = await run_queries(index)
+        if suite == "any":
+            documents = await load_any_catalog(index)
+            report = await run_queries(index, ANY_QUERIES, ANY_SCOPES)
+        else:
+            documents = await load_relevance_catalog(index)
+            report = await run_queries(index)
     finally:
         await index.close()
     return f"{len(documents)} documents\n{report.table()}"
@@ -36,14 +43,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.relevance", description=__doc__)
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--opensearch-url", help="measure the OpenSearch adapter there instead")
+    parser.add_argument(
+        "--suite",
+        choices=("kinds", "any"),
+        default="kinds",
+        help="kinds: the table and column searches' suite; any: the one search box's",
+    )
     args = parser.parse_args(argv)
     if args.opensearch_url:
         # A fresh index of its own, left behind for inspection.
         name = f"catalog-relevance-{uuid.uuid4().hex[:8]}"
-        print(asyncio.run(measure(OpenSearchIndex(args.opensearch_url, name))))
+        print(asyncio.run(measure(OpenSearchIndex(args.opensearch_url, name), args.suite)))
         return 0
     with tempfile.TemporaryDirectory() as directory:
-        print(asyncio.run(measure(TantivyIndex(Path(directory) / "index"))))
+        print(asyncio.run(measure(TantivyIndex(Path(directory) / "index"), args.suite)))
     return 0
 
 
