@@ -14,12 +14,11 @@ from random import Random
 from catalog.documents import Document, generation_scope
 from catalog.models import Column, Table, TableType
 from catalog.search import SearchIndex
-from tests.search_helpers import crawl
+from tests.relevance.catalog import GENERATION, load_databases
 
 HR = "hr"
 SHOP2 = "shop2"
 CLINIC = "clinic"
-GENERATION = 1
 ANY_SCOPES = tuple(generation_scope(database, GENERATION) for database in (HR, SHOP2, CLINIC))
 
 Spec = tuple[str, TableType, tuple[str, ...]]  # name, type, columns as "name:type"
@@ -761,7 +760,4 @@ def any_tables() -> dict[str, list[Table]]:
 
 async def load_any_catalog(index: SearchIndex) -> list[Document]:
     """Write and publish the three databases; returns every document written."""
-    written: list[Document] = []
-    for database_id, tables in any_tables().items():
-        written += await crawl(index, database_id, GENERATION, tables)
-    return written
+    return await load_databases(index, any_tables())

@@ -178,9 +178,14 @@ def relevance_tables() -> dict[str, list[Table]]:
     return databases
 
 
-async def load_relevance_catalog(index: SearchIndex) -> list[Document]:
-    """Write and publish both databases; returns every document written."""
+async def load_databases(index: SearchIndex, databases: dict[str, list[Table]]) -> list[Document]:
+    """Write and publish each database's tables; returns every document written."""
     written: list[Document] = []
-    for database_id, tables in relevance_tables().items():
+    for database_id, tables in databases.items():
         written += await crawl(index, database_id, GENERATION, tables)
     return written
+
+
+async def load_relevance_catalog(index: SearchIndex) -> list[Document]:
+    """Write and publish both databases; returns every document written."""
+    return await load_databases(index, relevance_tables())
