@@ -31,6 +31,7 @@ SUBSTRING_SCORE = 12.0  # ... contains it inside a word
 FUZZY_SCORES = {1: 8.0, 2: 4.0}  # ... is this many edits away
 # Table documents also match through their columns' names, below every match of their own name.
 COLUMN_EXACT_SCORE = 3.0
+COLUMN_OTHER_FORM_SCORE = 2.0  # a column named in the other number, or abbreviated
 COLUMN_PREFIX_SCORE = 1.0
 # Bonuses: the text is the whole name; or covers it, separators and case aside ("orders 2019"
 # for orders_2019), below that so typed underscores still count; or would after a typo or two,
@@ -158,6 +159,11 @@ def part_clauses(
     if kind is not DocumentKind.COLUMN:  # only table documents hold column terms
         clauses.append(
             TermClause(column_terms, Match.EXACT, part, COLUMN_EXACT_SCORE, reason=Reason.PART)
+        )
+        clauses.extend(
+            TermClause(column_terms, Match.EXACT, other, COLUMN_OTHER_FORM_SCORE, reason=why)
+            for why, others in ((Reason.INFLECTION, forms), (Reason.ABBREVIATION, short))
+            for other in others
         )
         clauses.append(
             TermClause(column_terms, Match.PREFIX, part, COLUMN_PREFIX_SCORE, reason=Reason.PREFIX)

@@ -459,6 +459,7 @@ async def test_ties_break_by_table_type_the_same_everywhere(one_box):
         ("invoise", "invoice", Reason.TYPO),
         ("invoice archiv", "invoice_archive", Reason.PREFIX),
         ("order lines", "order_line", Reason.INFLECTION),
+        ("order quantity", "order_line", Reason.PART),  # the weakest: order; quantity by order_qty
     ],
 )
 async def test_each_hit_says_why_it_matched(one_box, text, name, why):
