@@ -137,12 +137,13 @@ class _DocumentTerms(dict[str, Sequence[str]]):
 
     def __missing__(self, field: str) -> Sequence[str]:
         document = self._document
-        if field in _DERIVED:  # COLUMN_TERMS, TABLE_TERMS, TABLE_COMPACT
-            terms = document_terms(document).get(TermField(field), [])
+        if field in _DERIVED:  # COLUMN_TERMS, TABLE_TERMS, TABLE_COMPACT: all at once
+            derived = document_terms(document)
+            for name in _DERIVED:
+                self[name] = derived.get(name, [])
         else:  # "kind": a table may match a query's words through its columns alone
-            terms = {"kind": [str(document.kind)]}[field]
-        self[field] = terms
-        return terms
+            self[field] = {"kind": [str(document.kind)]}[field]
+        return self[field]
 
 
 def _best(

@@ -122,19 +122,25 @@ class MatchPlan:
     bonuses: tuple[tuple[TermClause, ...], ...]
 
 
-def _other_forms(part: str, abbreviations: Abbreviations) -> tuple[list[str], list[str]]:
-    """A part's other number, and its abbreviations or expansions (of either number: `users`
-    finds `usr`)."""
-    forms = list(inflections(part))
-    short = {alt for form in (part, *forms) for alt in abbreviations.of_part(form)}
-    return forms, sorted(short - {part, *forms})
+@dataclass(frozen=True)
+class _Word:
+    """A part of the query, with its other number and its abbreviations or expansions (of
+    either number: `users` finds `usr`), worked out once for every clause that needs them."""
+
+    part: str
+    forms: tuple[str, ...]
+    short: tuple[str, ...]
+
+    @classmethod
+    def of(cls, part: str, abbreviations: Abbreviations) -> _Word:
+        forms = inflections(part)
+        short = {alt for form in (part, *forms) for alt in abbreviations.of_part(form)}
+        return cls(part, forms, tuple(sorted(short - {part, *forms})))
 
 
-def part_clauses(
-    part: str, kind: DocumentKind | None, abbreviations: Abbreviations = BUILTIN
-) -> tuple[TermClause, ...]:
+def _part_clauses(word: _Word, kind: DocumentKind | None) -> tuple[TermClause, ...]:
     name_terms, column_terms = TermField.NAME_TERMS, TermField.COLUMN_TERMS
-    forms, short = _other_forms(part, abbreviations)
+    part, forms, short = word.part, word.forms, word.short
     clauses = [
         TermClause(name_terms, Match.EXACT, part, EXACT_TERM_SCORE, reason=Reason.PART),
         *(
@@ -171,10 +177,10 @@ def part_clauses(
     return tuple(clauses)
 
 
-def _table_clauses(part: str, abbreviations: Abbreviations) -> tuple[TermClause, ...]:
+def _table_clauses(word: _Word) -> tuple[TermClause, ...]:
     """A column document's table named by this part of the query (with its other words naming
     the column): below any match of the column's own name but a typo."""
-    forms, short = _other_forms(part, abbreviations)
+    part, forms, short = word.part, word.forms, word.short
     field = TermField.TABLE_TERMS
     return (
         TermClause(field, Match.EXACT, part, TABLE_PART_SCORE, reason=Reason.PART),
@@ -189,20 +195,21 @@ def _table_clauses(part: str, abbreviations: Abbreviations) -> tuple[TermClause,
     )
 
 
-def _spellings(parts: list[str], abbreviations: Abbreviations) -> list[tuple[str, Reason]]:
+def _spellings(words: list[_Word]) -> list[tuple[str, Reason]]:
     """The query's parts run together, with each part in turn in its other number or
     abbreviated, and with every part abbreviated that can be (`transaction timestamp`:
     `txnts`): each spelling once, with why it differs from the typed one."""
+    parts = [word.part for word in words]
     spellings = {"".join(parts): Reason.EXACT}
-    others = [_other_forms(part, abbreviations) for part in parts]
-    for i, (forms, short) in enumerate(others):
-        for reason, alternatives in ((Reason.INFLECTION, forms), (Reason.ABBREVIATION, short)):
+    for i, word in enumerate(words):
+        for reason, alternatives in (
+            (Reason.INFLECTION, word.forms),
+            (Reason.ABBREVIATION, word.short),
+        ):
             for alt in alternatives:
                 spellings.setdefault("".join([*parts[:i], alt, *parts[i + 1 :]]), reason)
-    if sum(1 for _, short in others if short) > 1:
-        every = [
-            short[0] if short else part for part, (_, short) in zip(parts, others, strict=True)
-        ]
+    if sum(1 for word in words if word.short) > 1:
+        every = [word.short[0] if word.short else word.part for word in words]
         spellings.setdefault("".join(every), Reason.ABBREVIATION)
     return list(spellings.items())
 
@@ -276,8 +283,9 @@ def match_plan(
     exact_name = TermClause(
         TermField.NAME, Match.EXACT, text.lower(), EXACT_NAME_BOOST, reason=Reason.EXACT
     )
-    spellings = _spellings(parts, abbreviations)
-    groups = [part_clauses(part, kind, abbreviations) for part in parts]
+    words = [_Word.of(part, abbreviations) for part in parts]
+    spellings = _spellings(words)
+    groups = [_part_clauses(word, kind) for word in words]
     bonuses = [(exact_name,), _whole_name(spellings)]
     if len(parts) > 1 and kind is not DocumentKind.TABLE:
         # Words may name a column's table as well as the column, in any order; but a column
@@ -295,8 +303,7 @@ def match_plan(
             ),
         )
         groups = [
-            (*group, *_table_clauses(part, abbreviations))
-            for part, group in zip(parts, groups, strict=True)
+            (*group, *_table_clauses(word)) for word, group in zip(words, groups, strict=True)
         ]
         groups.append(own)
         bonuses.append(_qualified_name(parts))

@@ -12,9 +12,9 @@ from __future__ import annotations
 from random import Random
 
 from catalog.documents import Document, generation_scope
-from catalog.models import Column, Table, TableType
+from catalog.models import Table, TableType
 from catalog.search import SearchIndex
-from tests.relevance.catalog import GENERATION, load_databases
+from tests.relevance.catalog import GENERATION, load_databases, spec_table
 
 HR = "hr"
 SHOP2 = "shop2"
@@ -693,17 +693,8 @@ def _table(
     columns: tuple[str, ...],
     partition_of: str | None = None,
 ) -> Table:
-    typed = [column.split(":", 1) for column in columns]
-    return Table(
-        schema=schema,
-        name=name,
-        type=kind,
-        columns=tuple(
-            Column(name=column, position=i + 1, data_type=data_type, nullable=i > 0)
-            for i, (column, data_type) in enumerate(typed)
-        ),
-        partition_of=partition_of,
-        definition=DEFINITIONS.get(name),
+    return spec_table(
+        schema, name, kind, columns, partition_of=partition_of, definition=DEFINITIONS.get(name)
     )
 
 

@@ -131,8 +131,11 @@ _COLUMNS = [
 _LOOK_ALIKES_PER_SCHEMA = 24
 
 
-def _table(schema: str, name: str, kind: TableType, columns: tuple[str, ...]) -> Table:
-    typed = [column.split(":") for column in ("id:bigint", *columns)]
+def spec_table(
+    schema: str, name: str, kind: TableType, columns: tuple[str, ...], **more: object
+) -> Table:
+    """A table from columns written `name:type`; the first is not nullable."""
+    typed = [column.split(":", 1) for column in columns]
     return Table(
         schema=schema,
         name=name,
@@ -141,7 +144,12 @@ def _table(schema: str, name: str, kind: TableType, columns: tuple[str, ...]) ->
             Column(name=column, position=i + 1, data_type=data_type, nullable=i > 0)
             for i, (column, data_type) in enumerate(typed)
         ),
+        **more,
     )
+
+
+def _table(schema: str, name: str, kind: TableType, columns: tuple[str, ...]) -> Table:
+    return spec_table(schema, name, kind, ("id:bigint", *columns))
 
 
 def _look_alikes(rng: Random, schema: str, taken: set[str]) -> list[Table]:
