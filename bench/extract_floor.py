@@ -6,10 +6,10 @@ Each approach runs --repeat times, every run in a fresh spawned process, so its 
 (getrusage of that process) is its own. The approaches:
 
 1. floor extract: whole-catalog streamed pg_catalog queries with asyncpg (server-side cursors,
-   rows only counted): the crawler's own SQL, filtered by a subquery instead of an oid array.
+   rows only counted): the crawler's own SQL over the whole catalog (whole_catalog_queries).
 2. our extractor: PostgresCrawler.list_relations, then read_batch in batches of 500.
 3. floor index (tantivy alone): the same documents (documents_for_table over our extractor's
-   tables), converted to tantivy documents by the adapter's own _to_tantivy outside the timer;
+   tables), converted to tantivy documents by the adapter's own to_tantivy outside the timer;
    timed: a fresh tantivy index and writer (the adapter's heap), add_document for each, one
    commit per 5,500 documents (a crawl batch: 500 tables of 1 + 10 documents), and
    wait_merging_threads. What tantivy itself costs, with nothing of ours around it.
@@ -60,32 +60,15 @@ def current_rss() -> int:
     return psutil.Process().memory_info().rss
 
 
-def whole_catalog_sql() -> dict[str, str]:
-    """The crawler's four batch queries over the whole catalog: the oid array is replaced by the
-    relation list itself, so the floor reads exactly what the crawler reads, in one pass."""
-    from catalog.adapters import postgres_crawler as postgres
-
-    relations = f"SELECT c.oid {postgres._CATALOGED}"
-    queries = {
-        "relations": postgres._RELATIONS,
-        "columns": postgres._COLUMNS,
-        "constraints": postgres._CONSTRAINTS,
-        "indexes": postgres._INDEXES,
-    }
-    whole = {}
-    for name, sql in queries.items():
-        assert sql.count("= ANY($1::oid[])") == 1, name  # the crawler's SQL changed shape
-        whole[name] = sql.replace("= ANY($1::oid[])", f"IN ({relations})")
-    return whole
-
-
 # --- 1. floor extract ---------------------------------------------------------------------
 
 
 async def _floor_extract(params: dict[str, Any]) -> dict[str, Any]:
     import asyncpg
 
-    queries = whole_catalog_sql()
+    from catalog.adapters.postgres_crawler import whole_catalog_queries
+
+    queries = whole_catalog_queries()
     start_rss = current_rss()
     began = time.perf_counter()
     # jit off as the crawler sets it: the same planner, so only the batching differs.
@@ -189,13 +172,19 @@ def _document_batches(path: Path) -> Iterator[list[Any]]:
 def _tantivy_alone(params: dict[str, Any]) -> dict[str, Any]:
     import tantivy
 
-    from catalog.adapters.tantivy_index import _WRITER_HEAP_BYTES, _build_schema, _to_tantivy
+    from catalog.adapters.tantivy_index import (
+        TERMS_ANALYZER,
+        TERMS_TOKENIZER,
+        WRITER_HEAP_BYTES,
+        build_schema,
+        to_tantivy,
+    )
 
-    schema = _build_schema()
+    schema = build_schema()
     # Converted before the timer, all of them: a conversion between batches would give the
     # writer's background merges untimed time. Only tantivy's own work is timed.
     batches = [
-        [_to_tantivy(document, schema) for document in batch]
+        [to_tantivy(document, schema) for document in batch]
         for batch in _document_batches(Path(params["pickle"]))
     ]
     temp = Path(tempfile.mkdtemp(prefix="bench-tantivy-alone-"))
@@ -203,7 +192,8 @@ def _tantivy_alone(params: dict[str, Any]) -> dict[str, Any]:
         start_rss = current_rss()
         began = time.perf_counter()
         index = tantivy.Index(schema, path=str(temp))
-        writer = index.writer(heap_size=_WRITER_HEAP_BYTES)
+        index.register_tokenizer(TERMS_TOKENIZER, TERMS_ANALYZER)
+        writer = index.writer(heap_size=WRITER_HEAP_BYTES)
         for batch in batches:
             for document in batch:
                 writer.add_document(document)

@@ -226,6 +226,19 @@ ORDER BY x.indrelid, ic.relname
 """
 
 
+def whole_catalog_queries() -> dict[str, str]:
+    """The batch queries over every cataloged relation, one statement each: what a whole crawl
+    reads. Public so bench.extract_floor times this floor with the crawler's own SQL."""
+    every = f"IN (SELECT c.oid {_CATALOGED})"
+    batch = {
+        "relations": _RELATIONS,
+        "columns": _COLUMNS,
+        "constraints": _CONSTRAINTS,
+        "indexes": _INDEXES,
+    }
+    return {name: sql.replace("= ANY($1::oid[])", every) for name, sql in batch.items()}
+
+
 # Refused, DNS failure, connection lost, server shut down or our backend terminated, a database
 # that does not accept connections right now, or one with no connection slot free.
 _LOST = (

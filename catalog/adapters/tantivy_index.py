@@ -66,7 +66,8 @@ from catalog.search import (
 
 log = logging.getLogger(__name__)
 
-_WRITER_HEAP_BYTES = 128_000_000
+# Public, as are build_schema, to_tantivy and TERMS_*: bench.extract_floor times tantivy alone.
+WRITER_HEAP_BYTES = 128_000_000
 # How far search looks past a page for hits tied with its last one (see _ranked): at first, and
 # at most.
 _FIRST_TIE_CANDIDATES = 100
@@ -76,12 +77,13 @@ _FAST_KEYWORDS = {*FACET_FIELDS, "name_display"}
 # The analysed fields' terms (catalog.documents, computed once per name) reach tantivy as one
 # string per field, joined by NUL, which no identifier holds; this tokenizer splits them again in
 # Rust. A Python list per field made converting a document cost three times as much.
-_TERMS_TOKENIZER = "nul_separated"
+TERMS_TOKENIZER = "nul_separated"
 _TERM_SEPARATOR = "\x00"
-_TERMS_ANALYZER = tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.regex(r"[^\x00]+")).build()
+TERMS_ANALYZER = tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.regex(r"[^\x00]+")).build()
 
 
-def _build_schema() -> tantivy.Schema:
+def build_schema() -> tantivy.Schema:
+    """The index schema; public so bench.extract_floor builds the very index the adapter does."""
     builder = tantivy.SchemaBuilder()
     # "raw" keeps each value as one term: these are keywords. `references`: a table
     # document's foreign key targets (catalog.documents.referenced_relations).
@@ -91,9 +93,9 @@ def _build_schema() -> tantivy.Schema:
             name, tokenizer_name="raw", index_option="basic", fast=name in _FAST_KEYWORDS
         )
     # Already split and lower-cased in Python (catalog.documents.name_analysis): the engine only
-    # cuts them apart (_TERMS_TOKENIZER).
+    # cuts them apart (TERMS_TOKENIZER).
     for name in TermField:
-        builder.add_text_field(name, tokenizer_name=_TERMS_TOKENIZER, index_option="basic")
+        builder.add_text_field(name, tokenizer_name=TERMS_TOKENIZER, index_option="basic")
     # Fast fields: ordinal orders and ranges table pages and breaks ties; generation and retired
     # say which scopes see a document (catalog.documents.Scope).
     builder.add_unsigned_field("ordinal", indexed=True, fast=True)
@@ -106,7 +108,8 @@ def _build_schema() -> tantivy.Schema:
     return builder.build()
 
 
-def _to_tantivy(document: Document, schema: tantivy.Schema) -> tantivy.Document:
+def to_tantivy(document: Document, schema: tantivy.Schema) -> tantivy.Document:
+    """A Document as the adapter writes it; public so bench.extract_floor converts alike."""
     values: dict[str, object] = {
         "id": document.id,
         "database_id": document.database_id,
@@ -143,7 +146,7 @@ def _table_values(table: str) -> dict[str, str]:
 
 @lru_cache(maxsize=65_536)
 def _name_values(name: str) -> dict[str, str]:
-    """The fields a document's name fills, as tantivy takes them (see _TERMS_TOKENIZER)."""
+    """The fields a document's name fills, as tantivy takes them (see TERMS_TOKENIZER)."""
     analysed = {field: _TERM_SEPARATOR.join(terms) for field, terms in name_analysis(name).items()}
     return {"name_display": name, **analysed}
 
@@ -233,7 +236,7 @@ class TantivyIndex:
     def __init__(self, path: Path, *, writable: bool = True) -> None:
         self._path = path
         self._writable = writable
-        self._schema = _build_schema()
+        self._schema = build_schema()
         self._index: tantivy.Index | None = None
         self._writer: tantivy.IndexWriter | None = None
         # The directory the index was opened in (device, inode): another one means it was replaced.
@@ -293,12 +296,12 @@ class TantivyIndex:
                 self._path,
             )
             index = tantivy.Index(self._schema, path=str(self._path), reuse=False)
-        index.register_tokenizer(_TERMS_TOKENIZER, _TERMS_ANALYZER)
+        index.register_tokenizer(TERMS_TOKENIZER, TERMS_ANALYZER)
         # Readers move only when we reload after a commit, so no write is seen half-way.
         index.config_reader(reload_policy="manual")
         if not self._writable:
             return index, None
-        return index, index.writer(heap_size=_WRITER_HEAP_BYTES)
+        return index, index.writer(heap_size=WRITER_HEAP_BYTES)
 
     async def _current(self, scopes: Sequence[str]) -> tantivy.Index:
         """The index, reloaded first if a read-only reader meets a scope it has not seen."""
@@ -357,7 +360,7 @@ class TantivyIndex:
         latest = {document.id: document for document in documents}
         if not latest:
             return
-        prepared = [_to_tantivy(document, self._schema) for document in latest.values()]
+        prepared = [to_tantivy(document, self._schema) for document in latest.values()]
 
         def write(writer: tantivy.IndexWriter) -> None:
             # A delete hides only documents added before it: it replaces what an earlier
@@ -404,7 +407,7 @@ class TantivyIndex:
             for document in documents:
                 retired = generation if document.ref in replaced else NEVER_RETIRED
                 writer.delete_documents_by_term("id", document.id)
-                writer.add_document(_to_tantivy(replace(document, retired=retired), self._schema))
+                writer.add_document(to_tantivy(replace(document, retired=retired), self._schema))
 
         await self._write(write)
 
