@@ -30,11 +30,9 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,16 +40,21 @@ from urllib.parse import quote
 
 import aiohttp
 
+from bench import render
 from bench.harness import (
     MB,
     BenchError,
     Target,
     add_catalog_args,
+    add_run_args,
     catalog_up,
+    fmt,
+    git_commit,
     kept_on_failure,
     register,
     wait_for_crawl,
 )
+from bench.records import Browse, Paging, Rss, SeedStream, save
 
 TABLES_PATH = "/v1/databases/{database_id}/tables"
 DEFAULT_PAGE_SIZE = 500  # if /openapi.json does not say
@@ -148,54 +151,6 @@ class RssSampler:
             return Rss(None, None, None, None, None, self.samples)
         growth, pid = max(grown)
         return Rss(pid, self.before[pid], self.peak[pid], self.after.get(pid), growth, self.samples)
-
-
-@dataclass
-class Rss:
-    pid: int | None  # of the process reported: the one that grew most
-    before: int | None
-    peak: int | None
-    after: int | None
-    growth: int | None
-    samples: int
-
-
-@dataclass
-class Paging:
-    page_size: int
-    pages: int = 0
-    tables: int = 0
-    seconds: float = 0.0  # wall time of the whole walk
-    page_ms: list[float] = field(default_factory=list)
-    bucket: int = 0  # pages in each of the first, middle and last share
-    first_ms: float = 0.0
-    middle_ms: float = 0.0
-    last_ms: float = 0.0
-    last_over_first: float = 0.0
-    throttled: int = 0  # 429 answers waited out (not timed)
-    rss: Rss | None = None
-
-
-@dataclass
-class SeedStream:
-    bytes: int = 0
-    tables: int = 0
-    columns: int = 0
-    first_byte_ms: float = 0.0
-    seconds: float = 0.0
-    rss: Rss | None = None
-
-
-@dataclass
-class Results:
-    database: str
-    database_id: str = ""
-    measured_at: str = ""
-    commit: str = ""
-    setup: dict[str, Any] = field(default_factory=dict)  # where and how it was measured
-    crawl: dict[str, Any] = field(default_factory=dict)  # the status of the crawl browsed
-    paging: Paging | None = None
-    seed: SeedStream | None = None
 
 
 def buckets(
@@ -321,8 +276,8 @@ async def crawled_database(
 
 async def measure(
     http: aiohttp.ClientSession, base: str, pid: int | None, args: argparse.Namespace
-) -> Results:
-    results = Results(args.database)
+) -> Browse:
+    results = Browse(args.database)
     results.setup = {
         "server": args.base_url or "catalog up (embedded)",
         "settle_seconds": args.settle,
@@ -353,13 +308,6 @@ async def measure(
     return results
 
 
-def commit() -> str:
-    found = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    )
-    return found.stdout.strip()
-
-
 def token_of(args: argparse.Namespace) -> str:
     if args.token_file:
         return Path(args.token_file).read_text().strip()
@@ -369,7 +317,7 @@ def token_of(args: argparse.Namespace) -> str:
     return token
 
 
-async def run(args: argparse.Namespace) -> Results:
+async def run(args: argparse.Namespace) -> Browse:
     if args.base_url:
         headers = {"Authorization": f"Bearer {token_of(args)}"}
         async with aiohttp.ClientSession(headers=headers) as http:
@@ -387,43 +335,7 @@ async def run(args: argparse.Namespace) -> Results:
 # ---- reporting -----------------------------------------------------------------------------
 
 
-def fmt(value: float | None, spec: str = ".2f") -> str:
-    return "-" if value is None else format(value, spec)
-
-
-def mb(value: int | None) -> str:
-    return "-" if value is None else f"{value / MB:.1f}"
-
-
-def table_lines(results: Results) -> list[str]:
-    lines: list[str] = []
-    paging, seed = results.paging, results.seed
-    if paging is not None:
-        share = f"{SHARE:.0%}"
-        lines += [
-            f"| tables | pages × size | first {share} median ms | middle {share} median ms "
-            f"| last {share} median ms | last / first | all pages s | RSS growth MB |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|",
-            f"| {paging.tables:,} | {paging.pages} × {paging.page_size} "
-            f"| {paging.first_ms:.1f} | {paging.middle_ms:.1f} | {paging.last_ms:.1f} "
-            f"| {paging.last_over_first:.2f} | {paging.seconds:.2f} "
-            f"| {mb(paging.rss.growth if paging.rss else None)} |",
-        ]
-    if seed is not None:
-        rss = seed.rss or Rss(None, None, None, None, None, 0)
-        lines += [
-            "",
-            "| GET /{id} | MB | tables | columns | first byte ms | to the end s "
-            "| RSS before MB | RSS peak MB | RSS growth MB | RSS samples |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-            f"| streamed | {seed.bytes / MB:.1f} | {seed.tables:,} | {seed.columns:,} "
-            f"| {seed.first_byte_ms:.1f} | {seed.seconds:.2f} | {mb(rss.before)} "
-            f"| {mb(rss.peak)} | {mb(rss.growth)} | {rss.samples} |",
-        ]
-    return lines
-
-
-def report(results: Results, args: argparse.Namespace) -> None:
+def report(results: Browse, args: argparse.Namespace) -> None:
     print()
     where = args.base_url or "catalog up (embedded)"
     print(
@@ -431,7 +343,7 @@ def report(results: Results, args: argparse.Namespace) -> None:
         f"measured {results.measured_at}, commit {results.commit or '?'}"
     )
     print()
-    print("\n".join(table_lines(results)))
+    print("\n".join(render.browse_detail_lines(results)))
     watched = results.setup.get("rss_of") or {}
     if watched:
         served = results.seed.rss.pid if results.seed and results.seed.rss else None
@@ -444,13 +356,6 @@ def report(results: Results, args: argparse.Namespace) -> None:
         print(f"\n{results.paging.throttled} pages were throttled (429) and retried; untimed")
 
 
-def write_json(results: Results, path: Path) -> None:
-    data = asdict(results)
-    data["benchmark"] = "browse"
-    path.write_text(json.dumps(data, indent=2) + "\n")
-    print(f"wrote {path}")
-
-
 async def main_async(args: argparse.Namespace) -> int:
     try:
         results = await run(args)
@@ -458,10 +363,11 @@ async def main_async(args: argparse.Namespace) -> int:
         print(f"benchmark failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     results.measured_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    results.commit = commit()
+    results.commit = git_commit()
     report(results, args)
     if args.json:
-        write_json(results, Path(args.json))
+        save(results, Path(args.json))
+        print(f"wrote {args.json}")
     return 0
 
 
@@ -478,14 +384,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--settle", type=float, default=2, help="seconds to wait after the crawl, before paging"
     )
-    parser.add_argument("--timeout", type=float, default=1800, help="seconds for the crawl")
-    parser.add_argument("--ready-timeout", type=float, default=120)
     parser.add_argument("--base-url", help="a catalog that already runs, e.g. http://host:8000")
     parser.add_argument("--token-file", help="its bearer token (default: $CATALOG_TOKEN)")
     parser.add_argument("--database-id", help="a database registered there (default: register)")
     parser.add_argument("--pid", type=int, help="the process serving --base-url, for its RSS")
     parser.add_argument("--json", metavar="PATH", help="write the results as JSON here")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary data folder")
+    add_run_args(parser)
     args = parser.parse_args(argv)
     if (
         args.workers < 1

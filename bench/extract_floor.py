@@ -26,22 +26,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import multiprocessing
 import multiprocessing.connection
 import pickle
 import resource
 import shutil
-import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psutil
 
-from bench.harness import MB
+from bench import render
+from bench.harness import add_target_args
+from bench.records import FloorRun, FloorSample
 
 EXTRACT_BATCH = 500  # what the indexer reads per batch
 # Documents per commit: one crawl batch (500 tables x (1 table + 10 column documents)).
@@ -52,8 +55,20 @@ DATABASE_ID = "bench"
 TENANT_ID = "default"
 
 
-def dsn(params: dict[str, Any]) -> str:
-    return f"postgresql://{params['user']}@{params['host']}:{params['port']}/{params['database']}"
+@dataclass(frozen=True)
+class FloorTarget:
+    """The catalog every approach reads, and what some of them need besides."""
+
+    database: str
+    host: str
+    port: int
+    user: str
+    inspector_sample: int = 500
+    pickle: str = ""  # our extractor's tables, for the indexing approaches
+
+
+def dsn(params: FloorTarget) -> str:
+    return f"postgresql://{params.user}@{params.host}:{params.port}/{params.database}"
 
 
 def current_rss() -> int:
@@ -63,7 +78,7 @@ def current_rss() -> int:
 # --- 1. floor extract ---------------------------------------------------------------------
 
 
-async def _floor_extract(params: dict[str, Any]) -> dict[str, Any]:
+async def _floor_extract(params: FloorTarget) -> FloorSample:
     import asyncpg
 
     from catalog.adapters.postgres_crawler import whole_catalog_queries
@@ -86,28 +101,28 @@ async def _floor_extract(params: dict[str, Any]) -> dict[str, Any]:
     finally:
         await connection.close()
     seconds = time.perf_counter() - began
-    return {"seconds": seconds, "counts": counts, "parts": parts, "start_rss": start_rss}
+    return FloorSample(seconds, counts, start_rss, parts)
 
 
 # --- 2. our extractor -----------------------------------------------------------------------
 
 
-def _crawler(params: dict[str, Any]) -> Any:
+def _crawler(params: FloorTarget) -> Any:
     from catalog.adapters.postgres_crawler import PostgresCrawler
     from catalog.models import Engine, SslMode, Target
 
     target = Target(
         engine=Engine.POSTGRESQL,
-        host=params["host"],
-        port=params["port"],
-        dbname=params["database"],
-        user=params["user"],
+        host=params.host,
+        port=params.port,
+        dbname=params.database,
+        user=params.user,
         sslmode=SslMode.DISABLE,
     )
     return PostgresCrawler(target, "", connect_timeout=30.0, statement_timeout=STATEMENT_TIMEOUT)
 
 
-async def extract_tables(params: dict[str, Any]) -> Any:
+async def extract_tables(params: FloorTarget) -> Any:
     """Our extractor's batches of tables, in plan order (an async iterator of lists)."""
     async with _crawler(params) as crawler:
         oids = [relation.ref async for relation in crawler.list_relations()]
@@ -115,7 +130,7 @@ async def extract_tables(params: dict[str, Any]) -> Any:
             yield await crawler.read_batch(oids[start : start + EXTRACT_BATCH])
 
 
-async def _extractor(params: dict[str, Any]) -> dict[str, Any]:
+async def _extractor(params: FloorTarget) -> FloorSample:
     _crawler(params)  # imports outside the timer
     start_rss = current_rss()
     began = time.perf_counter()
@@ -126,13 +141,13 @@ async def _extractor(params: dict[str, Any]) -> dict[str, Any]:
         columns += sum(len(table.columns) for table in batch)
     seconds = time.perf_counter() - began
     counts = {"tables": tables, "columns": columns, "batches": batches}
-    return {"seconds": seconds, "counts": counts, "start_rss": start_rss}
+    return FloorSample(seconds, counts, start_rss)
 
 
 # --- 3. floor index -------------------------------------------------------------------------
 
 
-async def write_tables_pickle(params: dict[str, Any], path: Path) -> int:
+async def write_tables_pickle(params: FloorTarget, path: Path) -> int:
     """Our extractor's tables, one pickle per batch, so the indexing run can stream them."""
     tables = 0
     with path.open("wb") as out:
@@ -169,7 +184,7 @@ def _document_batches(path: Path) -> Iterator[list[Any]]:
         yield pending
 
 
-def _tantivy_alone(params: dict[str, Any]) -> dict[str, Any]:
+def _tantivy_alone(params: FloorTarget) -> FloorSample:
     import tantivy
 
     from catalog.adapters.tantivy_index import (
@@ -185,7 +200,7 @@ def _tantivy_alone(params: dict[str, Any]) -> dict[str, Any]:
     # writer's background merges untimed time. Only tantivy's own work is timed.
     batches = [
         [to_tantivy(document, schema) for document in batch]
-        for batch in _document_batches(Path(params["pickle"]))
+        for batch in _document_batches(Path(params.pickle))
     ]
     temp = Path(tempfile.mkdtemp(prefix="bench-tantivy-alone-"))
     try:
@@ -205,15 +220,10 @@ def _tantivy_alone(params: dict[str, Any]) -> dict[str, Any]:
     finally:
         shutil.rmtree(temp, ignore_errors=True)
     counts = {"documents": sum(map(len, batches)), "commits": len(batches)}
-    return {
-        "seconds": seconds,
-        "counts": counts,
-        "parts": {"wait_merging_threads": merging},
-        "start_rss": start_rss,
-    }
+    return FloorSample(seconds, counts, start_rss, {"wait_merging_threads": merging})
 
 
-async def _index_adapter(params: dict[str, Any]) -> dict[str, Any]:
+async def _index_adapter(params: FloorTarget) -> FloorSample:
     from catalog.adapters.tantivy_index import TantivyIndex
 
     temp = Path(tempfile.mkdtemp(prefix="bench-floor-index-"))
@@ -224,7 +234,7 @@ async def _index_adapter(params: dict[str, Any]) -> dict[str, Any]:
         seconds = 0.0
         documents = upserts = 0
         # Building the documents is left out of the timer; only upsert and close are timed.
-        for batch in _document_batches(Path(params["pickle"])):
+        for batch in _document_batches(Path(params.pickle)):
             began = time.perf_counter()
             await index.upsert(batch)
             seconds += time.perf_counter() - began
@@ -237,12 +247,7 @@ async def _index_adapter(params: dict[str, Any]) -> dict[str, Any]:
     finally:
         shutil.rmtree(temp, ignore_errors=True)
     counts = {"documents": documents, "upserts": upserts}
-    return {
-        "seconds": seconds,
-        "counts": counts,
-        "parts": {"close": closing},
-        "start_rss": start_rss,
-    }
+    return FloorSample(seconds, counts, start_rss, {"close": closing})
 
 
 # --- 4. the seed's approach -----------------------------------------------------------------
@@ -254,7 +259,7 @@ WHERE table_schema NOT IN ('pg_catalog', 'information_schema')
 """
 
 
-async def _seed(params: dict[str, Any]) -> dict[str, Any]:
+async def _seed(params: FloorTarget) -> FloorSample:
     import asyncpg
 
     start_rss = current_rss()
@@ -271,7 +276,7 @@ async def _seed(params: dict[str, Any]) -> dict[str, Any]:
     seconds = time.perf_counter() - began
     tables = sum(len(tables) for tables in catalog.values())
     counts = {"tables": tables, "columns": len(rows)}
-    return {"seconds": seconds, "counts": counts, "start_rss": start_rss}
+    return FloorSample(seconds, counts, start_rss)
 
 
 # --- 5 and 6. SQLAlchemy Inspector ----------------------------------------------------------
@@ -288,20 +293,20 @@ ORDER BY n.nspname, c.relname
 """
 
 
-def _engine(params: dict[str, Any]) -> Any:
+def _engine(params: FloorTarget) -> Any:
     import sqlalchemy
 
     return sqlalchemy.create_engine(dsn(params).replace("postgresql://", "postgresql+psycopg2://"))
 
 
-def _inspector_by_table(params: dict[str, Any]) -> dict[str, Any]:
+def _inspector_by_table(params: FloorTarget) -> FloorSample:
     import sqlalchemy
 
     engine = _engine(params)
     with engine.connect() as connection:
         every = [tuple(row) for row in connection.execute(sqlalchemy.text(ALL_TABLES_SQL))]
     # Spread evenly over the plan, so every schema and name length is in the sample.
-    size = min(params["inspector_sample"], len(every))
+    size = min(params.inspector_sample, len(every))
     sample = [every[i * len(every) // size] for i in range(size)]
     start_rss = current_rss()
     began = time.perf_counter()
@@ -322,15 +327,11 @@ def _inspector_by_table(params: dict[str, Any]) -> dict[str, Any]:
         "fks": foreign,
         "indexes": indexes,
     }
-    return {
-        "seconds": measured * len(every) / size,  # linear: every table costs the same queries
-        "measured": measured,
-        "counts": counts,
-        "start_rss": start_rss,
-    }
+    # Linear: every table costs the same queries.
+    return FloorSample(measured * len(every) / size, counts, start_rss, measured=measured)
 
 
-def _inspector_bulk(params: dict[str, Any]) -> dict[str, Any]:
+def _inspector_bulk(params: FloorTarget) -> FloorSample:
     import sqlalchemy
     from sqlalchemy.engine.reflection import ObjectKind
 
@@ -367,7 +368,7 @@ def _inspector_bulk(params: dict[str, Any]) -> dict[str, Any]:
         del found, keys, foreign, indexes
     seconds = time.perf_counter() - began
     engine.dispose()
-    return {"seconds": seconds, "counts": counts, "parts": parts, "start_rss": start_rss}
+    return FloorSample(seconds, counts, start_rss, parts)
 
 
 # --- the runner -----------------------------------------------------------------------------
@@ -383,24 +384,23 @@ APPROACHES: dict[str, tuple[str, Callable[[dict[str, Any]], Any]]] = {
 }
 
 
-def _child(name: str, params: dict[str, Any], out: multiprocessing.connection.Connection) -> None:
-    """One run of one approach in this fresh process; sends its result and peak RSS."""
+def _child(name: str, params: FloorTarget, out: multiprocessing.connection.Connection) -> None:
+    """One run of one approach in this fresh process; sends its sample, or why it failed."""
     try:
-        function = APPROACHES[name][1]
-        result = function(params)
-        if asyncio.iscoroutine(result):
-            result = asyncio.run(result)
+        result = APPROACHES[name][1](params)
+        sample = asyncio.run(result) if asyncio.iscoroutine(result) else result
         # ru_maxrss is in KiB on Linux: this process's peak, imports included.
-        result["peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        out.send(result)
+        sample.peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        out.send(sample)
     except BaseException as exc:
-        out.send({"error": f"{type(exc).__name__}: {exc}"})
+        out.send(f"{type(exc).__name__}: {exc}")
         raise
     finally:
         out.close()
 
 
-def run_once(name: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
+def run_once(name: str, params: FloorTarget, timeout: float) -> FloorSample | str:
+    """One run in a fresh spawned process: its sample, or why it has none."""
     context = multiprocessing.get_context("spawn")
     receive, send = context.Pipe(duplex=False)
     process = context.Process(target=_child, args=(name, params, send))
@@ -409,73 +409,14 @@ def run_once(name: str, params: dict[str, Any], timeout: float) -> dict[str, Any
     try:
         if not receive.poll(timeout):
             process.kill()  # ours: started just above
-            return {"error": f"cut after {timeout:.0f} s"}
+            return f"cut after {timeout:.0f} s"
         try:
             return receive.recv()
         except EOFError:
-            return {"error": "the process died without a result"}
+            return "the process died without a result"
     finally:
         process.join(30)
         receive.close()
-
-
-def median_row(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    ok = [r for r in runs if "error" not in r]
-    if not ok:
-        return {"error": runs[-1]["error"] if runs else "not run"}
-    median = statistics.median(r["seconds"] for r in ok)
-    return {
-        "seconds": median,
-        "runs": [r["seconds"] for r in ok],
-        "peak_rss": max(r["peak_rss"] for r in ok),
-        "start_rss": max(r["start_rss"] for r in ok),
-        "counts": ok[-1]["counts"],
-        "parts": {k: statistics.median(r["parts"][k] for r in ok) for k in ok[-1].get("parts", {})},
-        "measured": statistics.median(r["measured"] for r in ok) if "measured" in ok[-1] else None,
-        "failed": len(runs) - len(ok),
-    }
-
-
-def report(args: argparse.Namespace, rows: dict[str, dict[str, Any]], wall: float) -> None:
-    ours = rows.get("extractor", {}).get("seconds")
-    print()
-    print(f"### {args.database}: median of {args.repeat} runs, each in a fresh process")
-    print()
-    print("| approach | median s | peak RSS MB | RSS before timed work MB | vs our extractor |")
-    print("|---|---:|---:|---:|---:|")
-    for name, row in rows.items():
-        label = APPROACHES[name][0]
-        if "error" in row:
-            print(f"| {label} | {row['error']} | - | - | - |")
-            continue
-        ratio = f"{row['seconds'] / ours:.2f}x" if ours else "-"
-        print(
-            f"| {label} | {row['seconds']:.2f} | {row['peak_rss'] / MB:.0f} | "
-            f"{row['start_rss'] / MB:.0f} | {ratio} |"
-        )
-    floor = [rows.get(k, {}).get("seconds") for k in ("floor_extract", "floor_index")]
-    if all(s is not None for s in floor):
-        total = sum(floor)
-        versus = f" ({total / ours:.2f}x our extractor alone)" if ours else ""
-        print()
-        print(f"floor extract + floor index: {total:.2f} s{versus}")
-    print()
-    for name, row in rows.items():
-        if "error" in row:
-            continue
-        counts = ", ".join(f"{k} {v:,}" for k, v in row["counts"].items())
-        parts = ", ".join(f"{k} {v:.2f} s" for k, v in row["parts"].items())
-        runs = ", ".join(f"{s:.2f}" for s in row["runs"])
-        line = f"- {name}: runs [{runs}] s; {counts}"
-        if parts:
-            line += f"; parts (median): {parts}"
-        if row["measured"] is not None:
-            line += f"; sample measured {row['measured']:.2f} s, scaled linearly"
-        if row["failed"]:
-            line += f"; {row['failed']} runs failed"
-        print(line)
-    print()
-    print(f"whole benchmark (setup included): {wall:.1f} s")
 
 
 # The approaches that index our extractor's tables, read back from a pickle made first.
@@ -483,62 +424,72 @@ INDEXING = ("floor_index", "index_adapter")
 
 
 def measure(
-    params: dict[str, Any], only: list[str], repeat: int, timeout: float
-) -> dict[str, dict[str, Any]]:
-    """Each approach of `only`, `repeat` runs each in fresh processes: its median row (or
-    {"error": ...}: a failed approach is reported, not raised, and the others still run)."""
+    params: FloorTarget, only: list[str], repeat: int, timeout: float
+) -> dict[str, FloorRun]:
+    """Each approach of `only`, `repeat` runs each in fresh processes: its row (a failed
+    approach has its error, not raised, and the others still run)."""
     temp = Path(tempfile.mkdtemp(prefix="bench-extract-floor-"))
-    rows: dict[str, dict[str, Any]] = {}
+    rows: dict[str, FloorRun] = {}
     try:
         if any(name in INDEXING for name in only):
-            params = {**params, "pickle": str(temp / "tables.pickle")}
+            params = dataclasses.replace(params, pickle=str(temp / "tables.pickle"))
             try:
-                tables = asyncio.run(write_tables_pickle(params, Path(params["pickle"])))
+                tables = asyncio.run(write_tables_pickle(params, Path(params.pickle)))
                 print(f"pickled {tables:,} tables for the indexing runs", flush=True)
             except Exception as exc:
-                failed = {"error": f"extracting the tables to index: {type(exc).__name__}: {exc}"}
+                failed = FloorRun(
+                    error=f"extracting the tables to index: {type(exc).__name__}: {exc}"
+                )
                 rows |= {name: failed for name in only if name in INDEXING}
         for name in only:
             if name in rows:
                 continue
-            runs = []
+            samples: list[FloorSample] = []
+            errors: list[str] = []
             for number in range(1, repeat + 1):
                 result = run_once(name, params, timeout)
-                runs.append(result)
-                done = result.get("error") or f"{result['seconds']:.2f} s"
-                print(f"{name} run {number}: {done}", flush=True)
-                if "error" in result:
+                if isinstance(result, str):
+                    errors.append(result)
+                    print(f"{name} run {number}: {result}", flush=True)
                     break  # a cut or failed approach is not repeated
-            rows[name] = median_row(runs)
+                samples.append(result)
+                print(f"{name} run {number}: {result.seconds:.2f} s", flush=True)
+            rows[name] = FloorRun.of(samples, errors)
     finally:
         shutil.rmtree(temp, ignore_errors=True)
     return {name: rows[name] for name in only}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.extract_floor",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--database", required=True)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=5432)
-    parser.add_argument("--user", default="postgres")
+    add_target_args(parser)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--inspector-sample", type=int, default=500)
     parser.add_argument(
         "--only", nargs="*", choices=list(APPROACHES), default=list(APPROACHES), help="a subset"
     )
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per run")
-    args = parser.parse_args(argv)
-    params: dict[str, Any] = {
-        "database": args.database,
-        "host": args.host,
-        "port": args.port,
-        "user": args.user,
-        "inspector_sample": args.inspector_sample,
-    }
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    params = FloorTarget(args.database, args.host, args.port, args.user, args.inspector_sample)
     wall = time.perf_counter()
     rows = measure(params, args.only, args.repeat, args.timeout)
-    report(args, rows, time.perf_counter() - wall)
-    return 0 if all("error" not in row for row in rows.values()) else 1
+    labels = {name: label for name, (label, _) in APPROACHES.items()}
+    lines = render.floor_lines(args.database, args.repeat, rows, labels)
+    print(
+        "\n".join(
+            [*lines, "", f"whole benchmark (setup included): {time.perf_counter() - wall:.1f} s"]
+        )
+    )
+    return 0 if all(row.error is None for row in rows.values()) else 1
 
 
 if __name__ == "__main__":

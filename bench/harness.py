@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import platform
 import re
 import shutil
 import signal
@@ -19,17 +20,19 @@ from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 import psutil
 
+from bench.records import MB, Machine, WrkRun
 from catalog.embedded import free_port
 
 CATALOG = str(Path(sys.executable).parent / "catalog")
 POLL_SECONDS = 0.05
 SAMPLE_SECONDS = 0.1
-MB = 1024 * 1024
 BATCH_LINE = re.compile(r"crawl (\S+) batch \d+ indexed: .* in ([\d.]+) s")
 # The indexer's line per settled message: which worker (process:pull loop) handled which batch.
 WORKER_LINE = re.compile(r"worker (\d+:\d+) acked catalog\.crawl\.batch of crawl (\S+) in ")
@@ -202,6 +205,10 @@ def git_commit() -> str:
     return f"{head or '?'}{' + uncommitted' if dirty else ''}"
 
 
+def fmt(value: float | None, spec: str = ".2f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
 def seconds_between(start: str, end: str) -> float:
     return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
 
@@ -230,14 +237,30 @@ async def stop(proc: asyncio.subprocess.Process, data_dir: Path) -> int:
     return proc.returncode if proc.returncode is not None else -1
 
 
-def add_catalog_args(parser: argparse.ArgumentParser, database: str) -> None:
-    """The options every bench that crawls a target in `catalog up` takes."""
-    parser.add_argument("--database", default=database, help="the target database to crawl")
-    parser.add_argument("--engine", default="postgresql", choices=["postgresql", "mysql"])
+def add_run_args(
+    parser: argparse.ArgumentParser,
+    keep: str = "keep the catalog's data folder",
+    timeout: str = "seconds per crawl",
+) -> None:
+    """The options of every bench that runs `catalog up`: its time limits, and --keep."""
+    parser.add_argument("--timeout", type=float, default=1800, help=timeout)
+    parser.add_argument("--ready-timeout", type=float, default=120)
+    parser.add_argument("--keep", action="store_true", help=keep)
+
+
+def add_target_args(parser: argparse.ArgumentParser) -> None:
+    """Where the target PostgreSQL (or MySQL) server listens, and as whom to read it."""
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5432)
     parser.add_argument("--user", default="postgres")
     parser.add_argument("--password", default="bench", help="trust auth ignores it")
+
+
+def add_catalog_args(parser: argparse.ArgumentParser, database: str) -> None:
+    """The options every bench that crawls a target in `catalog up` takes."""
+    parser.add_argument("--database", default=database, help="the target database to crawl")
+    parser.add_argument("--engine", default="postgresql", choices=["postgresql", "mysql"])
+    add_target_args(parser)
     parser.add_argument("--workers", type=int, default=2, help="CATALOG_WORKERS")
     parser.add_argument("--batch-size", type=int, default=500, help="CATALOG_BATCH_SIZE")
     parser.add_argument(
@@ -353,24 +376,31 @@ class Folder:
     path: Path | None = None
 
 
+def leave(folder: Path, failed: bool, keep: bool) -> None:
+    """After a run: keep a failed catalog's folder for inspection (with the last lines of its
+    `catalog up` log shown) or one asked to be kept; remove the others."""
+    if failed:
+        log = folder / "catalog-up.log"
+        print(f"\nlast lines of {log}:\n{tail(log)}", file=sys.stderr)
+        print(f"kept {folder} for inspection", file=sys.stderr)
+    elif keep:
+        print(f"kept {folder}")
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def kept_on_failure(keep: bool) -> Iterator[Folder]:
-    """Remove the folder the caller sets once its work succeeded (unless `keep`); after a
-    failure, keep it for inspection and show the last lines of its `catalog up` log."""
+    """`leave` the folder the caller sets once the block is done, failed or not."""
     folder = Folder()
     try:
         yield folder
     except BaseException:
         if folder.path is not None:
-            log = folder.path / "catalog-up.log"
-            print(f"\nlast lines of {log}:\n{tail(log)}", file=sys.stderr)
-            print(f"kept {folder.path} for inspection", file=sys.stderr)
+            leave(folder.path, failed=True, keep=keep)
         raise
     if folder.path is not None:
-        if keep:
-            print(f"kept {folder.path}")
-        else:
-            shutil.rmtree(folder.path, ignore_errors=True)
+        leave(folder.path, failed=False, keep=keep)
 
 
 async def register(http: aiohttp.ClientSession, base: str, target: Target, label: str) -> str:
@@ -420,3 +450,219 @@ async def wait_for_crawl(
             if crawl["state"] not in ("queued", "running", "finishing"):
                 raise BenchError(f"crawl ended {crawl['state']}: {crawl.get('error')}")
         await asyncio.sleep(poll)
+
+
+# ---- the machine ---------------------------------------------------------------------------
+
+
+def package_version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "?"
+
+
+def machine() -> Machine:
+    """What the numbers were measured on; the target PostgreSQL's version is the caller's."""
+    cpu = "?"
+    with open("/proc/cpuinfo", encoding="utf-8") as info:
+        for line in info:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
+    return Machine(
+        cores=os.cpu_count() or 0,
+        memory_gib=round(psutil.virtual_memory().total / 1024**3),
+        cpu=cpu,
+        python=platform.python_version(),
+        tantivy=package_version("tantivy"),
+        sqlalchemy=package_version("sqlalchemy"),
+        # `wrk -v` prints "wrk <version> [engine] Copyright ..." and exits non-zero.
+        wrk=" ".join((wrk.stdout + wrk.stderr).split()[:2]),
+    )
+
+
+async def server_version(host: str, port: int, user: str) -> str:
+    connection = await asyncpg.connect(host=host, port=port, user=user, database="postgres")
+    try:
+        return await connection.fetchval("SHOW server_version")
+    finally:
+        await connection.close()
+
+
+# ---- wrk -----------------------------------------------------------------------------------
+
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
+LATENCY = re.compile(r"^\s*(50|75|90|99)%\s+([\d.]+)(us|ms|s|m|h)\s*$", re.MULTILINE)
+REQUESTS = re.compile(r"(\d+) requests in ([\d.]+)(us|ms|s|m|h)")
+RPS = re.compile(r"Requests/sec:\s+([\d.]+)")
+NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
+SOCKET_ERRORS = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
+
+
+def _ms(value: str, unit: str) -> float:
+    return float(value) * UNITS[unit]
+
+
+def parse_wrk(output: str, cut: bool = False) -> WrkRun:
+    """wrk --latency's summary as a record."""
+    latencies = {p: _ms(v, u) for p, v, u in LATENCY.findall(output)}
+    requests, rps = REQUESTS.search(output), RPS.search(output)
+    if not requests or not rps or "50" not in latencies or "99" not in latencies:
+        raise BenchError(f"cannot parse wrk output:\n{output}")
+    non_2xx = NON_2XX.search(output)
+    sockets = SOCKET_ERRORS.search(output)
+    errors = (int(non_2xx.group(1)) if non_2xx else 0) + (
+        sum(int(n) for n in sockets.groups()) if sockets else 0
+    )
+    return WrkRun(
+        rps=float(rps.group(1)),
+        p50=latencies["50"],
+        p99=latencies["99"],
+        requests=int(requests.group(1)),
+        seconds=_ms(requests.group(2), requests.group(3)) / 1e3,
+        errors=errors,
+        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+        timeouts=int(sockets.group(4)) if sockets else 0,
+        cut=cut,
+    )
+
+
+def wrk_command(args: argparse.Namespace, up: CatalogUp, script: Path) -> list[str]:
+    """wrk with add_wrk_args' options and `script` against `up`, as its admin."""
+    return [
+        "wrk",
+        f"-t{args.threads}",
+        f"-c{args.connections}",
+        f"-d{args.duration}s",
+        "--latency",
+        f"--timeout={args.wrk_timeout:g}s",
+        "-s",
+        str(script),
+        "-H",
+        f"Authorization: Bearer {up.token}",
+        up.base,
+    ]
+
+
+async def run_wrk(command: list[str], until: asyncio.Event | None = None) -> WrkRun:
+    """One wrk run; if `until` is set before it ends, stop it there (SIGINT: wrk still reports)."""
+    proc = await asyncio.create_subprocess_exec(
+        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    finished = asyncio.ensure_future(proc.communicate())
+    cut = False
+    if until is not None:
+        stopped = asyncio.ensure_future(until.wait())
+        await asyncio.wait({finished, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if not finished.done():
+            cut = True
+            proc.send_signal(signal.SIGINT)
+        stopped.cancel()
+    out, _ = await finished
+    text = out.decode(errors="replace")
+    if proc.returncode != 0:
+        raise BenchError(f"wrk exited with {proc.returncode}:\n{text}")
+    return parse_wrk(text, cut)
+
+
+def redacted(command: list[str]) -> list[str]:
+    return [
+        "Authorization: Bearer $TOKEN" if part.startswith("Authorization:") else part
+        for part in command
+    ]
+
+
+def show(label: str, run: WrkRun) -> None:
+    note = " (stopped at crawl end)" if run.cut else ""
+    errors = (
+        f", {run.errors} errors ({run.non_2xx} non-2xx, {run.timeouts} timeouts)"
+        if run.errors
+        else ""
+    )
+    print(
+        f"{label}: {run.rps:.0f} req/s, p50 {run.p50:.2f} ms, p99 {run.p99:.2f} ms, "
+        f"{run.requests} requests in {run.seconds:.1f} s{errors}{note}",
+        flush=True,
+    )
+
+
+# ---- profiling -----------------------------------------------------------------------------
+
+
+def py_spy() -> str:
+    found = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(found).exists():
+        raise BenchError("--profile needs py-spy: .venv/bin/pip install py-spy")
+    return found
+
+
+@contextlib.asynccontextmanager
+async def profile_catalog(pid: int, out: Path, rate: int, gil: bool = True) -> AsyncIterator[None]:
+    """py-spy records `pid` and its children into `out` while the block runs."""
+    # Raw (collapsed) stacks, so the top frames can be summed here as text. With --gil only the
+    # thread holding the GIL is sampled: where the one core of Python goes. Native code that
+    # releases the GIL (tantivy's Rust, once called) is then not counted. --subprocesses: the
+    # pid is `catalog up`'s supervisor, and the gateways and the indexer are its children.
+    proc = await asyncio.create_subprocess_exec(
+        py_spy(), "record", "--pid", str(pid), "--subprocesses", "--rate", str(rate),
+        "--format", "raw",
+        "--output", str(out), "--duration", "3600", *(["--gil"] if gil else []),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        yield
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGINT)  # py-spy writes what it has on Ctrl-C
+            async with asyncio.timeout(60):
+                await proc.wait()
+
+
+def _frame(frame: str) -> str:
+    # py-spy raw frames look like "function (path/to/module.py:123)": keep function and file.
+    match = re.match(r"(.*) \((.*?)(?::\d+)?\)$", frame)
+    if not match:
+        return frame
+    name, path = match.groups()
+    for marker in ("site-packages/", "lib/python3.11/", "/work/main/"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+    return f"{name} ({path})"
+
+
+# Leaves where py-spy sees a thread as busy though it waits in C (without --gil).
+IDLE_LEAVES = ("_worker (concurrent/futures/thread.py)", "_do_waitpid (asyncio/unix_events.py)")
+# Frames on nearly every stack, which say nothing about where the time goes.
+PLUMBING = ("threading.py", "asyncio/", "<module>", "main (catalog/cli.py)", "<string>")
+
+
+def summarise_profile(raw: Path, top: int) -> list[str]:
+    """Top frames of a py-spy raw profile: by own samples, and by samples under the frame."""
+    own: Counter[str] = Counter()
+    under: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        frames = [_frame(f) for f in stack.split(";") if f]
+        if not frames or frames[-1] in IDLE_LEAVES:
+            continue
+        total += n
+        own[frames[-1]] += n
+        for name in set(frames):
+            if not any(marker in name for marker in PLUMBING):
+                under[name] += n
+    if not total:
+        return [f"{raw.name}: no samples"]
+    lines = [f"{raw.name}: {total} samples"]
+    lines.append("  own time (the frame itself was running):")
+    lines += [f"    {n / total:6.1%}  {name}" for name, n in own.most_common(top)]
+    lines.append(
+        "  total time (the frame was on the stack; event loop and thread plumbing left out):"
+    )
+    lines += [f"    {n / total:6.1%}  {name}" for name, n in under.most_common(top * 2)]
+    return lines

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
 import statistics
 import sys
 import time
@@ -27,40 +26,27 @@ from bench.harness import (
     Peaks,
     Target,
     add_catalog_args,
+    add_run_args,
     batch_seconds,
     batches_per_worker,
     catalog_up,
+    fmt,
+    leave,
     opensearch_memory,
     register,
     sampling_memory,
     search_env,
     seconds_between,
-    tail,
     wait_for_crawl,
 )
-
-
-@dataclass
-class Run:
-    wall: float
-    duration: float | None
-    queued: float | None  # requested -> started: queueing plus listing the relations
-    tables: int
-    columns: int
-    batches: int | None
-    batch_seconds: list[float] = field(default_factory=list)
-    peak_catalog: int = 0  # the crawling process: catalog up's indexer child
-    peak_embedded: int = 0
-    peak_gateways: int = 0
-    # Batches each worker ("pid:slot") acknowledged: how the crawl spread over them.
-    workers: dict[str, int] = field(default_factory=dict)
+from bench.records import CrawlRun
 
 
 @dataclass
 class Measured:
     """What one `catalog up` measured: the runs done (all of them unless `error`)."""
 
-    runs: list[Run] = field(default_factory=list)
+    runs: list[CrawlRun] = field(default_factory=list)
     startup: float = 0.0
     overall: Peaks = field(default_factory=Peaks)
     error: str | None = None
@@ -74,7 +60,7 @@ def target_of(args: argparse.Namespace) -> Target:
 
 async def one_run(
     http: aiohttp.ClientSession, base: str, args: argparse.Namespace, number: int
-) -> tuple[Run, str, str]:
+) -> tuple[CrawlRun, str, str]:
     """Register the target anew and wait for its crawl: the run, the crawl id, the database id."""
     started = time.perf_counter()
     database_id = await register(http, base, target_of(args), f"bench-{number}")
@@ -84,7 +70,7 @@ async def one_run(
     queued = None
     if crawl["started_at"]:
         queued = seconds_between(crawl["requested_at"], crawl["started_at"])
-    run = Run(
+    run = CrawlRun(
         wall=wall,
         duration=crawl["duration_seconds"],
         queued=queued,
@@ -95,11 +81,7 @@ async def one_run(
     return run, crawl["id"], database_id
 
 
-def fmt(value: float | None, spec: str = ".2f") -> str:
-    return "-" if value is None else format(value, spec)
-
-
-def report(runs: list[Run], args: argparse.Namespace, startup: float, overall: Peaks) -> None:
+def report(runs: list[CrawlRun], args: argparse.Namespace, startup: float, overall: Peaks) -> None:
     print()
     search = f"OpenSearch at {args.opensearch_url}" if args.opensearch_url else "tantivy"
     print(
@@ -174,17 +156,10 @@ async def main_async(args: argparse.Namespace) -> int:
         report(measured.runs, args, measured.startup, measured.overall)
         if args.opensearch_url:
             print(await opensearch_memory(args.opensearch_url))
-    if measured.temp is None or measured.log is None:
+    if measured.temp is None:
         return 1
-    if measured.error:
-        print(f"\nlast lines of {measured.log}:\n{tail(measured.log)}", file=sys.stderr)
-        print(f"kept {measured.temp} for inspection", file=sys.stderr)
-        return 1
-    if args.keep:
-        print(f"kept {measured.temp}")
-    else:
-        shutil.rmtree(measured.temp, ignore_errors=True)
-    return 0
+    leave(measured.temp, failed=measured.error is not None, keep=args.keep)
+    return 1 if measured.error else 0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -195,9 +170,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     add_catalog_args(parser, "bench_1k")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--timeout", type=float, default=1800, help="seconds per crawl")
-    parser.add_argument("--ready-timeout", type=float, default=120)
-    parser.add_argument("--keep", action="store_true", help="keep the temporary data folder")
+    add_run_args(parser)
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.workers < 1 or args.batch_size < 1:
         parser.error("--repeat, --workers and --batch-size must be positive")

@@ -1,0 +1,154 @@
+"""The scale issue's goals (and, for search during a crawl, the reliability issue's), judged
+against a bench.scale run: one Goal row each."""
+
+from __future__ import annotations
+
+from bench.records import MB, Goal, ScaleRun, SizeResult, WrkSummary
+
+FLOOR_RATIO = 1.5  # end to end within this many times floor extract + floor index
+INSPECTOR_RATIO = 20.0  # at least this many times faster than Inspector table by table
+CRAWLER_RSS_MB = 250.0  # crawler peak RSS below this at every size...
+FLAT_RATIO = 1.25  # ...and flat: the largest size's peak within this of the smallest's
+IDLE_RPS, IDLE_P99_MS, CRAWL_P99_MS = 2_000.0, 20.0, 50.0
+GET_ID_GROWTH_MB = 100.0
+
+
+def secs(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2f}" if value < 10 else f"{value:.1f}" if value < 1000 else f"{value:,.0f}"
+
+
+def mb(value: float | None) -> str:
+    return "-" if value is None else f"{value / MB:,.0f}"
+
+
+def why_not(size: SizeResult, step: str) -> str:
+    """Why a step of a size has no result: its error, or 'not run'."""
+    return size.errors.get(step, "not run")
+
+
+def approach_seconds(size: SizeResult, approach: str) -> float | None:
+    """An extract_floor approach's median, or None where it failed or did not run."""
+    row = (size.floors or {}).get(approach)
+    return None if row is None or row.error else row.seconds
+
+
+def floor_seconds(size: SizeResult) -> float | None:
+    """Floor extract + floor index (tantivy alone): what a crawl cannot go below."""
+    extract, index = approach_seconds(size, "floor_extract"), approach_seconds(size, "floor_index")
+    return None if extract is None or index is None else extract + index
+
+
+def e2e_seconds(size: SizeResult) -> float | None:
+    return None if size.e2e is None or size.e2e.error else size.e2e.median_wall
+
+
+def verdict(ok: bool) -> str:
+    return "**met**" if ok else "**missed**"
+
+
+def floor_goals(sizes: dict[str, SizeResult]) -> list[Goal]:
+    """Per size: end to end against the floor, and against Inspector table by table."""
+    rows: list[Goal] = []
+    for label, size in sizes.items():
+        ours, floor = e2e_seconds(size), floor_seconds(size)
+        goal = f"{label}: end to end within {FLOOR_RATIO}× of floor extract + floor index"
+        if ours is None or floor is None:
+            why = e2e_error(size) or "a floor failed or did not run"
+            rows.append(Goal(goal, f"failed: {why}", "failed"))
+            continue
+        measured = f"{ours / floor:.2f}× ({secs(ours)} s against {secs(floor)} s)"
+        rows.append(Goal(goal, measured, verdict(ours / floor <= FLOOR_RATIO)))
+    for label, size in sizes.items():
+        ours = e2e_seconds(size)
+        inspector = approach_seconds(size, "inspector")
+        extractor = approach_seconds(size, "extractor")
+        goal = f"{label}: ≥ {INSPECTOR_RATIO:.0f}× faster than Inspector table by table"
+        if ours is None or inspector is None:
+            rows.append(Goal(goal, "failed: end to end or Inspector did not run", "failed"))
+            continue
+        measured = (
+            f"{inspector / ours:.1f}× end to end ({secs(ours)} s against {secs(inspector)} s "
+            "extrapolated)"
+        )
+        if extractor:
+            measured += f"; our extractor alone {inspector / extractor:.1f}×"
+        rows.append(Goal(goal, measured, verdict(inspector / ours >= INSPECTOR_RATIO)))
+    return rows
+
+
+def e2e_error(size: SizeResult) -> str | None:
+    if size.e2e is None:
+        return why_not(size, "e2e")
+    return size.e2e.error
+
+
+def memory_goal(sizes: dict[str, SizeResult]) -> Goal:
+    goal = f"crawler peak RSS < {CRAWLER_RSS_MB:.0f} MB at every size, and flat"
+    peaks = {
+        label: size.e2e.peak_crawler
+        for label, size in sizes.items()
+        if size.e2e and not size.e2e.error and size.e2e.peak_crawler
+    }
+    if not peaks or len(peaks) != len(sizes):
+        return Goal(goal, "failed: end to end did not run at every size", "failed")
+    values = list(peaks.values())  # sizes in ascending order
+    measured = ", ".join(f"{label} {mb(peak)} MB" for label, peak in peaks.items())
+    below = max(values) / MB < CRAWLER_RSS_MB
+    if len(values) == 1:
+        return Goal(goal, measured, f"{verdict(below)} (below; flat needs two sizes)")
+    flat = values[-1] / values[0]
+    measured += f"; largest ÷ smallest {flat:.2f}× (flat: ≤ {FLAT_RATIO}×)"
+    return Goal(goal, measured, verdict(below and flat <= FLAT_RATIO))
+
+
+def wrk_text(summary: WrkSummary) -> str:
+    text = f"{summary.rps:,.0f} req/s, p99 {summary.p99:.1f} ms"
+    if summary.timeouts or summary.non_2xx:
+        text += f" ({summary.non_2xx} non-2xx, {summary.timeouts} timeouts)"
+    return text
+
+
+def search_goals(largest: str, size: SizeResult) -> list[Goal]:
+    search = size.search
+    whole = why_not(size, "search")  # when the whole step failed or did not run
+    rows: list[Goal] = []
+    for key, label in (("idle", "answer cache on (default)"), ("idle_no_cache", "cache off")):
+        goal = (
+            f"{largest}: search idle ≥ {IDLE_RPS:,.0f} req/s, p99 < {IDLE_P99_MS:.0f} ms, {label}"
+        )
+        summary = WrkSummary.of(getattr(search, key) if search else None)
+        if summary is None:
+            why = (search.errors.get(key) if search else None) or whole
+            rows.append(Goal(goal, f"failed: {why}", "failed"))
+            continue
+        ok = summary.rps >= IDLE_RPS and summary.p99 < IDLE_P99_MS and not summary.timeouts
+        rows.append(Goal(goal, wrk_text(summary), verdict(ok)))
+    goal = f"{largest}: search p99 < {CRAWL_P99_MS:.0f} ms during a crawl (the reliability issue)"
+    summary = WrkSummary.of(search.loaded.runs if search and search.loaded else None)
+    if summary is None:
+        why = (search.errors.get("loaded") if search else None) or whole
+        rows.append(Goal(goal, f"failed: {why}", "failed"))
+    else:
+        ok = summary.p99 < CRAWL_P99_MS and not summary.timeouts
+        rows.append(Goal(goal, wrk_text(summary), verdict(ok)))
+    goal = f"{largest}: GET /{{id}} gateway RSS growth < {GET_ID_GROWTH_MB:.0f} MB"
+    seed = size.browse.seed if size.browse else None
+    growth = seed.rss.growth if seed and seed.rss else None
+    if seed is None or growth is None:
+        why = why_not(size, "browse") if size.browse is None else "no RSS"
+        rows.append(Goal(goal, f"failed: {why}", "failed"))
+    else:
+        measured = f"{growth / MB:.1f} MB while streaming {seed.bytes / MB:.1f} MB"
+        rows.append(Goal(goal, measured, verdict(growth / MB < GET_ID_GROWTH_MB)))
+    return rows
+
+
+def goal_rows(run: ScaleRun) -> list[Goal]:
+    largest = run.sizes.get(run.largest) or SizeResult(f"bench_{run.largest}", 0, 0)
+    return [
+        *floor_goals(run.sizes),
+        memory_goal(run.sizes),
+        *search_goals(run.largest, largest),
+    ]
