@@ -52,6 +52,7 @@ from bench.harness import (
     git_commit,
     kept_on_failure,
     register,
+    script_parser,
     wait_for_crawl,
 )
 from bench.records import Browse, Paging, Rss, SeedStream, save
@@ -372,11 +373,7 @@ async def main_async(args: argparse.Namespace) -> int:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.browse",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = script_parser("bench.browse", __doc__)
     add_catalog_args(parser, "bench_100k")
     parser.add_argument(
         "--page-size", type=int, help="tables per page (default: the largest the API allows)"

@@ -19,6 +19,8 @@ from random import Random
 
 import asyncpg
 
+from bench.harness import add_shape_args, script_parser
+
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 SCHEMAS = [
@@ -281,15 +283,11 @@ async def main_async(args: argparse.Namespace) -> None:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.build_catalog", description=__doc__)
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("--tables", type=int, default=1000)
-    parser.add_argument("--columns", type=int, default=10, help="columns per table")
-    parser.add_argument("--schemas", type=int, default=20)
+    parser = script_parser("bench.build_catalog", __doc__)
+    add_shape_args(parser, 1000)
     parser.add_argument("--database", required=True)
     parser.add_argument("--dsn", default=DEFAULT_DSN, help="any database on the target server")
     parser.add_argument("--recreate", action="store_true", help="drop the database first")
-    parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--chunk", type=int, default=250, help="tables per transaction")
     parser.add_argument("--jobs", type=int, default=2, help="parallel connections")
     args = parser.parse_args(argv)

@@ -43,7 +43,7 @@ from typing import Any
 import psutil
 
 from bench import render
-from bench.harness import add_target_args
+from bench.harness import add_target_args, script_parser
 from bench.records import FloorRun, FloorSample
 
 EXTRACT_BATCH = 500  # what the indexer reads per batch
@@ -461,11 +461,7 @@ def measure(
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.extract_floor",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = script_parser("bench.extract_floor", __doc__)
     parser.add_argument("--database", required=True)
     add_target_args(parser)
     parser.add_argument("--repeat", type=int, default=3)

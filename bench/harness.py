@@ -237,6 +237,23 @@ async def stop(proc: asyncio.subprocess.Process, data_dir: Path) -> int:
     return proc.returncode if proc.returncode is not None else -1
 
 
+def script_parser(module: str, doc: str | None) -> argparse.ArgumentParser:
+    """A bench script's parser: `python -m <module>`, its docstring as the help."""
+    return argparse.ArgumentParser(
+        prog=f"python -m {module}",
+        description=doc,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def add_shape_args(parser: argparse.ArgumentParser, tables: int) -> None:
+    """The shape of a generated catalog (bench.build_catalog's names and seed)."""
+    parser.add_argument("--tables", type=int, default=tables)
+    parser.add_argument("--columns", type=int, default=10, help="columns per table, id included")
+    parser.add_argument("--schemas", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=42)
+
+
 def add_run_args(
     parser: argparse.ArgumentParser,
     keep: str = "keep the catalog's data folder",

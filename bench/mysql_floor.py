@@ -22,7 +22,7 @@ import time
 import asyncmy
 from asyncmy.cursors import SSCursor
 
-from bench.harness import MB, add_catalog_args
+from bench.harness import MB, add_catalog_args, add_run_args, script_parser
 from bench.register_to_complete import measure
 from catalog.adapters.mysql_crawler import quote
 
@@ -115,18 +115,12 @@ async def main_async(args: argparse.Namespace) -> int:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.mysql_floor",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = script_parser("bench.mysql_floor", __doc__)
     add_catalog_args(parser, "bench_10k")
     parser.set_defaults(engine="mysql", port=3306, user="bench")
     parser.add_argument("--build", type=int, default=0, help="first (re)create N tables")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--timeout", type=float, default=1800, help="seconds per crawl")
-    parser.add_argument("--ready-timeout", type=float, default=120)
-    parser.add_argument("--keep", action="store_true", help="keep the temporary data folder")
+    add_run_args(parser)
     return parser.parse_args(argv)
 
 

@@ -32,7 +32,7 @@ from importlib.metadata import version
 
 from opensearchpy import AsyncOpenSearch
 
-from bench.harness import peak_rss_mb
+from bench.harness import add_shape_args, peak_rss_mb, script_parser
 from bench.search_latency import generate, memory_gib
 from catalog.adapters.opensearch_index import BulkOptions, OpenSearchIndex
 from catalog.documents import Document
@@ -196,12 +196,8 @@ def report(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.opensearch_crawl", description=__doc__)
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("--tables", type=int, default=10_000)
-    parser.add_argument("--columns", type=int, default=10, help="columns per table, id included")
-    parser.add_argument("--schemas", type=int, default=20)
-    parser.add_argument("--seed", type=int, default=42)
+    parser = script_parser("bench.opensearch_crawl", __doc__)
+    add_shape_args(parser, 10_000)
     parser.add_argument("--batch-tables", type=int, default=500, help="tables per upsert call")
     parser.add_argument(
         "--concurrency",

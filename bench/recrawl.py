@@ -34,10 +34,12 @@ from bench.harness import (
     BenchError,
     Peaks,
     add_catalog_args,
+    add_run_args,
     catalog_up,
     register,
     request_crawl,
     sampling_memory,
+    script_parser,
     wait_for_crawl,
 )
 from bench.register_to_complete import target_of
@@ -151,18 +153,20 @@ async def measure(args: argparse.Namespace) -> tuple[list[Recrawl], list[float],
         # measured in a fresh indexer process, as after any restart, not one that still holds
         # what two full crawls of the catalog left in its heap.
         async with (
-            catalog_up(args.workers, args.batch_size, 300, {}) as up,
+            catalog_up(args.workers, args.batch_size, args.ready_timeout, {}) as up,
             aiohttp.ClientSession(headers=up.headers) as http,
         ):
             started = time.perf_counter()
             database_id = await register(http, up.base, target_of(args), "recrawl")
-            async with asyncio.timeout(1800):
+            async with asyncio.timeout(args.timeout):
                 await wait_for_crawl(http, up.base, database_id)
             first = time.perf_counter() - started
             print(f"first crawl: {first:.2f} s", flush=True)
             await timed_recrawl(http, up.base, database_id, "second (lists fingerprints)", peaks)
         async with (
-            catalog_up(args.workers, args.batch_size, 300, {}, reuse=up.temp) as again,
+            catalog_up(
+                args.workers, args.batch_size, args.ready_timeout, {}, reuse=up.temp
+            ) as again,
             sampling_memory(again.proc.pid, again.data_dir, peaks, overall),
             aiohttp.ClientSession(headers=again.headers) as http,
         ):
@@ -207,15 +211,12 @@ def report(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.recrawl",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = script_parser("bench.recrawl", __doc__)
     add_catalog_args(parser, "bench_100k")
     parser.add_argument("--changes", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--keep", action="store_true", help="keep the data folder and its log")
+    add_run_args(parser, "keep the data folder and its log")
+    parser.set_defaults(ready_timeout=300)  # the restart on a crawled catalog's data
     args = parser.parse_args(argv)
     try:
         runs, passes, first = asyncio.run(measure(args))

@@ -35,6 +35,7 @@ from bench.harness import (
     opensearch_memory,
     register,
     sampling_memory,
+    script_parser,
     search_env,
     seconds_between,
     wait_for_crawl,
@@ -163,11 +164,7 @@ async def main_async(args: argparse.Namespace) -> int:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.register_to_complete",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = script_parser("bench.register_to_complete", __doc__)
     add_catalog_args(parser, "bench_1k")
     parser.add_argument("--repeat", type=int, default=3)
     add_run_args(parser)

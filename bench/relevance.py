@@ -9,13 +9,13 @@ The same queries, catalog and measure gate both adapters in tests/integration/te
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 import tempfile
 import uuid
 from pathlib import Path
 
+from bench.harness import script_parser
 from catalog.adapters.opensearch_index import OpenSearchIndex
 from catalog.adapters.tantivy_index import TantivyIndex
 from catalog.search import SearchIndex
@@ -40,8 +40,7 @@ async def measure(index: SearchIndex, suite: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.relevance", description=__doc__)
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser = script_parser("bench.relevance", __doc__)
     parser.add_argument("--opensearch-url", help="measure the OpenSearch adapter there instead")
     parser.add_argument(
         "--suite",

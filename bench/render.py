@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import os
-import re
-import shlex
-from argparse import Namespace
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.goals import (
@@ -19,7 +15,7 @@ from bench.goals import (
     secs,
     why_not,
 )
-from bench.harness import fmt, git_commit, machine
+from bench.harness import fmt
 from bench.records import (
     MB,
     Browse,
@@ -403,26 +399,6 @@ def replace_between(text: str, path: Path, begin: str, end: str) -> None:
     print(f"wrote the section {begin} of {path}")
 
 
-def replace_heading(text: str, path: Path, heading: str) -> None:
-    """Replace the section under `heading` (to the next heading of its level or above), or
-    append it; keep the rest. Re-read right before writing, as replace_between does."""
-    current = path.read_text() if path.exists() else "# Benchmarks\n"
-    lines = current.splitlines()
-    if heading not in lines:
-        path.write_text(current.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n")
-    else:
-        start = lines.index(heading)
-        end = next(
-            (i for i in range(start + 1, len(lines)) if re.match(r"^#{1,2} ", lines[i])),
-            len(lines),
-        )
-        updated = "\n".join(lines[:start]) + "\n" + text.rstrip("\n") + "\n"
-        if lines[end:]:
-            updated += "\n" + "\n".join(lines[end:]) + "\n"
-        path.write_text(updated)
-    print(f"wrote the section {heading!r} of {path}")
-
-
 # ---- bench.search_load ---------------------------------------------------------------------
 
 
@@ -453,7 +429,6 @@ def wrk_run_lines(idle: list[WrkRun], loaded: list[WrkRun]) -> list[str]:
     return lines
 
 
-SEARCH_LOAD_HEADING = "## Search under load (idle and while crawling)"
 SEARCH_LOAD_GOALS = "idle >= 2,000 req/s with p99 < 20 ms; during a crawl p99 < 50 ms"
 
 
@@ -513,74 +488,6 @@ def search_load_summary(results: SearchLoad, distinct: bool) -> list[str]:
             f"{results.found_top10} and first for {results.found_top1}."
         )
     return lines
-
-
-def search_load_section(
-    results: SearchLoad, args: Namespace, argv: list[str], profile_lines: list[str]
-) -> str:
-    """bench.search_load's section of docs/benchmarks.md, from its results and options."""
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    command = shlex.join(["python", "-m", "bench.search_load", *argv])
-    wrk = (
-        f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency "
-        f"--timeout={args.wrk_timeout:g}s -s search.lua "
-        '-H "Authorization: Bearer $TOKEN" http://127.0.0.1:$PORT'
-    )
-    m = machine()
-    parts = [
-        SEARCH_LOAD_HEADING,
-        "",
-        f"Measured {when} at commit {git_commit()} on {m.cores} cores ({m.cpu}), "
-        f"{m.memory_gib} GiB, shared with other work (noisy); Python {m.python}, {m.wrk}. "
-        f"`catalog up` on embedded defaults (workers "
-        f"{args.workers}, batch size {args.batch_size}), wrk on the same machine, so wrk, the "
-        "embedded PostgreSQL and `catalog up`'s processes (a gateway per CPU, the indexer at a "
-        "lower CPU priority) share the 2 cores. The per-caller rate limit is lifted for the run "
-        f"(CATALOG_RATE_LIMIT = CATALOG_RATE_BURST = {args.rate_limit}): one token makes all "
-        "the load.",
-        "",
-        "```sh",
-        "apt-get install -y wrk",
-        f"python -m bench.build_catalog --tables 100000 --columns 10 --schemas 20 "
-        f"--database {args.database}",
-        command,
-        f"# each measurement: {wrk}",
-        "```",
-        "",
-        "Load: GET `/v1/search?q=<one-typo table name>&kind=table&database_id=<id>`, "
-        + (
-            f"{len(results.queries) - results.checked:,} distinct queries, each run a slice of "
-            "its own (no query repeated within a run: every search misses the answer cache), "
-            if args.distinct
-            else f"rotating over {args.queries} queries (after the first round, answer-cache "
-            "hits), "
-        )
-        + f"{args.connections} connections, {args.threads} threads, {args.duration} s per run; "
-        f"idle {args.repeat} runs; during the crawl, runs back to back from the re-crawl "
-        "request until it is complete (the last run stopped there). Goals from the issues: "
-        f"{SEARCH_LOAD_GOALS}.",
-        "",
-    ]
-    if args.build_note:
-        parts += [args.build_note, ""]
-    loaded = results.loaded.runs if results.loaded else []
-    parts += [
-        *search_load_summary(results, args.distinct),
-        "",
-        *wrk_run_lines(results.idle or [], loaded),
-        "",
-    ]
-    if profile_lines:
-        parts += [
-            "py-spy (`--profile`: an extra idle run and an extra loaded re-crawl, not in the "
-            "medians above):",
-            "",
-            "```",
-            *profile_lines,
-            "```",
-            "",
-        ]
-    return "\n".join(parts)
 
 
 # ---- bench.extract_floor -------------------------------------------------------------------

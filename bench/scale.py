@@ -65,6 +65,7 @@ from bench.harness import (
     kept_on_failure,
     leave,
     machine,
+    script_parser,
     server_version,
     tail,
 )
@@ -342,11 +343,7 @@ async def measure(args: argparse.Namespace, argv: list[str], json_path: Path) ->
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.scale",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = script_parser("bench.scale", __doc__)
     parser.add_argument(
         "--sizes",
         default="1k,10k,100k",

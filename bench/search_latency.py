@@ -30,6 +30,7 @@ from random import Random
 import tantivy
 
 from bench.build_catalog import COLUMNS, SchemaPlan, schema_names, split_tables
+from bench.harness import add_shape_args, script_parser
 from catalog.adapters.tantivy_index import TantivyIndex
 from catalog.documents import Document, DocumentKind, documents_for_table, generation_scope
 from catalog.models import Column, Table, TableType
@@ -216,13 +217,9 @@ def report(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.search_latency", description=__doc__)
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("--tables", type=int, default=100_000)
-    parser.add_argument("--columns", type=int, default=10, help="columns per table, id included")
-    parser.add_argument("--schemas", type=int, default=20)
+    parser = script_parser("bench.search_latency", __doc__)
+    add_shape_args(parser, 100_000)
     parser.add_argument("--runs", type=int, default=50, help="timed calls per query")
-    parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
     print(asyncio.run(run(args)))
     return 0

@@ -1,6 +1,6 @@
 """Search under load with wrk: idle, and while the same database is re-crawled.
 
-    python -m bench.search_load --database bench_100k --write-docs
+    python -m bench.search_load --database bench_100k --distinct --queries 60000 --repeat 3
 
 Starts `catalog up` (embedded PostgreSQL, NATS and tantivy) in a fresh data folder, registers
 the target and waits for its crawl (registration -> complete, crawl duration, peak RSS), re-crawls
@@ -55,6 +55,7 @@ from bench.harness import (
     request_crawl,
     run_wrk,
     sampling_memory,
+    script_parser,
     search_env,
     show,
     summarise_profile,
@@ -63,7 +64,6 @@ from bench.harness import (
 )
 from bench.records import LoadedCrawl, SearchCrawl, SearchLoad, SearchSettings, WrkRun
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 # With --distinct, queries set apart to check what the searches find (and so never in the load).
 CHECKED_DISTINCT = 200
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
@@ -198,6 +198,14 @@ def lua_script(paths: list[str]) -> str:
 # ---- crawls --------------------------------------------------------------------------------
 
 
+def crawl_of(status: dict, wall: float, peaks: Peaks) -> SearchCrawl:
+    """A complete crawl's status, timed and sampled by the caller."""
+    return SearchCrawl(
+        wall, status["duration_seconds"], status["tables"], status["columns"],
+        peaks.catalog, peaks.embedded,
+    )  # fmt: skip
+
+
 async def crawl_under(
     http: aiohttp.ClientSession,
     up: CatalogUp,
@@ -232,10 +240,7 @@ async def crawl_under(
                 show(f"{label} wrk {len(runs)}", run)
             status = await watcher
         wall = time.perf_counter() - started
-    crawl = SearchCrawl(
-        wall, status["duration_seconds"], status["tables"], status["columns"],
-        peaks.catalog, peaks.embedded,
-    )  # fmt: skip
+    crawl = crawl_of(status, wall, peaks)
     print(
         f"{label}: crawl {fmt(crawl.duration)} s (requested -> complete {wall:.1f} s), "
         f"peak RSS catalog {crawl.peak_catalog / MB:.0f} MB",
@@ -255,10 +260,7 @@ async def first_crawl(
         async with asyncio.timeout(limit):
             status = await wait_for_crawl(http, up.base, database_id)
         wall = time.perf_counter() - started
-    crawl = SearchCrawl(
-        wall, status["duration_seconds"], status["tables"], status["columns"],
-        peaks.catalog, peaks.embedded,
-    )  # fmt: skip
+    crawl = crawl_of(status, wall, peaks)
     print(
         f"registration -> complete {wall:.1f} s (crawl {fmt(crawl.duration)} s), "
         f"{status['tables']} tables, {status['columns']} columns, "
@@ -347,12 +349,11 @@ def load_env(args: argparse.Namespace) -> dict[str, str]:
 # ---- the run -------------------------------------------------------------------------------
 
 
-async def measure(args: argparse.Namespace) -> tuple[SearchLoad, list[str]]:
-    """Every phase in one `catalog up`: the results, and the --profile summary's lines."""
+async def measure(args: argparse.Namespace) -> SearchLoad:
+    """Every phase in one `catalog up`; with --profile, then the profiled runs."""
     target = Target(args.database, args.host, args.port, args.user, args.password)
     results = SearchLoad(settings=settings_of(args))
     results.queries = await pick_queries(target, args.queries, args.seed)
-    profile_lines: list[str] = []
     with kept_on_failure(args.keep or bool(args.profile)) as folder:
         async with catalog_up(
             args.workers, args.batch_size, args.ready_timeout, load_env(args)
@@ -376,8 +377,8 @@ async def measure(args: argparse.Namespace) -> tuple[SearchLoad, list[str]]:
                 )
                 results.loaded = LoadedCrawl(crawl, runs)
                 if args.profile:
-                    profile_lines = await profile(args, up, database_id, http, load)
-    return results, profile_lines
+                    await profile(args, up, database_id, http, load)
+    return results
 
 
 async def profile(
@@ -386,7 +387,7 @@ async def profile(
     database_id: str,
     http: aiohttp.ClientSession,
     load: Load,
-) -> list[str]:
+) -> None:
     """py-spy an extra idle run and an extra loaded re-crawl (not in the medians)."""
     out = Path(args.profile)
     idle_raw, crawl_raw = out / "idle.txt", out / "crawl.txt"
@@ -399,17 +400,16 @@ async def profile(
     ]
     print("\n".join(lines), flush=True)
     (out / "summary.txt").write_text("\n".join(lines) + "\n")
-    return lines
 
 
-async def main_async(args: argparse.Namespace, argv: list[str]) -> int:
+async def main_async(args: argparse.Namespace) -> int:
     if shutil.which("wrk") is None:
         print("wrk is not on PATH: apt-get install -y wrk", file=sys.stderr)
         return 1
     if args.profile:
         py_spy()
     try:
-        results, profile_lines = await measure(args)
+        results = await measure(args)
     except (BenchError, TimeoutError, OSError, aiohttp.ClientError) as exc:
         print(f"benchmark failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
@@ -421,18 +421,11 @@ async def main_async(args: argparse.Namespace, argv: list[str]) -> int:
     )
     print()
     print("\n".join(render.search_load_summary(results, args.distinct)))
-    if args.write_docs:
-        text = render.search_load_section(results, args, argv, profile_lines)
-        render.replace_heading(text, DOCS, render.SEARCH_LOAD_HEADING)
     return 0
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.search_load",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = script_parser("bench.search_load", __doc__)
     add_catalog_args(parser, "bench_100k")
     parser.add_argument("--threads", type=int, default=2, help="wrk -t")
     parser.add_argument("--connections", type=int, default=32, help="wrk -c")
@@ -489,8 +482,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="store_false",
         help="sample every busy thread, not only the one holding the GIL",
     )
-    parser.add_argument("--write-docs", action="store_true", help=f"update {DOCS}")
-    parser.add_argument("--build-note", default="", help="a line about the build, for the docs")
     add_run_args(parser)
     args = parser.parse_args(argv)
     for name in ("workers", "batch_size", "threads", "connections", "duration", "repeat"):
@@ -504,11 +495,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     if args.profile:
         Path(args.profile).mkdir(parents=True, exist_ok=True)
-    return asyncio.run(main_async(args, argv))
+    return asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":
