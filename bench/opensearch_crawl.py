@@ -22,53 +22,29 @@ import argparse
 import asyncio
 import contextlib
 import os
-import platform
-import statistics
 import sys
 import time
 import uuid
-from dataclasses import dataclass
-from importlib.metadata import version
 
 from opensearchpy import AsyncOpenSearch
 
+from bench import render
 from bench.harness import add_shape_args, peak_rss_mb, script_parser
-from bench.search_latency import generate, memory_gib
+from bench.records import BulkRun, OpenSearchNode
+from bench.search_latency import generate
 from catalog.adapters.opensearch_index import BulkOptions, OpenSearchIndex
 from catalog.documents import Document
 from tests.engines.opensearch_node import running_opensearch
 from tests.engines.process import new_run_folder
 
 
-@dataclass
-class Run:
-    chunk_size: int
-    concurrency: int
-    seconds: float
-    client_cpu: float  # this process's CPU seconds: building and serializing the requests
-    documents: int
-    requests: int
-    retries: int
-    calls: int
-    heap_used_mb: float  # the node's JVM heap in use just after the run
-    peak_rss_mb: float  # the node's peak resident memory so far
-
-
-@dataclass(frozen=True)
-class Node:
-    url: str
-    version: str
-    pid: int
-    heap_max_mb: float
-
-
-async def node_facts(url: str) -> Node:
+async def node_facts(url: str) -> OpenSearchNode:
     async with AsyncOpenSearch(hosts=[url]) as client:
         info = await client.info()
         nodes = (await client.nodes.info(metric="process,jvm"))["nodes"]
     (node,) = nodes.values()
     heap_max = node["jvm"]["mem"]["heap_max_in_bytes"] / 2**20
-    return Node(url, info["version"]["number"], node["process"]["id"], heap_max)
+    return OpenSearchNode(url, info["version"]["number"], node["process"]["id"], heap_max)
 
 
 async def heap_used_mb(client: AsyncOpenSearch) -> float:
@@ -76,7 +52,9 @@ async def heap_used_mb(client: AsyncOpenSearch) -> float:
     return node["jvm"]["mem"]["heap_used_in_bytes"] / 2**20
 
 
-async def crawl(node: Node, documents: list[Document], per_call: int, options: BulkOptions) -> Run:
+async def crawl(
+    node: OpenSearchNode, documents: list[Document], per_call: int, options: BulkOptions
+) -> BulkRun:
     name = f"bench-crawl-{uuid.uuid4().hex[:8]}"
     index = OpenSearchIndex(node.url, name, options)
     await index.open()
@@ -97,7 +75,7 @@ async def crawl(node: Node, documents: list[Document], per_call: int, options: B
         if interval[name]["settings"].get("index.refresh_interval") is not None:
             raise SystemExit("the refresh interval was not put back after the crawl")
         stats = index.bulk_stats
-        run = Run(
+        run = BulkRun(
             options.chunk_size,
             options.concurrency,
             seconds,
@@ -138,61 +116,9 @@ async def run(args: argparse.Namespace) -> str:
                         f"chunk {chunk_size}, concurrency {concurrency}: {runs[-1].seconds:.1f} s",
                         file=sys.stderr,
                     )
-    return report(args, node, documents, per_call, generated, runs, load_before, os.getloadavg())
-
-
-def report(
-    args: argparse.Namespace,
-    node: Node,
-    documents: list[Document],
-    per_call: int,
-    generated: float,
-    runs: list[Run],
-    load_before: tuple[float, float, float],
-    load_after: tuple[float, float, float],
-) -> str:
-    argv = " ".join(sys.argv[1:])
-    lines = [
-        f"`python -m bench.opensearch_crawl {argv}`: {os.cpu_count()} cores, "
-        f"{memory_gib():.0f} GiB, Python {platform.python_version()}, "
-        f"opensearch-py {version('opensearch-py')}, OpenSearch {node.version} (one node, "
-        f"heap {node.heap_max_mb:,.0f} MB); load average {load_before[0]:.2f} before, "
-        f"{load_after[0]:.2f} after.",
-        "",
-        f"{len(documents):,} documents ({args.tables:,} tables x {args.columns} columns) "
-        f"generated in {generated:.1f} s, written {per_call:,} a call "
-        f"(`--batch-tables {args.batch_tables}`) in chunks of at most "
-        f"{args.chunk_bytes / 2**20:.0f} MiB; every run ends with exactly "
-        f"{len(documents):,} documents in the index and its refresh interval put back. "
-        f"Medians of {args.repeat} runs each.",
-        "",
-        "| chunk size | concurrency | seconds | documents/s | client CPU s | bulk requests "
-        "| retries | node heap used after | node peak RSS so far |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    settings = sorted({(r.chunk_size, r.concurrency) for r in runs})
-    medians = {}
-    for chunk_size, concurrency in settings:
-        alike = [r for r in runs if (r.chunk_size, r.concurrency) == (chunk_size, concurrency)]
-        seconds = statistics.median(r.seconds for r in alike)
-        medians[chunk_size, concurrency] = seconds
-        last = alike[-1]
-        lines.append(
-            f"| {chunk_size} | {concurrency} | {seconds:.1f} | {last.documents / seconds:,.0f} "
-            f"| {statistics.median(r.client_cpu for r in alike):.1f} | {last.requests} "
-            f"| {max(r.retries for r in alike)} | {last.heap_used_mb:,.0f} MB "
-            f"| {max(r.peak_rss_mb for r in alike):,.0f} MB |"
-        )
-    default = (BulkOptions().chunk_size, BulkOptions().concurrency)
-    if default in medians and len(medians) > 1:
-        best = min(medians, key=medians.__getitem__)
-        lines += [
-            "",
-            f"Fastest: chunk {best[0]}, concurrency {best[1]}, at "
-            f"{medians[default] / medians[best]:.2f}x the documents per second of the default "
-            f"(chunk {default[0]}, concurrency {default[1]}).",
-        ]
-    return "\n".join(lines)
+    return render.opensearch_crawl_lines(
+        args, node, documents, per_call, generated, runs, load_before, os.getloadavg()
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

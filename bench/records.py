@@ -218,6 +218,31 @@ class SearchLoad:
     errors: dict[str, str] = field(default_factory=dict)
 
 
+# ---- OpenSearch bulk writes (bench.opensearch_crawl) ---------------------------------------
+
+
+@dataclass
+class BulkRun:
+    chunk_size: int
+    concurrency: int
+    seconds: float
+    client_cpu: float  # this process's CPU seconds: building and serializing the requests
+    documents: int
+    requests: int
+    retries: int
+    calls: int
+    heap_used_mb: float  # the node's JVM heap in use just after the run
+    peak_rss_mb: float  # the node's peak resident memory so far
+
+
+@dataclass(frozen=True)
+class OpenSearchNode:
+    url: str
+    version: str
+    pid: int
+    heap_max_mb: float
+
+
 # ---- browsing ------------------------------------------------------------------------------
 
 

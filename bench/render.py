@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import os
+import platform
+import statistics
+import sys
 from collections.abc import Callable
+from importlib.metadata import version
 from pathlib import Path
 
 from bench.goals import (
@@ -19,8 +24,10 @@ from bench.harness import fmt
 from bench.records import (
     MB,
     Browse,
+    BulkRun,
     EndToEnd,
     FloorRun,
+    OpenSearchNode,
     Paging,
     Rss,
     ScaleRun,
@@ -31,6 +38,8 @@ from bench.records import (
     WrkSummary,
     counted,
 )
+from catalog.adapters.opensearch_index import BulkOptions
+from catalog.documents import Document
 
 SCALE_BEGIN, SCALE_END = "<!-- scale:begin -->", "<!-- scale:end -->"
 FLOOR_LABELS = {
@@ -535,3 +544,118 @@ def floor_lines(
             line += f"; {row.failed} runs failed"
         lines.append(line)
     return lines
+
+
+# ---- bench.search_latency and bench.opensearch_crawl ---------------------------------------------
+
+
+def memory_gib() -> float:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+
+
+def search_latency_lines(
+    args: argparse.Namespace,
+    documents: int,
+    generated: float,
+    built: float,
+    size: float,
+    search_rows: list,
+    suggest_rows: list,
+    substring_rows: list,
+) -> str:
+    """bench.search_latency's section: a row per search, suggest and substring way."""
+    all_search = [row[3] for row in search_rows]
+    lines = [
+        "## Search and suggest",
+        "",
+        f"`python -m bench.search_latency --tables {args.tables} --columns {args.columns}"
+        f" --runs {args.runs}`: {os.cpu_count()} cores, {memory_gib():.0f} GiB,"
+        f" Python {platform.python_version()}, tantivy-py {version('tantivy')}.",
+        "",
+        f"{documents:,} documents ({args.tables:,} tables x {args.columns} columns) generated in"
+        f" {generated:.1f} s and indexed in {built:.1f} s ({size:.0f} MB). Times are per call of"
+        " the adapter (the gateway's JSON and HTTP come on top), after one warm-up call, over"
+        f" {args.runs} calls each; search asks for facets and one hit more than a page of 10,"
+        " as GET /v1/search does.",
+        "",
+        "| search | q | kind | hits | median ms | p99 ms |",
+        "|---|---|---|---:|---:|---:|",
+    ]
+    for label, text, kind, median, p99, hits in search_rows:
+        lines.append(
+            f"| {label} | `{text}` | {kind or 'any'} | {hits:,} | {median:.1f} | {p99:.1f} |"
+        )
+    lines += [
+        "",
+        f"Median of the search medians: {statistics.median(all_search):.1f} ms.",
+        "",
+        "| suggest q | median ms | p99 ms | first suggestions |",
+        "|---|---:|---:|---|",
+    ]
+    for text, median, p99, first in suggest_rows:
+        lines.append(f"| `{text}` | {median:.1f} | {p99:.1f} | {', '.join(first)} |")
+    lines += [
+        "",
+        "Substring matching, the engine alone (`voice`, top 11):",
+        "",
+        "| how | median ms | p99 ms | documents |",
+        "|---|---:|---:|---:|",
+    ]
+    for label, median, p99, count in substring_rows:
+        lines.append(f"| {label} | {median:.2f} | {p99:.2f} | {count:,} |")
+    return "\n".join(lines)
+
+
+def opensearch_crawl_lines(
+    args: argparse.Namespace,
+    node: OpenSearchNode,
+    documents: list[Document],
+    per_call: int,
+    generated: float,
+    runs: list[BulkRun],
+    load_before: tuple[float, float, float],
+    load_after: tuple[float, float, float],
+) -> str:
+    """bench.opensearch_crawl's section: the setup, then a row per setting."""
+    argv = " ".join(sys.argv[1:])
+    lines = [
+        f"`python -m bench.opensearch_crawl {argv}`: {os.cpu_count()} cores, "
+        f"{memory_gib():.0f} GiB, Python {platform.python_version()}, "
+        f"opensearch-py {version('opensearch-py')}, OpenSearch {node.version} (one node, "
+        f"heap {node.heap_max_mb:,.0f} MB); load average {load_before[0]:.2f} before, "
+        f"{load_after[0]:.2f} after.",
+        "",
+        f"{len(documents):,} documents ({args.tables:,} tables x {args.columns} columns) "
+        f"generated in {generated:.1f} s, written {per_call:,} a call "
+        f"(`--batch-tables {args.batch_tables}`) in chunks of at most "
+        f"{args.chunk_bytes / 2**20:.0f} MiB; every run ends with exactly "
+        f"{len(documents):,} documents in the index and its refresh interval put back. "
+        f"Medians of {args.repeat} runs each.",
+        "",
+        "| chunk size | concurrency | seconds | documents/s | client CPU s | bulk requests "
+        "| retries | node heap used after | node peak RSS so far |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    settings = sorted({(r.chunk_size, r.concurrency) for r in runs})
+    medians = {}
+    for chunk_size, concurrency in settings:
+        alike = [r for r in runs if (r.chunk_size, r.concurrency) == (chunk_size, concurrency)]
+        seconds = statistics.median(r.seconds for r in alike)
+        medians[chunk_size, concurrency] = seconds
+        last = alike[-1]
+        lines.append(
+            f"| {chunk_size} | {concurrency} | {seconds:.1f} | {last.documents / seconds:,.0f} "
+            f"| {statistics.median(r.client_cpu for r in alike):.1f} | {last.requests} "
+            f"| {max(r.retries for r in alike)} | {last.heap_used_mb:,.0f} MB "
+            f"| {max(r.peak_rss_mb for r in alike):,.0f} MB |"
+        )
+    default = (BulkOptions().chunk_size, BulkOptions().concurrency)
+    if default in medians and len(medians) > 1:
+        best = min(medians, key=medians.__getitem__)
+        lines += [
+            "",
+            f"Fastest: chunk {best[0]}, concurrency {best[1]}, at "
+            f"{medians[default] / medians[best]:.2f}x the documents per second of the default "
+            f"(chunk {default[0]}, concurrency {default[1]}).",
+        ]
+    return "\n".join(lines)

@@ -16,19 +16,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from importlib.metadata import version
 from pathlib import Path
 from random import Random
 
 import tantivy
 
+from bench import render
 from bench.build_catalog import COLUMNS, SchemaPlan, schema_names, split_tables
 from bench.harness import add_shape_args, script_parser
 from catalog.adapters.tantivy_index import TantivyIndex
@@ -94,10 +92,6 @@ def summary(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
-def memory_gib() -> float:
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-
-
 def directory_mb(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
 
@@ -159,61 +153,9 @@ async def run(args: argparse.Namespace) -> str:
             substring_rows = substring_both_ways(path, args.runs)
         finally:
             await index.close()
-    return report(
+    return render.search_latency_lines(
         args, len(documents), generated, built, size, search_rows, suggest_rows, substring_rows
     )
-
-
-def report(
-    args: argparse.Namespace,
-    documents: int,
-    generated: float,
-    built: float,
-    size: float,
-    search_rows: list,
-    suggest_rows: list,
-    substring_rows: list,
-) -> str:
-    all_search = [row[3] for row in search_rows]
-    lines = [
-        "## Search and suggest",
-        "",
-        f"`python -m bench.search_latency --tables {args.tables} --columns {args.columns}"
-        f" --runs {args.runs}`: {os.cpu_count()} cores, {memory_gib():.0f} GiB,"
-        f" Python {platform.python_version()}, tantivy-py {version('tantivy')}.",
-        "",
-        f"{documents:,} documents ({args.tables:,} tables x {args.columns} columns) generated in"
-        f" {generated:.1f} s and indexed in {built:.1f} s ({size:.0f} MB). Times are per call of"
-        " the adapter (the gateway's JSON and HTTP come on top), after one warm-up call, over"
-        f" {args.runs} calls each; search asks for facets and one hit more than a page of 10,"
-        " as GET /v1/search does.",
-        "",
-        "| search | q | kind | hits | median ms | p99 ms |",
-        "|---|---|---|---:|---:|---:|",
-    ]
-    for label, text, kind, median, p99, hits in search_rows:
-        lines.append(
-            f"| {label} | `{text}` | {kind or 'any'} | {hits:,} | {median:.1f} | {p99:.1f} |"
-        )
-    lines += [
-        "",
-        f"Median of the search medians: {statistics.median(all_search):.1f} ms.",
-        "",
-        "| suggest q | median ms | p99 ms | first suggestions |",
-        "|---|---:|---:|---|",
-    ]
-    for text, median, p99, first in suggest_rows:
-        lines.append(f"| `{text}` | {median:.1f} | {p99:.1f} | {', '.join(first)} |")
-    lines += [
-        "",
-        "Substring matching, the engine alone (`voice`, top 11):",
-        "",
-        "| how | median ms | p99 ms | documents |",
-        "|---|---:|---:|---:|",
-    ]
-    for label, median, p99, count in substring_rows:
-        lines.append(f"| {label} | {median:.2f} | {p99:.2f} | {count:,} |")
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
