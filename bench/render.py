@@ -73,9 +73,12 @@ def mb1(value: int | None) -> str:
 # ---- bench.scale ---------------------------------------------------------------------------
 
 
-def e2e_failed(e2e: EndToEnd | None) -> bool:
-    """No runs to show: the step failed or did not run, or failed before its first run."""
-    return e2e is None or (e2e.error is not None and not e2e.runs)
+def e2e_failure(size: SizeResult, key: str) -> str | None:
+    """Why an end-to-end step (`e2e`, `workers_1`) has no runs to show; None when it has."""
+    e2e: EndToEnd | None = getattr(size, key)
+    if e2e is None:
+        return why_not(size, key)
+    return e2e.error if e2e.error and not e2e.runs else None
 
 
 def size_lines(label: str, size: SizeResult, repeat: int) -> list[str]:
@@ -105,9 +108,8 @@ def size_lines(label: str, size: SizeResult, repeat: int) -> list[str]:
         return f"{seconds / floor:.2f}×" if seconds is not None and floor else "-"
 
     e2e = size.e2e
-    if e2e is None or e2e_failed(e2e):
-        why = e2e.error if e2e else why_not(size, "e2e")
-        lines.append(f"| **ours, end to end** | failed: {why} | | | |")
+    if e2e is None or e2e_failure(size, "e2e"):
+        lines.append(f"| **ours, end to end** | failed: {e2e_failure(size, 'e2e')} | | | |")
     else:
         runs = ", ".join(secs(run.wall) for run in e2e.runs)
         note = f" ({len(e2e.runs)} runs, then failed: {e2e.error})" if e2e.error else ""
@@ -150,9 +152,8 @@ def workers_lines(size: SizeResult, workers: int) -> list[str]:
     ]
     for key, count in (("workers_1", 1), ("e2e", workers)):
         e2e: EndToEnd | None = getattr(size, key)
-        if e2e is None or e2e_failed(e2e):
-            why = e2e.error if e2e else why_not(size, key)
-            lines.append(f"| {count} | failed: {why} | | |")
+        if e2e is None or e2e_failure(size, key):
+            lines.append(f"| {count} | failed: {e2e_failure(size, key)} | | |")
             continue
         spread = "; ".join(
             " + ".join(str(n) for n in run.workers.values()) or "(no worker lines logged)"
