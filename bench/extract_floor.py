@@ -1,6 +1,6 @@
-"""The floors of a crawl, and the alternatives to our extractor, for one catalog in one run.
+"""The floors of a crawl, and our extractor and index adapter beside them, for one catalog.
 
-    python -m bench.extract_floor --database bench_10k --repeat 3 --inspector-sample 500
+    python -m bench.extract_floor --database bench_10k --repeat 3
 
 Each approach runs --repeat times, every run in a fresh spawned process, so its peak RSS
 (getrusage of that process) is its own. The approaches:
@@ -15,11 +15,9 @@ Each approach runs --repeat times, every run in a fresh spawned process, so its 
    wait_merging_threads. What tantivy itself costs, with nothing of ours around it.
 3b. our index adapter: the same documents (built outside the timer) upserted into a fresh
    TantivyIndex 5,500 a call, then close(): the adapter's deletes, commits and reloads included.
-4. the seed's approach: one information_schema.columns query, fetched whole, into a dict.
-5. SQLAlchemy Inspector table by table: a sample, extrapolated linearly to the whole catalog.
-6. SQLAlchemy 2 Inspector get_multi_*: the whole catalog, one call of each per schema.
 
-SQLAlchemy and psycopg2-binary are bench-only: `.venv/bin/pip install -e '.[bench]'`.
+The library alternatives measured once (information_schema fetched whole, SQLAlchemy's
+Inspector) were removed after commit 5b758f0; their numbers are in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -63,7 +61,6 @@ class FloorTarget:
     host: str
     port: int
     user: str
-    inspector_sample: int = 500
     pickle: str = ""  # our extractor's tables, for the indexing approaches
 
 
@@ -250,127 +247,6 @@ async def _index_adapter(params: FloorTarget) -> FloorSample:
     return FloorSample(seconds, counts, start_rss, {"close": closing})
 
 
-# --- 4. the seed's approach -----------------------------------------------------------------
-
-SEED_SQL = """
-SELECT table_schema, table_name, column_name, data_type
-FROM information_schema.columns
-WHERE table_schema NOT IN ('pg_catalog', 'information_schema')
-"""
-
-
-async def _seed(params: FloorTarget) -> FloorSample:
-    import asyncpg
-
-    start_rss = current_rss()
-    began = time.perf_counter()
-    connection = await asyncpg.connect(dsn(params))  # server defaults, as the seed had them
-    try:
-        rows = await connection.fetch(SEED_SQL)
-    finally:
-        await connection.close()
-    catalog: dict[str, dict[str, list[dict[str, str]]]] = {}
-    for schema, table, column, data_type in rows:
-        columns = catalog.setdefault(schema, {}).setdefault(table, [])
-        columns.append({"column_name": column, "data_type": data_type})
-    seconds = time.perf_counter() - began
-    tables = sum(len(tables) for tables in catalog.values())
-    counts = {"tables": tables, "columns": len(rows)}
-    return FloorSample(seconds, counts, start_rss)
-
-
-# --- 5 and 6. SQLAlchemy Inspector ----------------------------------------------------------
-
-ALL_TABLES_SQL = """
-SELECT n.nspname, c.relname
-FROM pg_catalog.pg_class c
-JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f')
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname NOT LIKE 'pg\\_toast%'
-  AND n.nspname NOT LIKE 'pg\\_temp%'
-ORDER BY n.nspname, c.relname
-"""
-
-
-def _engine(params: FloorTarget) -> Any:
-    import sqlalchemy
-
-    return sqlalchemy.create_engine(dsn(params).replace("postgresql://", "postgresql+psycopg2://"))
-
-
-def _inspector_by_table(params: FloorTarget) -> FloorSample:
-    import sqlalchemy
-
-    engine = _engine(params)
-    with engine.connect() as connection:
-        every = [tuple(row) for row in connection.execute(sqlalchemy.text(ALL_TABLES_SQL))]
-    # Spread evenly over the plan, so every schema and name length is in the sample.
-    size = min(params.inspector_sample, len(every))
-    sample = [every[i * len(every) // size] for i in range(size)]
-    start_rss = current_rss()
-    began = time.perf_counter()
-    inspector = sqlalchemy.inspect(engine)
-    columns = keys = foreign = indexes = 0
-    for schema, table in sample:
-        columns += len(inspector.get_columns(table, schema=schema))
-        keys += len(inspector.get_pk_constraint(table, schema=schema)["constrained_columns"])
-        foreign += len(inspector.get_foreign_keys(table, schema=schema))
-        indexes += len(inspector.get_indexes(table, schema=schema))
-    measured = time.perf_counter() - began
-    engine.dispose()
-    counts = {
-        "sampled tables": size,
-        "of tables": len(every),
-        "columns": columns,
-        "pk columns": keys,
-        "fks": foreign,
-        "indexes": indexes,
-    }
-    # Linear: every table costs the same queries.
-    return FloorSample(measured * len(every) / size, counts, start_rss, measured=measured)
-
-
-def _inspector_bulk(params: FloorTarget) -> FloorSample:
-    import sqlalchemy
-    from sqlalchemy.engine.reflection import ObjectKind
-
-    engine = _engine(params)
-    start_rss = current_rss()
-    began = time.perf_counter()
-    inspector = sqlalchemy.inspect(engine)
-    schemas = [
-        s for s in inspector.get_schema_names() if s not in ("information_schema", "pg_catalog")
-    ]
-    counts = {"tables": 0, "columns": 0, "pk columns": 0, "fks": 0, "indexes": 0}
-    parts = dict.fromkeys(("columns", "pk", "fks", "indexes"), 0.0)
-    # One schema at a time: schema=None would mean the default schema only, not all of them.
-    for schema in schemas:
-        part = time.perf_counter()
-        found = inspector.get_multi_columns(schema=schema, kind=ObjectKind.ANY)
-        parts["columns"] += time.perf_counter() - part
-        counts["tables"] += len(found)
-        counts["columns"] += sum(len(c) for c in found.values())
-        part = time.perf_counter()
-        keys = inspector.get_multi_pk_constraint(schema=schema, kind=ObjectKind.ANY)
-        parts["pk"] += time.perf_counter() - part
-        counts["pk columns"] += sum(len(k["constrained_columns"]) for k in keys.values())
-        part = time.perf_counter()
-        foreign = inspector.get_multi_foreign_keys(schema=schema, kind=ObjectKind.ANY)
-        parts["fks"] += time.perf_counter() - part
-        counts["fks"] += sum(len(f) for f in foreign.values())
-        part = time.perf_counter()
-        indexes = inspector.get_multi_indexes(schema=schema, kind=ObjectKind.ANY)
-        parts["indexes"] += time.perf_counter() - part
-        counts["indexes"] += sum(len(i) for i in indexes.values())
-        # Drop each schema's results as a crawl would once indexed; the inspector's own
-        # info_cache still keeps them, which is part of what this approach costs.
-        del found, keys, foreign, indexes
-    seconds = time.perf_counter() - began
-    engine.dispose()
-    return FloorSample(seconds, counts, start_rss, parts)
-
-
 # --- the runner -----------------------------------------------------------------------------
 
 APPROACHES: dict[str, tuple[str, Callable[[dict[str, Any]], Any]]] = {
@@ -378,9 +254,6 @@ APPROACHES: dict[str, tuple[str, Callable[[dict[str, Any]], Any]]] = {
     "extractor": ("our extractor (list_relations + read_batch 500)", _extractor),
     "floor_index": ("floor index: tantivy alone (commit per 5,500)", _tantivy_alone),
     "index_adapter": ("our index adapter (TantivyIndex.upsert 5,500)", _index_adapter),
-    "seed": ("seed: information_schema.columns fetched whole", _seed),
-    "inspector": ("SQLAlchemy Inspector per table (extrapolated)", _inspector_by_table),
-    "bulk": ("SQLAlchemy Inspector get_multi_* per schema", _inspector_bulk),
 }
 
 
@@ -465,7 +338,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--database", required=True)
     add_target_args(parser)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--inspector-sample", type=int, default=500)
     parser.add_argument(
         "--only", nargs="*", choices=list(APPROACHES), default=list(APPROACHES), help="a subset"
     )
@@ -475,7 +347,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    params = FloorTarget(args.database, args.host, args.port, args.user, args.inspector_sample)
+    params = FloorTarget(args.database, args.host, args.port, args.user)
     wall = time.perf_counter()
     rows = measure(params, args.only, args.repeat, args.timeout)
     labels = {name: label for name, (label, _) in APPROACHES.items()}

@@ -6,7 +6,6 @@ from __future__ import annotations
 from bench.records import MB, Goal, ScaleRun, SizeResult, WrkSummary
 
 FLOOR_RATIO = 1.5  # end to end within this many times floor extract + floor index
-INSPECTOR_RATIO = 20.0  # at least this many times faster than Inspector table by table
 CRAWLER_RSS_MB = 250.0  # crawler peak RSS below this at every size...
 FLAT_RATIO = 1.25  # ...and flat: the largest size's peak within this of the smallest's
 IDLE_RPS, IDLE_P99_MS, CRAWL_P99_MS = 2_000.0, 20.0, 50.0
@@ -49,7 +48,7 @@ def verdict(ok: bool) -> str:
 
 
 def floor_goals(sizes: dict[str, SizeResult]) -> list[Goal]:
-    """Per size: end to end against the floor, and against Inspector table by table."""
+    """Per size: end to end against the floor."""
     rows: list[Goal] = []
     for label, size in sizes.items():
         ours, floor = e2e_seconds(size), floor_seconds(size)
@@ -60,21 +59,6 @@ def floor_goals(sizes: dict[str, SizeResult]) -> list[Goal]:
             continue
         measured = f"{ours / floor:.2f}× ({secs(ours)} s against {secs(floor)} s)"
         rows.append(Goal(goal, measured, verdict(ours / floor <= FLOOR_RATIO)))
-    for label, size in sizes.items():
-        ours = e2e_seconds(size)
-        inspector = approach_seconds(size, "inspector")
-        extractor = approach_seconds(size, "extractor")
-        goal = f"{label}: ≥ {INSPECTOR_RATIO:.0f}× faster than Inspector table by table"
-        if ours is None or inspector is None:
-            rows.append(Goal(goal, "failed: end to end or Inspector did not run", "failed"))
-            continue
-        measured = (
-            f"{inspector / ours:.1f}× end to end ({secs(ours)} s against {secs(inspector)} s "
-            "extrapolated)"
-        )
-        if extractor:
-            measured += f"; our extractor alone {inspector / extractor:.1f}×"
-        rows.append(Goal(goal, measured, verdict(inspector / ours >= INSPECTOR_RATIO)))
     return rows
 
 

@@ -494,7 +494,6 @@ def machine() -> Machine:
         cpu=cpu,
         python=platform.python_version(),
         tantivy=package_version("tantivy"),
-        sqlalchemy=package_version("sqlalchemy"),
         # `wrk -v` prints "wrk <version> [engine] Copyright ..." and exits non-zero.
         wrk=" ".join((wrk.stdout + wrk.stderr).split()[:2]),
     )

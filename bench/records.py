@@ -95,7 +95,6 @@ class FloorSample:
     counts: dict[str, int]
     start_rss: int  # before the timed work
     parts: dict[str, float] = field(default_factory=dict)
-    measured: float | None = None  # a sample's own seconds, where `seconds` is extrapolated
     peak_rss: int = 0
 
 
@@ -109,7 +108,6 @@ class FloorRun:
     start_rss: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     parts: dict[str, float] = field(default_factory=dict)
-    measured: float | None = None
     failed: int = 0
     error: str | None = None
 
@@ -118,7 +116,6 @@ class FloorRun:
         if not samples:
             return cls(error=errors[-1] if errors else "not run")
         last = samples[-1]
-        measured = [s.measured for s in samples if s.measured is not None]
         return cls(
             seconds=statistics.median(s.seconds for s in samples),
             runs=[s.seconds for s in samples],
@@ -126,7 +123,6 @@ class FloorRun:
             start_rss=max(s.start_rss for s in samples),
             counts=last.counts,
             parts={k: statistics.median(s.parts[k] for s in samples) for k in last.parts},
-            measured=median_or_none(measured),
             failed=len(errors),
         )
 
@@ -304,7 +300,6 @@ class Machine:
     cpu: str
     python: str
     tantivy: str
-    sqlalchemy: str
     wrk: str
     postgresql: str = "?"
 
@@ -336,7 +331,6 @@ class SizeResult:
 class ScaleSettings:
     workers: int
     batch_size: int
-    inspector_sample: int
     search_duration: int
 
 

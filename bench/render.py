@@ -47,22 +47,12 @@ FLOOR_LABELS = {
     "floor_index": "floor index: tantivy alone (converted outside the timer)",
     "extractor": "our extractor alone (list_relations + read_batch 500)",
     "index_adapter": "our index adapter (TantivyIndex.upsert, 5,500 a call)",
-    "seed": "seed: information_schema.columns into a nested dict",
-    "inspector": "SQLAlchemy Inspector table by table",
-    "bulk": "SQLAlchemy Inspector get_multi_*, whole catalog",
 }
 # Lines of the plot: label, how to read seconds of a size, line style.
 PLOT_LINES: list[tuple[str, Callable[[SizeResult], float | None], str]] = [
     ("ours, end to end (registration → complete)", e2e_seconds, "-"),
     ("floor: extract + index (tantivy alone)", floor_seconds, "-"),
     ("our extractor alone", lambda s: approach_seconds(s, "extractor"), "-"),
-    ("seed: information_schema into a dict", lambda s: approach_seconds(s, "seed"), "-"),
-    (
-        "SQLAlchemy Inspector per table (extrapolated)",
-        lambda s: approach_seconds(s, "inspector"),
-        "--",
-    ),
-    ("SQLAlchemy Inspector get_multi_*", lambda s: approach_seconds(s, "bulk"), "-"),
 ]
 
 
@@ -132,11 +122,6 @@ def size_lines(label: str, size: SizeResult, repeat: int) -> list[str]:
             why = row.error if row else why_not(size, "floors")
             lines.append(f"| {text} | failed: {why} | | | |")
             continue
-        if key == "inspector":
-            text += (
-                f" ({row.counts['sampled tables']:,} of {row.counts['of tables']:,} sampled, "
-                "**extrapolated**)"
-            )
         lines.append(
             f"| {text} | {secs(row.seconds)} | {', '.join(secs(s) for s in row.runs)} "
             f"| {mb(row.peak_rss)} | {ratio(row.seconds)} |"
@@ -309,7 +294,7 @@ def scale_section(run: ScaleRun, plot: Path, docs: Path) -> str:
         f"Measured {run.started_at} to {run.finished_at or '(cut short)'} (UTC) at "
         f"commit {run.commit}, on {m.cores} cores ({m.cpu}), {m.memory_gib} GiB, "
         f"shared with other work{load}; Python {m.python}, tantivy-py {m.tantivy}, "
-        f"SQLAlchemy {m.sqlalchemy}, PostgreSQL {m.postgresql} (the targets), "
+        f"PostgreSQL {m.postgresql} (the targets), "
         f"{m.wrk}. `catalog up` on embedded defaults (workers {run.settings.workers}, "
         f"batch size {run.settings.batch_size}). Raw results: `{run.json_path}`; "
         f"`python -m bench.scale --from-json {run.json_path} --write-docs` renders this section "
@@ -353,7 +338,7 @@ def scale_section(run: ScaleRun, plot: Path, docs: Path) -> str:
 
 
 def draw(run: ScaleRun, path: Path) -> None:
-    """Seconds against tables on log axes: ours, the floor, and each alternative."""
+    """Seconds against tables on log axes: ours, the floor, our extractor alone."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display: a file only
@@ -539,8 +524,6 @@ def floor_lines(
         line = f"- {name}: runs [{', '.join(f'{s:.2f}' for s in row.runs)}] s; {counts}"
         if parts:
             line += f"; parts (median): {parts}"
-        if row.measured is not None:
-            line += f"; sample measured {row.measured:.2f} s, scaled linearly"
         if row.failed:
             line += f"; {row.failed} runs failed"
         lines.append(line)

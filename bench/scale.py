@@ -12,17 +12,15 @@ bench.build_catalog when missing (the build timed). For each size, smallest firs
    process (catalog up's indexer child) and of the gateway processes;
 2. the floors (bench.extract_floor): floor extract (the crawler's pg_catalog SQL over the whole
    catalog, streamed) and floor index (tantivy alone: the same documents, converted outside the
-   timer, into a bare tantivy writer); beside them our extractor alone and our index adapter;
-3. the alternatives (bench.extract_floor): the seed's information_schema query into a nested
-   dict, SQLAlchemy's Inspector table by table (a sample, extrapolated), and its get_multi_*.
+   timer, into a bare tantivy writer); beside them our extractor alone and our index adapter.
 
 At the largest size only:
 
-4. workers: end to end with CATALOG_WORKERS=1 (step 1 is workers 2), and how many batches each
+3. workers: end to end with CATALOG_WORKERS=1 (step 1 is workers 2), and how many batches each
    worker acknowledged, from the indexer's `worker <pid>:<slot> acked ...` log lines;
-5. browsing (bench.browse), in a fresh `catalog up` right after its crawl: paging through every
+4. browsing (bench.browse), in a fresh `catalog up` right after its crawl: paging through every
    table, and streaming GET /{id} with the serving gateway's RSS growth;
-6. search under load (bench.search_load: wrk, 32 connections, one-typo table names) in that
+5. search under load (bench.search_load: wrk, 32 connections, one-typo table names) in that
    same catalog: idle, then during a re-crawl, on default settings (each gateway caches repeated
    answers); then the catalog is restarted on the same data with CATALOG_SEARCH_CACHE_MB=0 and
    measured idle again.
@@ -170,7 +168,7 @@ async def ensure_database(args: argparse.Namespace, database: str, tables: int) 
     return Build(built=True, tables_found=tables, seconds=time.perf_counter() - began)
 
 
-# ---- 1 and 4. end to end -------------------------------------------------------------------
+# ---- 1 and 3. end to end -------------------------------------------------------------------
 
 
 async def end_to_end(args: argparse.Namespace, database: str, workers: int) -> EndToEnd:
@@ -200,21 +198,19 @@ async def end_to_end(args: argparse.Namespace, database: str, workers: int) -> E
     return result
 
 
-# ---- 2 and 3. floors and alternatives ------------------------------------------------------
+# ---- 2. the floors -------------------------------------------------------------------------
 
 
 async def floors(args: argparse.Namespace, database: str) -> dict[str, FloorRun]:
     """Every bench.extract_floor approach, --repeat fresh processes each; one row each."""
-    target = extract_floor.FloorTarget(
-        database, args.host, args.port, args.user, args.inspector_sample
-    )
+    target = extract_floor.FloorTarget(database, args.host, args.port, args.user)
     # In a thread: it runs its own event loop for the pickling, and blocks on child processes.
     return await asyncio.to_thread(
         extract_floor.measure, target, list(extract_floor.APPROACHES), args.repeat, args.timeout
     )
 
 
-# ---- 5 and 6. browsing and search under load -----------------------------------------------
+# ---- 4 and 5. browsing and search under load -----------------------------------------------
 
 
 async def browse_step(
@@ -305,7 +301,7 @@ async def measure(args: argparse.Namespace, argv: list[str], json_path: Path) ->
         load_average_at_start=list(os.getloadavg()),
         repeat=args.repeat,
         largest=largest,
-        settings=ScaleSettings(WORKERS, BATCH_SIZE, args.inspector_sample, args.search_duration),
+        settings=ScaleSettings(WORKERS, BATCH_SIZE, args.search_duration),
         json_path=shown(json_path),
     )
     try:
@@ -319,7 +315,7 @@ async def measure(args: argparse.Namespace, argv: list[str], json_path: Path) ->
         steps = [
             ("build", "database", partial(ensure_database, args, database, tables)),
             ("e2e", f"end to end, workers {WORKERS}", partial(end_to_end, args, database, WORKERS)),
-            ("floors", "floors and alternatives", partial(floors, args, database)),
+            ("floors", "floors", partial(floors, args, database)),
         ]
         if label == largest:
             steps += [
@@ -361,15 +357,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--docs", type=Path, default=DOCS, help="the benchmarks document")
     parser.add_argument("--plot", type=Path, default=PLOT, help="the plot's file")
     add_target_args(parser)
-    parser.add_argument("--inspector-sample", type=int, default=500)
     parser.add_argument("--search-duration", type=int, default=20, help="seconds per wrk run")
     add_run_args(parser, "keep the catalogs' data folders", "seconds per crawl and per floor run")
     args = parser.parse_args(argv)
     labels = [label for label, _ in args.sizes]
     if not labels or len(set(labels)) != len(labels):
         parser.error("--sizes needs distinct sizes")
-    if args.repeat < 1 or args.inspector_sample < 1 or args.search_duration < 1:
-        parser.error("--repeat, --inspector-sample and --search-duration must be positive")
+    if args.repeat < 1 or args.search_duration < 1:
+        parser.error("--repeat and --search-duration must be positive")
     return args
 
 
