@@ -11,16 +11,11 @@ the target and waits for its crawl (as bench.register_to_complete does), then:
   10% of the pages, and last / first. Keyset pages keep it near 1; an OFFSET scan would make it
   grow with depth.
 - streams GET /{id} (the seed's whole schema) to its end, counting bytes, tables and columns as
-  they pass, never holding the body, while a thread reads the server's VmRSS from
-  /proc/<pid>/status every 50 ms: time to the first byte and to the end, and RSS growth (peak
-  during the stream minus RSS right before it). The server is the `catalog up` process, or its
-  `python -m gateway` children when it runs several: then each is sampled and the one that grew
-  most (the one that served) is reported.
+  they pass, never holding the body, while a thread samples the RSS of `catalog up`'s gateway
+  processes every 50 ms: time to the first byte and to the end, and RSS growth (peak during the
+  stream minus RSS right before it) of the gateway that grew most (the one that served).
 
-Against a catalog that already runs: --base-url URL with the token in $CATALOG_TOKEN (or
---token-file), --database-id ID (without it the target is registered there and crawled), and
---pid PID of `catalog up` or of the gateway process (without it, no RSS). Build the target with
-bench.build_catalog first.
+Build the target with bench.build_catalog first.
 """
 
 from __future__ import annotations
@@ -28,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import sys
 import threading
@@ -39,6 +33,7 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+import psutil
 
 from bench import render
 from bench.harness import (
@@ -52,6 +47,7 @@ from bench.harness import (
     git_commit,
     kept_on_failure,
     register,
+    runs_module,
     script_parser,
     wait_for_crawl,
 )
@@ -70,45 +66,18 @@ SHARE = 0.10  # first, middle and last 10% of the pages
 
 
 def vm_rss(pid: int) -> int | None:
-    """Resident set size of a process in bytes, from /proc; None once it is gone."""
+    """Resident set size of a process in bytes; None once it is gone."""
     try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024  # reported in kB
-    except (OSError, ValueError, IndexError):
+        return psutil.Process(pid).memory_info().rss
+    except psutil.Error:
         return None
-    return None
-
-
-def _proc_ppid(pid: int) -> int | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[1])  # after "(comm)": state, then ppid
-
-
-def _proc_cmdline(pid: int) -> list[str]:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
-    except OSError:
-        return []
 
 
 def serving_pids(pid: int) -> list[int]:
-    """The processes that answer HTTP under `pid`: its `python -m gateway` descendants when
-    `catalog up` supervises several, else `pid` itself (one process, or a gateway's own pid)."""
-    parents = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (ppid := _proc_ppid(int(entry.name))) is not None:
-            parents[int(entry.name)] = ppid
-    tree, frontier = [pid], [pid]
-    while frontier:
-        frontier = [child for child, parent in parents.items() if parent in frontier]
-        tree += frontier
-    gateways = [p for p in tree if _proc_cmdline(p)[1:3] == ["-m", "gateway"]]
-    return gateways or [pid]
+    """The processes that answer HTTP under `catalog up` (`pid`): its `python -m gateway`
+    children when it supervises several, else `pid` itself."""
+    children = psutil.Process(pid).children(recursive=True)
+    return [p.pid for p in children if runs_module(p, "gateway")] or [pid]
 
 
 class RssSampler:
@@ -257,10 +226,10 @@ async def stream_seed(
 
 
 async def crawled_database(
-    http: aiohttp.ClientSession, base: str, args: argparse.Namespace
+    http: aiohttp.ClientSession, base: str, args: argparse.Namespace, database_id: str | None
 ) -> tuple[str, dict[str, Any]]:
-    """The database to browse, once its crawl is complete, and that crawl's status."""
-    database_id = args.database_id
+    """The database to browse (registered here unless given), once its crawl is complete, and
+    that crawl's status."""
     if database_id is None:
         target = Target(args.database, args.host, args.port, args.user, args.password)
         database_id = await register(http, base, target, "browse")
@@ -276,21 +245,26 @@ async def crawled_database(
 
 
 async def measure(
-    http: aiohttp.ClientSession, base: str, pid: int | None, args: argparse.Namespace
+    http: aiohttp.ClientSession,
+    base: str,
+    pid: int,
+    args: argparse.Namespace,
+    database_id: str | None = None,
 ) -> Browse:
+    """Page through the database's tables and stream GET /{id} from `catalog up` at `base`
+    (process `pid`); `database_id` is one crawled there already, else the target is registered."""
     results = Browse(args.database)
     results.setup = {
-        "server": args.base_url or "catalog up (embedded)",
         "settle_seconds": args.settle,
+        "workers": args.workers,
+        "batch_size": args.batch_size,
     }
-    if not args.base_url:
-        results.setup |= {"workers": args.workers, "batch_size": args.batch_size}
-    results.database_id, results.crawl = await crawled_database(http, base, args)
+    results.database_id, results.crawl = await crawled_database(http, base, args, database_id)
     if args.settle > 0:  # let the index finish merging what the crawl wrote
         await asyncio.sleep(args.settle)
     page_size = args.page_size or await page_size_allowed(http, base)
-    pids = [] if pid is None else serving_pids(pid)
-    results.setup["rss_of"] = {p: " ".join(_proc_cmdline(p)).strip() for p in pids}
+    pids = serving_pids(pid)
+    results.setup["rss_of"] = {p: " ".join(psutil.Process(p).cmdline()) for p in pids}
     results.paging = await page_through(http, base, results.database_id, page_size, pids)
     print(
         f"paged {results.paging.tables:,} tables in {results.paging.pages} pages of "
@@ -309,20 +283,7 @@ async def measure(
     return results
 
 
-def token_of(args: argparse.Namespace) -> str:
-    if args.token_file:
-        return Path(args.token_file).read_text().strip()
-    token = os.environ.get("CATALOG_TOKEN", "")
-    if not token:
-        raise BenchError("with --base-url, give the token in $CATALOG_TOKEN or --token-file")
-    return token
-
-
 async def run(args: argparse.Namespace) -> Browse:
-    if args.base_url:
-        headers = {"Authorization": f"Bearer {token_of(args)}"}
-        async with aiohttp.ClientSession(headers=headers) as http:
-            return await measure(http, args.base_url.rstrip("/"), args.pid, args)
     # The per-caller rate limit would throttle a walk of hundreds of pages: lift it.
     limits = {"CATALOG_RATE_LIMIT": "1000000", "CATALOG_RATE_BURST": "1000000"}
     with kept_on_failure(args.keep) as folder:
@@ -336,15 +297,14 @@ async def run(args: argparse.Namespace) -> Browse:
 # ---- reporting -----------------------------------------------------------------------------
 
 
-def report(results: Browse, args: argparse.Namespace) -> None:
+def report(results: Browse) -> None:
     print()
-    where = args.base_url or "catalog up (embedded)"
     print(
-        f"{results.database} ({results.database_id}) on {where}, "
+        f"{results.database} ({results.database_id}) on catalog up (embedded), "
         f"measured {results.measured_at}, commit {results.commit or '?'}"
     )
     print()
-    print("\n".join(render.browse_detail_lines(results)))
+    print("\n".join(render.browse_lines(results)))
     watched = results.setup.get("rss_of") or {}
     if watched:
         served = results.seed.rss.pid if results.seed and results.seed.rss else None
@@ -365,7 +325,7 @@ async def main_async(args: argparse.Namespace) -> int:
         return 1
     results.measured_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     results.commit = git_commit()
-    report(results, args)
+    report(results)
     if args.json:
         save(results, Path(args.json))
         print(f"wrote {args.json}")
@@ -381,10 +341,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--settle", type=float, default=2, help="seconds to wait after the crawl, before paging"
     )
-    parser.add_argument("--base-url", help="a catalog that already runs, e.g. http://host:8000")
-    parser.add_argument("--token-file", help="its bearer token (default: $CATALOG_TOKEN)")
-    parser.add_argument("--database-id", help="a database registered there (default: register)")
-    parser.add_argument("--pid", type=int, help="the process serving --base-url, for its RSS")
     parser.add_argument("--json", metavar="PATH", help="write the results as JSON here")
     add_run_args(parser)
     args = parser.parse_args(argv)
@@ -394,8 +350,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         or (args.page_size is not None and args.page_size < 1)
     ):
         parser.error("--workers, --batch-size and --page-size must be positive")
-    if (args.token_file or args.pid or args.database_id) and not args.base_url:
-        parser.error("--token-file, --pid and --database-id go with --base-url")
     return args
 
 

@@ -107,7 +107,7 @@ def _postmaster(data_dir: Path) -> psutil.Process | None:
         return None
 
 
-def _runs_module(proc: psutil.Process, module: str) -> bool:
+def runs_module(proc: psutil.Process, module: str) -> bool:
     try:
         return proc.cmdline()[1:3] == ["-m", module]
     except (psutil.NoSuchProcess, psutil.AccessDenied, IndexError):
@@ -131,11 +131,9 @@ async def _sample_memory(pid: int, data_dir: Path, *peaks: Peaks) -> None:
     catalog = psutil.Process(pid)
     while True:
         tree = _tree(catalog)
-        crawler = sum(_rss(p) for p in tree if _runs_module(p, "indexer"))
-        gateways = sum(_rss(p) for p in tree if _runs_module(p, "gateway"))
-        rest = [
-            p for p in tree if not _runs_module(p, "indexer") and not _runs_module(p, "gateway")
-        ]
+        crawler = sum(_rss(p) for p in tree if runs_module(p, "indexer"))
+        gateways = sum(_rss(p) for p in tree if runs_module(p, "gateway"))
+        rest = [p for p in tree if not runs_module(p, "indexer") and not runs_module(p, "gateway")]
         postmaster = _postmaster(data_dir)
         if postmaster is not None:
             rest += _tree(postmaster)

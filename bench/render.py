@@ -29,7 +29,6 @@ from bench.records import (
     FloorRun,
     OpenSearchNode,
     Paging,
-    Rss,
     ScaleRun,
     SearchLoad,
     SeedStream,
@@ -54,10 +53,6 @@ PLOT_LINES: list[tuple[str, Callable[[SizeResult], float | None], str]] = [
     ("floor: extract + index (tantivy alone)", floor_seconds, "-"),
     ("our extractor alone", lambda s: approach_seconds(s, "extractor"), "-"),
 ]
-
-
-def mb1(value: int | None) -> str:
-    return "-" if value is None else f"{value / MB:.1f}"
 
 
 # ---- bench.scale ---------------------------------------------------------------------------
@@ -223,35 +218,6 @@ def browse_lines(browse: Browse) -> list[str]:
         f"| {paging.last_over_first:.2f} | {secs(paging.seconds)} | {seed.bytes / MB:.1f} "
         f"| {secs(seed.seconds)} | {mb(seed.rss.growth if seed.rss else None)} |",
     ]
-
-
-def browse_detail_lines(results: Browse) -> list[str]:
-    """bench.browse's own tables: paging, and streaming GET /{id}."""
-    lines: list[str] = []
-    paging, seed = results.paging, results.seed
-    if paging is not None:
-        share = "10%"
-        lines += [
-            f"| tables | pages × size | first {share} median ms | middle {share} median ms "
-            f"| last {share} median ms | last / first | all pages s | RSS growth MB |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|",
-            f"| {paging.tables:,} | {paging.pages} × {paging.page_size} "
-            f"| {paging.first_ms:.1f} | {paging.middle_ms:.1f} | {paging.last_ms:.1f} "
-            f"| {paging.last_over_first:.2f} | {paging.seconds:.2f} "
-            f"| {mb1(paging.rss.growth if paging.rss else None)} |",
-        ]
-    if seed is not None:
-        rss = seed.rss or Rss(None, None, None, None, None, 0)
-        lines += [
-            "",
-            "| GET /{id} | MB | tables | columns | first byte ms | to the end s "
-            "| RSS before MB | RSS peak MB | RSS growth MB | RSS samples |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-            f"| streamed | {seed.bytes / MB:.1f} | {seed.tables:,} | {seed.columns:,} "
-            f"| {seed.first_byte_ms:.1f} | {seed.seconds:.2f} | {mb1(rss.before)} "
-            f"| {mb1(rss.peak)} | {mb1(rss.growth)} | {rss.samples} |",
-        ]
-    return lines
 
 
 def failures(run: ScaleRun) -> list[str]:

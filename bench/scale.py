@@ -224,8 +224,8 @@ async def browse_step(
     options = browse.parse_args(
         ["--database", database, *target_argv(args), "--timeout", str(args.timeout)]
     )
-    options.database_id = database_id  # crawled already: browse it, do not register again
-    return await browse.measure(http, up_base, pid, options)
+    # Crawled already: browse it, do not register it again.
+    return await browse.measure(http, up_base, pid, options, database_id)
 
 
 async def search_and_browse(args: argparse.Namespace, database: str, size: SizeResult) -> None:
