@@ -126,17 +126,17 @@ def search_path(typo: str, database_id: str, kind: str) -> str:
     return "/v1/search?" + urlencode(params)
 
 
-async def check_queries(
+async def checked_queries(
     http: aiohttp.ClientSession,
-    base: str,
+    up: CatalogUp,
     database_id: str,
     results: SearchLoad,
     queries: list[tuple[str, str]],
     kind: str,
 ) -> None:
-    """Every query must answer 200; count how often the misspelled table is found."""
+    """Every query must answer 200; count (and print) how often the misspelled table is found."""
     for table, typo in queries:
-        async with http.get(base + search_path(typo, database_id, kind)) as response:
+        async with http.get(up.base + search_path(typo, database_id, kind)) as response:
             if response.status != 200:
                 raise BenchError(f"search {typo!r} answered {response.status}: "
                                  f"{(await response.text())[:300]}")  # fmt: skip
@@ -144,6 +144,14 @@ async def check_queries(
         tables = [hit["table"] for hit in hits]
         results.found_top10 += table in tables
         results.found_top1 += bool(tables) and tables[0] == table
+    results.checked = len(queries)
+    print(
+        f"{len(queries)} one-typo queries checked, e.g. "
+        + ", ".join(f"{t} -> {q}" for t, q in queries[:3])
+        + f"; misspelled table in the top 10 for {results.found_top10}, first for "
+        f"{results.found_top1}",
+        flush=True,
+    )
 
 
 def lua_distinct(paths: list[str], threads: int) -> str:
@@ -263,26 +271,6 @@ async def first_crawl(
         flush=True,
     )
     return database_id, crawl
-
-
-async def checked_queries(
-    http: aiohttp.ClientSession,
-    up: CatalogUp,
-    database_id: str,
-    results: SearchLoad,
-    queries: list[tuple[str, str]],
-    kind: str,
-) -> None:
-    """check_queries, with what it found printed."""
-    await check_queries(http, up.base, database_id, results, queries, kind)
-    results.checked = len(queries)
-    print(
-        f"{len(queries)} one-typo queries checked, e.g. "
-        + ", ".join(f"{t} -> {q}" for t, q in queries[:3])
-        + f"; misspelled table in the top 10 for {results.found_top10}, first for "
-        f"{results.found_top1}",
-        flush=True,
-    )
 
 
 @dataclass
