@@ -543,15 +543,15 @@ def parse_wrk(output: str, cut: bool = False) -> WrkRun:
     )
 
 
-def wrk_command(args: argparse.Namespace, up: CatalogUp, script: Path, timeout: float) -> list[str]:
-    """wrk with bench.search_load's options and `script` against `up`, as its admin."""
+def wrk_command(args: argparse.Namespace, up: CatalogUp, script: Path) -> list[str]:
+    """wrk with add_wrk_args' options and `script` against `up`, as its admin."""
     return [
         "wrk",
         f"-t{args.threads}",
         f"-c{args.connections}",
         f"-d{args.duration}s",
         "--latency",
-        f"--timeout={timeout:g}s",
+        f"--timeout={args.wrk_timeout:g}s",
         "-s",
         str(script),
         "-H",
@@ -600,3 +600,83 @@ def show(label: str, run: WrkRun) -> None:
         f"{run.requests} requests in {run.seconds:.1f} s{errors}{note}",
         flush=True,
     )
+
+
+# ---- profiling -----------------------------------------------------------------------------
+
+
+def py_spy() -> str:
+    found = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(found).exists():
+        raise BenchError("--profile needs py-spy: .venv/bin/pip install py-spy")
+    return found
+
+
+@contextlib.asynccontextmanager
+async def profile_catalog(pid: int, out: Path, rate: int, gil: bool = True) -> AsyncIterator[None]:
+    """py-spy records `pid` and its children into `out` while the block runs."""
+    # Raw (collapsed) stacks, so the top frames can be summed here as text. With --gil only the
+    # thread holding the GIL is sampled: where the one core of Python goes. Native code that
+    # releases the GIL (tantivy's Rust, once called) is then not counted. --subprocesses: the
+    # pid is `catalog up`'s supervisor, and the gateways and the indexer are its children.
+    proc = await asyncio.create_subprocess_exec(
+        py_spy(), "record", "--pid", str(pid), "--subprocesses", "--rate", str(rate),
+        "--format", "raw",
+        "--output", str(out), "--duration", "3600", *(["--gil"] if gil else []),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        yield
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGINT)  # py-spy writes what it has on Ctrl-C
+            async with asyncio.timeout(60):
+                await proc.wait()
+
+
+def _frame(frame: str) -> str:
+    # py-spy raw frames look like "function (path/to/module.py:123)": keep function and file.
+    match = re.match(r"(.*) \((.*?)(?::\d+)?\)$", frame)
+    if not match:
+        return frame
+    name, path = match.groups()
+    for marker in ("site-packages/", "lib/python3.11/", "/work/main/"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+    return f"{name} ({path})"
+
+
+# Leaves where py-spy sees a thread as busy though it waits in C (without --gil).
+IDLE_LEAVES = ("_worker (concurrent/futures/thread.py)", "_do_waitpid (asyncio/unix_events.py)")
+# Frames on nearly every stack, which say nothing about where the time goes.
+PLUMBING = ("threading.py", "asyncio/", "<module>", "main (catalog/cli.py)", "<string>")
+
+
+def summarise_profile(raw: Path, top: int) -> list[str]:
+    """Top frames of a py-spy raw profile: by own samples, and by samples under the frame."""
+    own: Counter[str] = Counter()
+    under: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        frames = [_frame(f) for f in stack.split(";") if f]
+        if not frames or frames[-1] in IDLE_LEAVES:
+            continue
+        total += n
+        own[frames[-1]] += n
+        for name in set(frames):
+            if not any(marker in name for marker in PLUMBING):
+                under[name] += n
+    if not total:
+        return [f"{raw.name}: no samples"]
+    lines = [f"{raw.name}: {total} samples"]
+    lines.append("  own time (the frame itself was running):")
+    lines += [f"    {n / total:6.1%}  {name}" for name, n in own.most_common(top)]
+    lines.append(
+        "  total time (the frame was on the stack; event loop and thread plumbing left out):"
+    )
+    lines += [f"    {n / total:6.1%}  {name}" for name, n in under.most_common(top * 2)]
+    return lines

@@ -13,7 +13,9 @@ it once with no load (the idle re-crawl baseline), then:
   crawl is complete (a run still going when it completes is stopped there with SIGINT, which
   makes wrk print its summary), so every measured request overlaps the crawl.
 
-wrk must be on PATH (`apt-get install -y wrk`).
+With --profile DIR it then does one more idle run and one more loaded re-crawl with py-spy
+recording the catalog process (these runs are not in the medians) and prints the top frames.
+wrk must be on PATH (`apt-get install -y wrk`); py-spy for --profile (`pip install py-spy`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import shutil
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from random import Random
 from urllib.parse import urlencode
 
@@ -45,6 +48,8 @@ from bench.harness import (
     catalog_up,
     fmt,
     kept_on_failure,
+    profile_catalog,
+    py_spy,
     redacted,
     register,
     request_crawl,
@@ -53,6 +58,7 @@ from bench.harness import (
     script_parser,
     search_env,
     show,
+    summarise_profile,
     wait_for_crawl,
     wrk_command,
 )
@@ -61,7 +67,6 @@ from bench.records import LoadedCrawl, SearchCrawl, SearchLoad, SearchSettings, 
 # With --distinct, queries set apart to check what the searches find (and so never in the load).
 CHECKED_DISTINCT = 200
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
-WRK_TIMEOUT = 2.0  # wrk --timeout, seconds (wrk's own default)
 
 
 # ---- queries -------------------------------------------------------------------------------
@@ -298,7 +303,7 @@ class Load:
             start = (self.runs - 1) % slices * size
             script = self.up.temp / f"search-{self.runs}.lua"
             script.write_text(lua_distinct(paths[start : start + size], self.args.threads))
-        command = wrk_command(self.args, self.up, script, WRK_TIMEOUT)
+        command = wrk_command(self.args, self.up, script)
         if self.runs == 1:
             print("wrk command: " + shlex.join(redacted(command)), flush=True)
         return command
@@ -313,13 +318,20 @@ async def idle_runs(load: Load, repeat: int, label: str = "idle") -> list[WrkRun
 
 
 def settings_of(args: argparse.Namespace) -> SearchSettings:
-    return SearchSettings(args.connections, args.threads, args.duration, WRK_TIMEOUT, args.repeat)
+    return SearchSettings(
+        args.connections, args.threads, args.duration, args.wrk_timeout, args.repeat
+    )
 
 
 def load_env(args: argparse.Namespace) -> dict[str, str]:
-    """`catalog up`'s extra environment: the search engine, and the rate limit out of the way
-    (it would cap one token's load far below what is measured here)."""
-    return {"CATALOG_RATE_LIMIT": "1000000", "CATALOG_RATE_BURST": "1000000", **search_env(args)}
+    """`catalog up`'s extra environment: --env, and the rate limit out of the way (it would cap
+    one token's load far below what is measured here)."""
+    return {
+        "CATALOG_RATE_LIMIT": str(args.rate_limit),
+        "CATALOG_RATE_BURST": str(args.rate_limit),
+        **search_env(args),
+        **dict(pair.split("=", 1) for pair in args.env),
+    }
 
 
 # ---- the run -------------------------------------------------------------------------------
@@ -330,7 +342,7 @@ async def measure(args: argparse.Namespace) -> SearchLoad:
     target = Target(args.database, args.host, args.port, args.user, args.password)
     results = SearchLoad(settings=settings_of(args))
     results.queries = await pick_queries(target, args.queries, args.seed)
-    with kept_on_failure(args.keep) as folder:
+    with kept_on_failure(args.keep or bool(args.profile)) as folder:
         async with catalog_up(
             args.workers, args.batch_size, args.ready_timeout, load_env(args)
         ) as up:
@@ -352,13 +364,38 @@ async def measure(args: argparse.Namespace) -> SearchLoad:
                     http, up, database_id, args, load, "loaded re-crawl"
                 )
                 results.loaded = LoadedCrawl(crawl, runs)
+                if args.profile:
+                    await profile(args, up, database_id, http, load)
     return results
+
+
+async def profile(
+    args: argparse.Namespace,
+    up: CatalogUp,
+    database_id: str,
+    http: aiohttp.ClientSession,
+    load: Load,
+) -> None:
+    """py-spy an extra idle run and an extra loaded re-crawl (not in the medians)."""
+    out = Path(args.profile)
+    idle_raw, crawl_raw = out / "idle.txt", out / "crawl.txt"
+    async with profile_catalog(up.proc.pid, idle_raw, args.profile_rate, args.profile_gil):
+        show("profiled idle wrk", await run_wrk(load.next_command()))
+    async with profile_catalog(up.proc.pid, crawl_raw, args.profile_rate, args.profile_gil):
+        await crawl_under(http, up, database_id, args, load, "profiled loaded re-crawl")
+    lines = [
+        line for raw in (idle_raw, crawl_raw) for line in summarise_profile(raw, args.profile_top)
+    ]
+    print("\n".join(lines), flush=True)
+    (out / "summary.txt").write_text("\n".join(lines) + "\n")
 
 
 async def main_async(args: argparse.Namespace) -> int:
     if shutil.which("wrk") is None:
         print("wrk is not on PATH: apt-get install -y wrk", file=sys.stderr)
         return 1
+    if args.profile:
+        py_spy()
     try:
         results = await measure(args)
     except (BenchError, TimeoutError, OSError, aiohttp.ClientError) as exc:
@@ -382,6 +419,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=32, help="wrk -c")
     parser.add_argument("--duration", type=int, default=20, help="wrk -d, seconds per run")
     parser.add_argument("--repeat", type=int, default=3, help="idle wrk runs")
+    parser.add_argument(
+        "--rate-limit",
+        type=int,
+        default=1_000_000,
+        help="CATALOG_RATE_LIMIT and CATALOG_RATE_BURST for the run (default: out of the way)",
+    )
+    parser.add_argument(
+        "--wrk-timeout", type=float, default=2, help="wrk --timeout, seconds (wrk's default: 2)"
+    )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for catalog up, e.g. CATALOG_SEARCH_CACHE_MB=0 (repeatable)",
+    )
     parser.add_argument(
         "--crawl-runs",
         type=int,
@@ -408,18 +461,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_false",
         help="skip the re-crawl with no load (the baseline for the loaded re-crawl)",
     )
+    parser.add_argument("--profile", metavar="DIR", help="py-spy an extra idle run and crawl")
+    parser.add_argument("--profile-rate", type=int, default=100, help="py-spy samples/s")
+    parser.add_argument("--profile-top", type=int, default=15, help="frames to list")
+    parser.add_argument(
+        "--profile-all-threads",
+        dest="profile_gil",
+        action="store_false",
+        help="sample every busy thread, not only the one holding the GIL",
+    )
     add_run_args(parser)
     args = parser.parse_args(argv)
     for name in ("workers", "batch_size", "threads", "connections", "duration", "repeat"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be positive")
+    if any("=" not in pair for pair in args.env):
+        parser.error("--env takes NAME=VALUE")
     if args.distinct and args.queries < 20_000:
         parser.error("--distinct needs --queries 20000 or more")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
-    return asyncio.run(main_async(parse_args(argv)))
+    args = parse_args(argv)
+    if args.profile:
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
+    return asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":
