@@ -15,6 +15,12 @@ Each approach runs --repeat times, every run in a fresh spawned process, so its 
    wait_merging_threads. What tantivy itself costs, with nothing of ours around it.
 3b. our index adapter: the same documents (built outside the timer) upserted into a fresh
    TantivyIndex 5,500 a call, then close(): the adapter's deletes, commits and reloads included.
+4. minimal extract and minimal index: the speed issue's floor. The extract streams every
+   column with its table, schema and type, then the keys and indexes, in bulk (MINIMAL_QUERIES).
+   The index holds one minimal document per table and per column of our extractor's tables
+   (the name, tokenized by tantivy's default tokenizer; schema, table and kind as keywords),
+   built and added inside the timer, a commit per 5,500 documents, then wait_merging_threads:
+   the least any index of these names costs.
 
 The library alternatives measured once (information_schema fetched whole, SQLAlchemy's
 Inspector) were removed after commit 5b758f0; their numbers are in docs/benchmarks.md.
@@ -75,12 +81,10 @@ def current_rss() -> int:
 # --- 1. floor extract ---------------------------------------------------------------------
 
 
-async def _floor_extract(params: FloorTarget) -> FloorSample:
+async def _stream(params: FloorTarget, queries: dict[str, str]) -> FloorSample:
+    """Each query streamed to its end through a server-side cursor, rows only counted."""
     import asyncpg
 
-    from catalog.adapters.postgres_crawler import whole_catalog_queries
-
-    queries = whole_catalog_queries()
     start_rss = current_rss()
     began = time.perf_counter()
     # jit off as the crawler sets it: the same planner, so only the batching differs.
@@ -99,6 +103,38 @@ async def _floor_extract(params: FloorTarget) -> FloorSample:
         await connection.close()
     seconds = time.perf_counter() - began
     return FloorSample(seconds, counts, start_rss, parts)
+
+
+async def _floor_extract(params: FloorTarget) -> FloorSample:
+    from catalog.adapters.postgres_crawler import whole_catalog_queries
+
+    return await _stream(params, whole_catalog_queries())
+
+
+# The speed issue's floor: every column with its table, schema and type, then the keys and
+# indexes, in bulk; what any crawler of these names must read, and nothing it shows besides.
+MINIMAL_QUERIES = {
+    "columns": """
+SELECT n.nspname, c.relname, c.relkind, a.attname, format_type(a.atttypid, a.atttypmod)
+FROM pg_catalog.pg_attribute a
+JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND a.attnum > 0 AND NOT a.attisdropped
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+""",
+    "keys": """
+SELECT conrelid, conname, contype, conkey, confrelid, confkey
+FROM pg_catalog.pg_constraint WHERE contype IN ('p', 'u', 'f')
+""",
+    "indexes": """
+SELECT i.indrelid, c.relname, i.indisunique, i.indkey::int2[]
+FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+""",
+}
+
+
+async def _minimal_extract(params: FloorTarget) -> FloorSample:
+    return await _stream(params, MINIMAL_QUERIES)
 
 
 # --- 2. our extractor -----------------------------------------------------------------------
@@ -247,13 +283,60 @@ async def _index_adapter(params: FloorTarget) -> FloorSample:
     return FloorSample(seconds, counts, start_rss, {"close": closing})
 
 
+# --- 4. minimal index -------------------------------------------------------------------------
+
+
+def _minimal_index(params: FloorTarget) -> FloorSample:
+    import tantivy
+
+    from catalog.adapters.tantivy_index import WRITER_HEAP_BYTES
+
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("name")  # tantivy's default tokenizer: words, lower-cased
+    for keyword in ("schema", "table", "kind"):
+        builder.add_text_field(keyword, tokenizer_name="raw")
+    schema = builder.build()
+    batches = list(_pickled_batches(Path(params.pickle)))
+    temp = Path(tempfile.mkdtemp(prefix="bench-minimal-index-"))
+    try:
+        start_rss = current_rss()
+        began = time.perf_counter()
+        index = tantivy.Index(schema, path=str(temp))
+        writer = index.writer(heap_size=WRITER_HEAP_BYTES)
+        documents = pending = 0
+        for tables in batches:
+            for table in tables:
+                where = {"schema": table.schema, "table": table.name}
+                writer.add_document(tantivy.Document(name=table.name, kind="table", **where))
+                for column in table.columns:
+                    writer.add_document(tantivy.Document(name=column.name, kind="column", **where))
+                pending += 1 + len(table.columns)
+                if pending >= INDEX_BATCH:
+                    writer.commit()
+                    documents, pending = documents + pending, 0
+        writer.commit()
+        writer.wait_merging_threads()
+        seconds = time.perf_counter() - began
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+    return FloorSample(seconds, {"documents": documents + pending}, start_rss)
+
+
 # --- the runner -----------------------------------------------------------------------------
 
-APPROACHES: dict[str, tuple[str, Callable[[dict[str, Any]], Any]]] = {
+APPROACHES: dict[str, tuple[str, Callable[[FloorTarget], Any]]] = {
     "floor_extract": ("floor extract (streamed pg_catalog, asyncpg)", _floor_extract),
+    "minimal_extract": (
+        "minimal extract: names, types, keys, indexes (streamed)",
+        _minimal_extract,
+    ),
     "extractor": ("our extractor (list_relations + read_batch 500)", _extractor),
     "floor_index": ("floor index: tantivy alone (commit per 5,500)", _tantivy_alone),
     "index_adapter": ("our index adapter (TantivyIndex.upsert 5,500)", _index_adapter),
+    "minimal_index": (
+        "minimal index: names, schema, table, kind (commit per 5,500)",
+        _minimal_index,
+    ),
 }
 
 
@@ -293,7 +376,7 @@ def run_once(name: str, params: FloorTarget, timeout: float) -> FloorSample | st
 
 
 # The approaches that index our extractor's tables, read back from a pickle made first.
-INDEXING = ("floor_index", "index_adapter")
+INDEXING = ("floor_index", "index_adapter", "minimal_index")
 
 
 def measure(

@@ -1,15 +1,21 @@
-"""The scale issue's goals (and, for search during a crawl, the reliability issue's), judged
-against a bench.scale run: one Goal row each."""
+"""The issues' goals, judged against a run, one Goal row each: the scale issue's (and, for search
+during a crawl, the reliability issue's) against bench.scale; the speed issue's against
+bench.speed."""
 
 from __future__ import annotations
 
-from bench.records import MB, Goal, ScaleRun, SizeResult, WrkSummary
+from bench.records import MB, Goal, ScaleRun, SizeResult, SpeedRun, WrkRun, WrkSummary
 
 FLOOR_RATIO = 1.5  # end to end within this many times floor extract + floor index
 CRAWLER_RSS_MB = 250.0  # crawler peak RSS below this at every size...
 FLAT_RATIO = 1.25  # ...and flat: the largest size's peak within this of the smallest's
 IDLE_RPS, IDLE_P99_MS, CRAWL_P99_MS = 2_000.0, 20.0, 50.0
 GET_ID_GROWTH_MB = 100.0
+# The speed issue's: distinct searches, the first crawl against its floor, the crawler's memory.
+SPEED_RPS, SPEED_P99_MS, SPEED_CRAWL_P99_MS = 1_000.0, 50.0, 100.0
+SPEED_FLOOR_RATIO = 3.0
+SPEED_RSS_MB = 250.0
+MIN_MRR = 0.9  # the relevance gate of tests/integration/test_relevance.py
 
 
 def secs(value: float | None) -> str:
@@ -136,3 +142,56 @@ def goal_rows(run: ScaleRun) -> list[Goal]:
         memory_goal(run.sizes),
         *search_goals(run.largest, largest),
     ]
+
+
+def _search_goal(label: str, runs: list[WrkRun] | None, rps: float | None, p99: float) -> Goal:
+    want = f"≥ {rps:,.0f} req/s, p99 < {p99:.0f} ms" if rps else f"p99 < {p99:.0f} ms"
+    summary = WrkSummary.of(runs)
+    if summary is None:
+        return Goal(f"{label}: {want}", "not measured", "failed")
+    ok = summary.p99 < p99 and (rps is None or summary.rps >= rps)
+    return Goal(f"{label}: {want}", wrk_text(summary), verdict(ok))
+
+
+def speed_goals(run: SpeedRun) -> list[Goal]:
+    """The speed issue's table."""
+    search = run.search
+    first = search.first_crawl if search else None
+    loaded = search.loaded if search else None
+    rows = [
+        _search_goal(
+            f"distinct `kind={run.kind}` searches, idle",
+            search and search.idle,
+            SPEED_RPS,
+            SPEED_P99_MS,
+        ),
+        _search_goal(
+            "the same during a full re-crawl", loaded and loaded.runs, None, SPEED_CRAWL_P99_MS
+        ),
+    ]
+    floors = [run.floors.get(name) for name in ("minimal_extract", "minimal_index")]
+    goal = f"first crawl, registration → complete, ÷ the floor: ≤ {SPEED_FLOOR_RATIO:.0f}×"
+    if first is None or any(row is None or row.seconds is None for row in floors):
+        rows.append(Goal(goal, "not measured", "failed"))
+    else:
+        floor = sum(row.seconds for row in floors if row and row.seconds)
+        measured = f"{first.wall / floor:.1f}× ({secs(first.wall)} s against {secs(floor)} s)"
+        rows.append(Goal(goal, measured, verdict(first.wall / floor <= SPEED_FLOOR_RATIO)))
+    crawls = [("first crawl", first), ("full re-crawl", loaded.crawl if loaded else None)]
+    for label, crawl in crawls:
+        goal = f"crawler peak RSS, {label}: < {SPEED_RSS_MB:.0f} MB"
+        if crawl is None:
+            rows.append(Goal(goal, "not measured", "failed"))
+            continue
+        rows.append(
+            Goal(
+                goal,
+                f"{mb(crawl.peak_catalog)} MB",
+                verdict(crawl.peak_catalog / MB < SPEED_RSS_MB),
+            )
+        )
+    for found in run.relevance:
+        goal = f"relevance suite `{found.suite}` on tantivy: MRR@10 ≥ {MIN_MRR} (the tests' gate)"
+        measured = f"{found.mrr:.3f}, first for {found.first_share:.1%} of {found.queries}"
+        rows.append(Goal(goal, measured, verdict(found.mrr >= MIN_MRR)))
+    return rows

@@ -359,6 +359,30 @@ class Goal:
     result: str  # met / missed / failed
 
 
+# ---- the speed issue's table (bench.speed) ---------------------------------------------------
+
+
+@dataclass
+class Relevance:
+    suite: str  # kinds (kind=table and kind=column) or any (the search box's)
+    mrr: float
+    first_share: float
+    queries: int
+
+
+@dataclass
+class SpeedRun:
+    """One bench.speed run: the search load (its first crawl and its loaded full re-crawl), the
+    floor of that crawl, and the relevance suites, all on one target in one run."""
+
+    database: str
+    kind: str
+    search: SearchLoad | None = None
+    floors: dict[str, FloorRun] = field(default_factory=dict)
+    relevance: list[Relevance] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
 # ---- JSON ----------------------------------------------------------------------------------
 
 

@@ -22,21 +22,25 @@ from catalog.search import SearchIndex
 from tests.relevance.any_catalog import ANY_SCOPES, load_any_catalog
 from tests.relevance.any_queries import ANY_QUERIES
 from tests.relevance.catalog import load_relevance_catalog
-from tests.relevance.measure import run_queries
+from tests.relevance.measure import RelevanceReport, run_queries
 
 
-async def measure(index: SearchIndex, suite: str) -> str:
+async def report(index: SearchIndex, suite: str) -> tuple[int, RelevanceReport]:
+    """The suite's catalog loaded into `index`, its queries run: (documents, their report)."""
     await index.open()
     try:
         if suite == "any":
             documents = await load_any_catalog(index)
-            report = await run_queries(index, ANY_QUERIES, ANY_SCOPES)
-        else:
-            documents = await load_relevance_catalog(index)
-            report = await run_queries(index)
+            return len(documents), await run_queries(index, ANY_QUERIES, ANY_SCOPES)
+        documents = await load_relevance_catalog(index)
+        return len(documents), await run_queries(index)
     finally:
         await index.close()
-    return f"{len(documents)} documents\n{report.table()}"
+
+
+async def measure(index: SearchIndex, suite: str) -> str:
+    documents, found = await report(index, suite)
+    return f"{documents} documents\n{found.table()}"
 
 
 def main(argv: list[str] | None = None) -> int:

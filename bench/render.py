@@ -18,6 +18,7 @@ from bench.goals import (
     goal_rows,
     mb,
     secs,
+    speed_goals,
     why_not,
 )
 from bench.harness import fmt
@@ -33,6 +34,7 @@ from bench.records import (
     SearchLoad,
     SeedStream,
     SizeResult,
+    SpeedRun,
     WrkRun,
     WrkSummary,
     counted,
@@ -609,3 +611,27 @@ def opensearch_crawl_lines(
             f"(chunk {default[0]}, concurrency {default[1]}).",
         ]
     return "\n".join(lines)
+
+
+# ---- bench.speed -----------------------------------------------------------------------------
+
+
+def speed_lines(run: SpeedRun) -> list[str]:
+    """The speed issue's table, then the floor's parts and anything that failed."""
+    lines = [
+        "",
+        f"### {run.database}: the speed issue's figures, one run",
+        "",
+        "| figure and goal | measured | |",
+        "|---|---|---|",
+        *(f"| {row.goal} | {row.measured} | {row.result} |" for row in speed_goals(run)),
+        "",
+    ]
+    for name, row in run.floors.items():
+        if row.error or row.seconds is None:
+            lines.append(f"- floor `{name}`: {row.error}")
+        else:
+            counts = ", ".join(f"{key} {value:,}" for key, value in row.counts.items())
+            lines.append(f"- floor `{name}`: {row.seconds:.2f} s ({counts})")
+    lines += [f"- {step} failed: {error}" for step, error in run.errors.items()]
+    return lines

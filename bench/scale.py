@@ -89,6 +89,8 @@ PLOT = ROOT / "docs" / "scale.png"
 COLUMNS, SCHEMAS = 10, 20
 WORKERS, BATCH_SIZE = 2, 500  # catalog up's defaults: what step 1 measures
 NO_CACHE = {"CATALOG_SEARCH_CACHE_MB": "0"}
+# The scale issue's floors and our parts beside them (the minimal index is the speed issue's).
+SCALE_FLOORS = ("floor_extract", "extractor", "floor_index", "index_adapter")
 SIZE = re.compile(r"^(\d+)([km]?)$")
 STARTED = time.monotonic()
 
@@ -202,11 +204,11 @@ async def end_to_end(args: argparse.Namespace, database: str, workers: int) -> E
 
 
 async def floors(args: argparse.Namespace, database: str) -> dict[str, FloorRun]:
-    """Every bench.extract_floor approach, --repeat fresh processes each; one row each."""
+    """The scale floors of bench.extract_floor, --repeat fresh processes each; one row each."""
     target = extract_floor.FloorTarget(database, args.host, args.port, args.user)
     # In a thread: it runs its own event loop for the pickling, and blocks on child processes.
     return await asyncio.to_thread(
-        extract_floor.measure, target, list(extract_floor.APPROACHES), args.repeat, args.timeout
+        extract_floor.measure, target, list(SCALE_FLOORS), args.repeat, args.timeout
     )
 
 

@@ -300,7 +300,10 @@ def document_from_json(source: bytes | str) -> Document:
     return document_from_dict(orjson.loads(source))
 
 
+_DOCUMENT_FIELDS = tuple(f.name for f in fields(Document))
+
+
 def document_from_dict(values: dict[str, Any]) -> Document:
     # Written before refs and retirement existed: such a document has their defaults.
-    kept = {f.name: values[f.name] for f in fields(Document) if f.name in values}
+    kept = {name: values[name] for name in _DOCUMENT_FIELDS if name in values}
     return Document(**{**kept, "kind": DocumentKind(kept["kind"])})

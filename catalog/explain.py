@@ -150,9 +150,9 @@ def _best(
     alternatives: Iterable[TermClause], terms: dict[str, Sequence[str]]
 ) -> tuple[TermClause, str] | None:
     """The best-scoring clause that matches one of the document's terms, and that term: the
-    first that does, trying the highest scores first (the first of equals, as the engines'
-    dis_max keeps)."""
-    for clause in sorted(alternatives, key=lambda clause: -clause.score):
+    first that does, in the plan's order, highest scores first (the first of equals, as the
+    engines' dis_max keeps)."""
+    for clause in alternatives:
         if clause.also is not None and clause.also[1] not in terms[clause.also[0]]:
             continue
         if (term := _matched_term(clause, terms[clause.field])) is not None:

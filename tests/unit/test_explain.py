@@ -100,6 +100,16 @@ def test_no_identifier_parts_no_plan():
     assert match_plan("__ --") is None
 
 
+@pytest.mark.parametrize("kind", [None, DocumentKind.TABLE, DocumentKind.COLUMN])
+def test_plan_groups_list_their_best_clauses_first_as_explain_tries_them(kind):
+    plan = match_plan("invoice line qty", kind)
+    assert plan is not None
+    for group in (*plan.parts, *plan.bonuses):
+        scores = [clause.score for clause in group]
+        assert scores == sorted(scores, reverse=True)
+    assert match_plan("invoice line qty", kind) is plan  # the route asks again: built once
+
+
 def test_suggestions_merge_tiers_best_first_without_repeats():
     merged = merge_suggestions(
         [
