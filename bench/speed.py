@@ -27,13 +27,14 @@ import tempfile
 from pathlib import Path
 
 from bench import extract_floor, relevance, render, search_load
+from bench.goals import SPEED_FLOOR
 from bench.harness import BenchError, add_catalog_args, add_run_args, script_parser
 from bench.records import Relevance, SpeedRun
 from catalog.adapters.tantivy_index import TantivyIndex
 
 # The speed issue's floor (minimal extract + minimal index), and the crawler's own queries over
 # the whole catalog at once beside it: what its SQL costs without batches.
-FLOORS = ("minimal_extract", "minimal_index", "floor_extract")
+FLOORS = (*SPEED_FLOOR, "floor_extract")
 
 
 async def relevance_suites() -> list[Relevance]:

@@ -9,11 +9,8 @@ from catalog.search import SearchIndex
 from tests.relevance.any_catalog import ANY_SCOPES, load_any_catalog
 from tests.relevance.any_queries import ANY_QUERIES
 from tests.relevance.catalog import load_relevance_catalog
-from tests.relevance.measure import run_queries
+from tests.relevance.measure import MIN_FIRST_SHARE, MIN_MRR, run_queries
 from tests.relevance.queries import QUERIES
-
-MIN_MRR = 0.9
-MIN_FIRST_SHARE = 0.9
 
 
 def test_the_suite_is_large_and_covers_every_kind_of_query():

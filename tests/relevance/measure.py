@@ -11,6 +11,9 @@ from tests.relevance.catalog import SCOPES
 from tests.relevance.queries import QUERIES, RelevanceQuery
 
 TOP = 10
+# The relevance gate (tests/integration/test_relevance.py), on every adapter and suite.
+MIN_MRR = 0.9
+MIN_FIRST_SHARE = 0.9
 
 
 def result_key(document: Document) -> str:
