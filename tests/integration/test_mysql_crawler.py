@@ -126,32 +126,48 @@ async def recording_proxy(
     """A TCP proxy in front of the server that records what the client sends; `hide_tls`
     clears the TLS bit from the server's greeting, as a server without TLS would send it."""
     sent: list[bytes] = []
+    handlers: set[asyncio.Task[None]] = set()
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", upstream_port)
-        greeting = await up_reader.read(65536)
-        if hide_tls:
-            # header (4), protocol (1), version (NUL-ended), thread id (4), salt (8), filler
-            # (1), then the low two bytes of the capability flags; TLS is bit 11.
-            flags_at = greeting.index(b"\0", 5) + 1 + 4 + 8 + 1
-            greeting = bytearray(greeting)
-            greeting[flags_at + 1] &= ~(0x0800 >> 8) & 0xFF
-        writer.write(bytes(greeting))
+        handler = asyncio.current_task()
+        assert handler is not None
+        handlers.add(handler)
+        up_writer: asyncio.StreamWriter | None = None
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", upstream_port)
+            greeting = await up_reader.read(65536)
+            if hide_tls:
+                # header (4), protocol (1), version (NUL-ended), thread id (4), salt (8),
+                # filler (1), then the low two bytes of the capability flags; TLS is bit 11.
+                flags_at = greeting.index(b"\0", 5) + 1 + 4 + 8 + 1
+                greeting = bytearray(greeting)
+                greeting[flags_at + 1] &= ~(0x0800 >> 8) & 0xFF
+            writer.write(bytes(greeting))
 
-        async def record() -> None:
-            while data := await reader.read(65536):
-                sent.append(data)
-                up_writer.write(data)
-                await up_writer.drain()
-            up_writer.close()
+            async def record() -> None:
+                while data := await reader.read(65536):
+                    sent.append(data)
+                    up_writer.write(data)
+                    await up_writer.drain()
+                up_writer.close()
 
-        await asyncio.gather(record(), pipe(up_reader, writer), return_exceptions=True)
+            await asyncio.gather(record(), pipe(up_reader, writer), return_exceptions=True)
+        finally:
+            # Both sockets close here, whatever ended the connection: a transport left open
+            # warns when collected, in whichever later test that happens.
+            writer.close()
+            if up_writer is not None:
+                up_writer.close()
+            handlers.discard(handler)
 
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     try:
         yield server.sockets[0].getsockname()[1], sent
     finally:
         server.close()
+        for handler in list(handlers):
+            handler.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
 
 
 async def test_the_client_names_itself_in_a_connection_attribute(scratch: Scratch) -> None:
