@@ -263,6 +263,19 @@ def add_run_args(
     parser.add_argument("--keep", action="store_true", help=keep)
 
 
+def add_profile_args(parser: argparse.ArgumentParser, what: str) -> None:
+    """--profile DIR and its settings: py-spy over `what`, an extra run not in the medians."""
+    parser.add_argument("--profile", metavar="DIR", help=f"py-spy {what}")
+    parser.add_argument("--profile-rate", type=int, default=100, help="py-spy samples/s")
+    parser.add_argument("--profile-top", type=int, default=15, help="frames to list")
+    parser.add_argument(
+        "--profile-all-threads",
+        dest="profile_gil",
+        action="store_false",
+        help="sample every busy thread, not only the one holding the GIL",
+    )
+
+
 def add_target_args(parser: argparse.ArgumentParser) -> None:
     """Where the target PostgreSQL (or MySQL) server listens, and as whom to read it."""
     parser.add_argument("--host", default="127.0.0.1")

@@ -22,7 +22,7 @@ import time
 import asyncmy
 from asyncmy.cursors import SSCursor
 
-from bench.harness import MB, add_catalog_args, add_run_args, script_parser
+from bench.harness import MB, add_catalog_args, add_profile_args, add_run_args, script_parser
 from bench.register_to_complete import measure
 from catalog.adapters.mysql_crawler import quote
 
@@ -120,6 +120,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.set_defaults(engine="mysql", port=3306, user="bench")
     parser.add_argument("--build", type=int, default=0, help="first (re)create N tables")
     parser.add_argument("--repeat", type=int, default=3)
+    add_profile_args(parser, "one more crawl")
     add_run_args(parser)
     return parser.parse_args(argv)
 

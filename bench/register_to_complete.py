@@ -5,7 +5,8 @@
 Starts `catalog up` (embedded PostgreSQL, NATS and tantivy, or --opensearch-url's OpenSearch) in
 a fresh data folder, registers the target database --repeat times (each registration is a new
 database entry, so a new full crawl), and polls its status every 50 ms. Build the target with
-bench.build_catalog first.
+bench.build_catalog first. With --profile DIR, one more run under py-spy (--profile-all-threads
+to sample every busy thread, not only the one holding the GIL), and its summary.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from bench.harness import (
     Peaks,
     Target,
     add_catalog_args,
+    add_profile_args,
     add_run_args,
     batch_seconds,
     batches_per_worker,
@@ -33,11 +35,13 @@ from bench.harness import (
     fmt,
     leave,
     opensearch_memory,
+    profile_catalog,
     register,
     sampling_memory,
     script_parser,
     search_env,
     seconds_between,
+    summarise_profile,
     wait_for_crawl,
 )
 from bench.records import CrawlRun
@@ -80,6 +84,21 @@ async def one_run(
         batches=crawl["batches_total"],
     )
     return run, crawl["id"], database_id
+
+
+async def profiled_run(
+    http: aiohttp.ClientSession, base: str, pid: int, args: argparse.Namespace
+) -> None:
+    """One more run under py-spy (not in the medians); its summary printed and kept in
+    --profile's folder."""
+    out = Path(args.profile)
+    await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
+    raw = out / "crawl.txt"
+    async with profile_catalog(pid, raw, args.profile_rate, args.profile_gil):
+        run, _, _ = await one_run(http, base, args, args.repeat + 1)
+    lines = [f"profiled run: {run.wall:.2f} s", *summarise_profile(raw, args.profile_top)]
+    print("\n".join(lines), flush=True)
+    (out / "summary.txt").write_text("\n".join(lines) + "\n")
 
 
 def report(runs: list[CrawlRun], args: argparse.Namespace, startup: float, overall: Peaks) -> None:
@@ -144,6 +163,8 @@ async def measure(args: argparse.Namespace) -> Measured:
                         f"{run.peak_catalog / MB:.0f} MB",
                         flush=True,
                     )
+                if args.profile:
+                    await profiled_run(http, up.base, up.proc.pid, args)
     except (BenchError, TimeoutError, OSError, aiohttp.ClientError) as exc:
         measured.error = f"{type(exc).__name__}: {exc}"
     return measured
@@ -167,6 +188,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = script_parser("bench.register_to_complete", __doc__)
     add_catalog_args(parser, "bench_1k")
     parser.add_argument("--repeat", type=int, default=3)
+    add_profile_args(parser, "one more crawl")
     add_run_args(parser)
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.workers < 1 or args.batch_size < 1:

@@ -44,6 +44,7 @@ from bench.harness import (
     Peaks,
     Target,
     add_catalog_args,
+    add_profile_args,
     add_run_args,
     catalog_up,
     fmt,
@@ -461,15 +462,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_false",
         help="skip the re-crawl with no load (the baseline for the loaded re-crawl)",
     )
-    parser.add_argument("--profile", metavar="DIR", help="py-spy an extra idle run and crawl")
-    parser.add_argument("--profile-rate", type=int, default=100, help="py-spy samples/s")
-    parser.add_argument("--profile-top", type=int, default=15, help="frames to list")
-    parser.add_argument(
-        "--profile-all-threads",
-        dest="profile_gil",
-        action="store_false",
-        help="sample every busy thread, not only the one holding the GIL",
-    )
+    add_profile_args(parser, "an extra idle run and crawl")
     add_run_args(parser)
     args = parser.parse_args(argv)
     for name in ("workers", "batch_size", "threads", "connections", "duration", "repeat"):
