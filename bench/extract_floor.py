@@ -9,8 +9,8 @@ Each approach runs --repeat times, every run in a fresh spawned process, so its 
    rows only counted): the crawler's own SQL over the whole catalog (whole_catalog_queries).
 2. our extractor: PostgresCrawler.list_relations, then read_batch in batches of 500.
 3. floor index (tantivy alone): the same documents (documents_for_table over our extractor's
-   tables), converted to tantivy documents by the adapter's own to_tantivy outside the timer;
-   timed: a fresh tantivy index and writer (the adapter's heap), add_document for each, one
+   tables), converted to tantivy JSON by the adapter's own to_tantivy outside the timer;
+   timed: a fresh tantivy index and writer (the adapter's heap), add_json for each, one
    commit per 5,500 documents (a crawl batch: 500 tables of 1 + 10 documents), and
    wait_merging_threads. What tantivy itself costs, with nothing of ours around it.
 3b. our index adapter: the same documents (built outside the timer) upserted into a fresh
@@ -232,7 +232,7 @@ def _tantivy_alone(params: FloorTarget) -> FloorSample:
     # Converted before the timer, all of them: a conversion between batches would give the
     # writer's background merges untimed time. Only tantivy's own work is timed.
     batches = [
-        [to_tantivy(document, schema) for document in batch]
+        [to_tantivy(document) for document in batch]
         for batch in _document_batches(Path(params.pickle))
     ]
     temp = Path(tempfile.mkdtemp(prefix="bench-tantivy-alone-"))
@@ -244,7 +244,7 @@ def _tantivy_alone(params: FloorTarget) -> FloorSample:
         writer = index.writer(heap_size=WRITER_HEAP_BYTES)
         for batch in batches:
             for document in batch:
-                writer.add_document(document)
+                writer.add_json(document)
             writer.commit()
         part = time.perf_counter()
         writer.wait_merging_threads()
