@@ -12,7 +12,9 @@ Each approach runs --repeat times, every run in a fresh spawned process, so its 
    tables), converted to tantivy JSON by the adapter's own to_tantivy outside the timer;
    timed: a fresh tantivy index and writer (the adapter's heap), add_json for each, one
    commit per 5,500 documents (a crawl batch: 500 tables of 1 + 10 documents), and
-   wait_merging_threads. What tantivy itself costs, with nothing of ours around it.
+   wait_merging_threads. What tantivy itself costs, with nothing of ours around it (since
+   045bb5b that includes parsing the JSON and its base64 source, in Rust, as the adapter's
+   writes do; earlier figures timed documents built in Python before the timer).
 3b. our index adapter: the same documents (built outside the timer) upserted into a fresh
    TantivyIndex 5,500 a call, then close(): the adapter's deletes, commits and reloads included.
 4. minimal extract and minimal index: the speed issue's floor. The extract streams every

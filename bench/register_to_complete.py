@@ -36,6 +36,7 @@ from bench.harness import (
     leave,
     opensearch_memory,
     profile_catalog,
+    py_spy,
     register,
     sampling_memory,
     script_parser,
@@ -141,6 +142,8 @@ async def measure(args: argparse.Namespace) -> Measured:
     run_peaks = Peaks()
     measured = Measured()
     try:
+        if args.profile:
+            py_spy()  # before the runs: a missing py-spy must not cost them
         env = search_env(args)
         async with catalog_up(args.workers, args.batch_size, args.ready_timeout, env) as up:
             measured.startup, measured.log, measured.temp = up.startup, up.log, up.temp

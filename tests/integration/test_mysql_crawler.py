@@ -129,9 +129,6 @@ async def recording_proxy(
     handlers: set[asyncio.Task[None]] = set()
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        handler = asyncio.current_task()
-        assert handler is not None
-        handlers.add(handler)
         up_writer: asyncio.StreamWriter | None = None
         try:
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", upstream_port)
@@ -158,9 +155,15 @@ async def recording_proxy(
             writer.close()
             if up_writer is not None:
                 up_writer.close()
-            handlers.discard(handler)
 
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # Our own task, known from the moment the connection is accepted, so the proxy can
+        # cancel it when it stops (the server's own task for a coroutine logs that cancel).
+        handler = asyncio.create_task(serve(reader, writer))
+        handlers.add(handler)
+        handler.add_done_callback(handlers.discard)
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
     try:
         yield server.sockets[0].getsockname()[1], sent
     finally:
