@@ -17,7 +17,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -663,6 +663,14 @@ def _frame(frame: str) -> str:
 IDLE_LEAVES = ("_worker (concurrent/futures/thread.py)", "_do_waitpid (asyncio/unix_events.py)")
 # Frames on nearly every stack, which say nothing about where the time goes.
 PLUMBING = ("threading.py", "asyncio/", "<module>", "main (catalog/cli.py)", "<string>")
+
+
+def report_profiles(out: Path, raws: Sequence[Path], top: int, heading: Sequence[str] = ()) -> None:
+    """Print the summaries of py-spy raw profiles (after `heading`), and keep them in
+    `out`/summary.txt."""
+    lines = [*heading, *(line for raw in raws for line in summarise_profile(raw, top))]
+    print("\n".join(lines), flush=True)
+    (out / "summary.txt").write_text("\n".join(lines) + "\n")
 
 
 def summarise_profile(raw: Path, top: int) -> list[str]:

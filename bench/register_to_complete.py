@@ -38,11 +38,11 @@ from bench.harness import (
     profile_catalog,
     py_spy,
     register,
+    report_profiles,
     sampling_memory,
     script_parser,
     search_env,
     seconds_between,
-    summarise_profile,
     wait_for_crawl,
 )
 from bench.records import CrawlRun
@@ -97,9 +97,7 @@ async def profiled_run(
     raw = out / "crawl.txt"
     async with profile_catalog(pid, raw, args.profile_rate, args.profile_gil):
         run, _, _ = await one_run(http, base, args, args.repeat + 1)
-    lines = [f"profiled run: {run.wall:.2f} s", *summarise_profile(raw, args.profile_top)]
-    print("\n".join(lines), flush=True)
-    (out / "summary.txt").write_text("\n".join(lines) + "\n")
+    report_profiles(out, (raw,), args.profile_top, (f"profiled run: {run.wall:.2f} s",))
 
 
 def report(runs: list[CrawlRun], args: argparse.Namespace, startup: float, overall: Peaks) -> None:

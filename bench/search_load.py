@@ -53,13 +53,13 @@ from bench.harness import (
     py_spy,
     redacted,
     register,
+    report_profiles,
     request_crawl,
     run_wrk,
     sampling_memory,
     script_parser,
     search_env,
     show,
-    summarise_profile,
     wait_for_crawl,
     wrk_command,
 )
@@ -384,11 +384,7 @@ async def profile(
         show("profiled idle wrk", await run_wrk(load.next_command()))
     async with profile_catalog(up.proc.pid, crawl_raw, args.profile_rate, args.profile_gil):
         await crawl_under(http, up, database_id, args, load, "profiled loaded re-crawl")
-    lines = [
-        line for raw in (idle_raw, crawl_raw) for line in summarise_profile(raw, args.profile_top)
-    ]
-    print("\n".join(lines), flush=True)
-    (out / "summary.txt").write_text("\n".join(lines) + "\n")
+    report_profiles(out, (idle_raw, crawl_raw), args.profile_top)
 
 
 async def main_async(args: argparse.Namespace) -> int:
